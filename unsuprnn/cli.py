@@ -1,0 +1,126 @@
+"""The `unsuprnn` command line: parse, load the config, call the library. Nothing more."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+from .errors import UserError
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+                  help="Unsupervised representation learning with recurrent encoders over image sequences.")
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False):
+    """Unsupervised representation learning with recurrent encoders over image sequences."""
+    if version:
+        from . import __version__
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+def user_errors(fn):
+    """Turn a UserError into one `error: ...` line on stderr and exit code 2."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UserError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(UserError.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("error: interrupted; rerun with --resume to continue from the last checkpoint", err=True)
+            raise typer.Exit(130) from None
+    return wrapper
+
+
+# Options shared by several commands (one definition each, reused by annotation).
+Dataset = Annotated[Optional[str], typer.Option("--dataset", "-d", help="digits | mnist | fashion-mnist | kmnist | emnist-SPLIT | cifar10 | cifar100 | svhn | idx:DIR | folder:DIR | npz:FILE")]
+DataDir = Annotated[Optional[str], typer.Option("--data-dir", help="Where torchvision datasets are stored.")]
+Download = Annotated[Optional[bool], typer.Option("--download/--no-download", help="Let torchvision fetch missing datasets.")]
+View = Annotated[Optional[str], typer.Option("--view", help="rows | columns | patches | snake")]
+Patch = Annotated[Optional[int], typer.Option("--patch", help="Patch side for --view patches.")]
+TestFraction = Annotated[Optional[float], typer.Option("--test-fraction", help="Test share for sources without their own split.")]
+Grayscale = Annotated[Optional[bool], typer.Option("--grayscale/--color", help="Convert images to one channel.")]
+Resize = Annotated[Optional[int], typer.Option("--resize", help="Resize images to N x N.")]
+Blur = Annotated[Optional[float], typer.Option("--blur", help="Gaussian blur sigma in pixels.")]
+Binarize = Annotated[Optional[float], typer.Option("--binarize", help="Threshold in [0, 1]; pixels become 0 or 1.")]
+Seed = Annotated[Optional[int], typer.Option("--seed", help="One seed for splits, init, sampling and augmentation.")]
+Device = Annotated[Optional[str], typer.Option("--device", help="auto | cpu | cuda | cuda:N")]
+ConfigFile = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (see configs/).")]
+Sets = Annotated[Optional[List[str]], typer.Option("--set", help="Override: section.key=value (repeatable).")]
+
+
+def data_flags(dataset=None, data_dir=None, download=None, view=None, patch=None, test_fraction=None,
+               grayscale=None, resize=None, blur=None, binarize=None) -> dict:
+    return {"data.dataset": dataset, "data.data_dir": data_dir, "data.download": download,
+            "data.view": view, "data.patch": patch, "data.test_fraction": test_fraction,
+            "data.grayscale": grayscale, "data.resize": resize, "data.blur": blur, "data.binarize": binarize}
+
+
+@app.command("data")
+@user_errors
+def data_cmd(dataset: Dataset = None, data_dir: DataDir = None, download: Download = None,
+             split: Annotated[str, typer.Option(help="train | test | all")] = "train",
+             view: View = None, patch: Patch = None, test_fraction: TestFraction = None,
+             grayscale: Grayscale = None, resize: Resize = None, blur: Blur = None, binarize: Binarize = None,
+             grid: Annotated[Optional[Path], typer.Option(help="Write a PNG of samples beside augmented views.")] = None,
+             seed: Seed = None, config: ConfigFile = None, set_: Sets = None):
+    """Describe a dataset: split sizes, image shape, classes and the sequence shape of a view."""
+    from .config import load_config
+    from .data import load_dataset
+    from .data.augment import BatchAugment
+    from .data.views import make_view
+
+    flags = data_flags(dataset, data_dir, download, view, patch, test_fraction, grayscale, resize, blur, binarize)
+    flags["train.seed"] = seed
+    cfg = load_config(config, flags, set_)
+    ds = load_dataset(cfg.data, cfg.train.seed)
+    images, labels = ds.split(split)
+    c, h, w = ds.shape
+    v = make_view(cfg.data.view, ds.shape, cfg.data.patch)
+    t, d = v.seq_shape()
+    info = ds.split_info
+    how = ("own split" if info["source"] == "own"
+           else f"stratified split, test fraction {info['test_fraction']}, seed {info['seed']}")
+    typer.echo(f"dataset: {ds.spec} ({how})")
+    typer.echo("splits: " + ", ".join(f"{k} {n}" for k, n in info["sizes"].items()))
+    typer.echo(f"image shape: {c} x {h} x {w} (C x H x W), uint8")
+    if ds.has_labels:
+        counts = labels[labels >= 0].bincount(minlength=len(ds.classes)).tolist()
+        unl = int((labels < 0).sum())
+        typer.echo(f"classes ({len(ds.classes)}) in {split} [{len(images)} images]: "
+                   + ", ".join(f"{name}: {n}" for name, n in zip(ds.classes, counts))
+                   + (f", unlabeled: {unl}" if unl else ""))
+    else:
+        typer.echo(f"classes: none (unlabeled) in {split} [{len(images)} images]")
+    typer.echo(f"view: {cfg.data.view} -> sequence T x D = {t} x {d}")
+    if grid is not None:
+        from .data.grid import save_augmentation_grid
+        g = torch_generator(cfg.train.seed)
+        pick = torch_randperm(len(images), g)[:8]
+        save_augmentation_grid(images[pick], BatchAugment(cfg.augment), grid, seed=cfg.train.seed)
+        typer.echo(f"wrote {grid}")
+
+
+def torch_generator(seed: int):
+    import torch
+    return torch.Generator().manual_seed(seed)
+
+
+def torch_randperm(n: int, g):
+    import torch
+    return torch.randperm(n, generator=g)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

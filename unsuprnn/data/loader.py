@@ -1,0 +1,64 @@
+"""Batches drawn by index from a uint8 image tensor that lives on the training device when it
+fits, or in pinned CPU memory otherwise. No per-image Python runs while iterating."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+
+# Keep the dataset resident on a GPU when it takes at most this share of the free memory.
+RESIDENT_FRACTION = 0.25
+
+
+def fits_on_device(nbytes: int, device: torch.device) -> bool:
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return nbytes <= RESIDENT_FRACTION * free
+
+
+class BatchLoader:
+    """Iterate (images uint8 [B, C, H, W], labels [B], indices [B]) on `device`.
+
+    shuffle: a new permutation each epoch from `generator` (a CPU generator, so the order is the
+    same on every device). rank/world_size: each process takes its own slice of the permutation.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, device: torch.device,
+                 shuffle: bool = True, drop_last: bool = True, generator: torch.Generator | None = None,
+                 rank: int = 0, world_size: int = 1):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.device = torch.device(device)
+        self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
+        self.generator, self.rank, self.world_size = generator, rank, world_size
+        self.resident = fits_on_device(images.numel(), self.device)
+        if self.resident:
+            self.images = images.to(self.device)
+            self.labels = labels.to(self.device)
+        else:  # stream slices from pinned memory, copied asynchronously
+            self.images = images.pin_memory()
+            self.labels = labels.pin_memory()
+        self.n = len(images)
+        per_rank = self.n // world_size
+        if drop_last and per_rank < batch_size:
+            # a tiny split still gives one (smaller) batch rather than none
+            self.batch_size = max(per_rank, 1)
+
+    def __len__(self) -> int:
+        per_rank = self.n // self.world_size
+        return per_rank // self.batch_size if self.drop_last else -(-per_rank // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        order = torch.randperm(self.n, generator=self.generator) if self.shuffle else torch.arange(self.n)
+        order = order[self.rank::self.world_size][: (self.n // self.world_size)]
+        for i in range(len(self)):
+            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            if self.resident:
+                dev_idx = idx.to(self.device, non_blocking=True)
+                yield self.images[dev_idx], self.labels[dev_idx], idx
+            else:
+                x = self.images[idx].pin_memory().to(self.device, non_blocking=True)
+                y = self.labels[idx].to(self.device, non_blocking=True)
+                yield x, y, idx

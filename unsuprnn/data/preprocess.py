@@ -1,0 +1,57 @@
+"""Preprocessing applied once to the whole uint8 image set: grayscale, resize, blur, binarize;
+and the per-channel mean/std of the train split used to normalize batches later."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..config import DataConfig
+from ..errors import UserError
+
+LUMA = torch.tensor([0.299, 0.587, 0.114])
+
+
+def _chunks(n: int, size: int = 4096):
+    for start in range(0, n, size):
+        yield slice(start, min(start + size, n))
+
+
+def preprocess(images: torch.Tensor, cfg: DataConfig) -> torch.Tensor:
+    """uint8 [N, C, H, W] -> uint8 [N, C', H', W'] with the options of `cfg` (chunked, bounded memory)."""
+    if not (cfg.grayscale or cfg.resize or cfg.blur > 0 or cfg.binarize is not None):
+        return images
+    if cfg.binarize is not None and not 0.0 <= cfg.binarize <= 1.0:
+        raise UserError(f"binarize threshold must be in [0, 1], got {cfg.binarize}")
+    if cfg.resize is not None and cfg.resize < 1:
+        raise UserError(f"resize must be a positive side length, got {cfg.resize}")
+    out = []
+    for sl in _chunks(len(images)):
+        x = images[sl].float() / 255.0
+        if cfg.grayscale and x.shape[1] == 3:
+            x = (x * LUMA.view(1, 3, 1, 1)).sum(1, keepdim=True)
+        if cfg.resize and tuple(x.shape[-2:]) != (cfg.resize, cfg.resize):
+            x = F.interpolate(x, size=(cfg.resize, cfg.resize), mode="bilinear", antialias=True,
+                              align_corners=False)
+        if cfg.blur > 0:
+            from torchvision.transforms.functional import gaussian_blur
+            k = 2 * int(round(3 * cfg.blur)) + 1
+            x = gaussian_blur(x, [k, k], [cfg.blur, cfg.blur])
+        if cfg.binarize is not None:
+            x = (x > cfg.binarize).float()
+        out.append((x.clamp(0, 1) * 255).round().to(torch.uint8))
+    return torch.cat(out)
+
+
+def channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std in [0, 1] units of uint8 [N, C, H, W] (chunked, float64 sums)."""
+    c = images.shape[1]
+    s, s2, n = torch.zeros(c, dtype=torch.float64), torch.zeros(c, dtype=torch.float64), 0
+    for sl in _chunks(len(images)):
+        x = images[sl].double() / 255.0
+        s += x.sum((0, 2, 3))
+        s2 += (x * x).sum((0, 2, 3))
+        n += x.numel() // c
+    mean = s / n
+    std = (s2 / n - mean * mean).clamp_min(1e-12).sqrt()
+    return mean.tolist(), std.clamp_min(1e-3).tolist()
