@@ -108,6 +108,97 @@ def data_cmd(dataset: Dataset = None, data_dir: DataDir = None, download: Downlo
         typer.echo(f"wrote {grid}")
 
 
+Epochs = Annotated[Optional[int], typer.Option("--epochs", help="Training epochs.")]
+BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help="Images per batch (per process).")]
+Lr = Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate (AdamW, warmup + cosine).")]
+Out = Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")]
+Force = Annotated[bool, typer.Option("--force", help="Overwrite a run already in --out.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar; one log line per epoch.")]
+Cell = Annotated[Optional[str], typer.Option("--cell", help="lstm | gru | rnn")]
+Bidirectional = Annotated[Optional[bool], typer.Option("--bidirectional/--no-bidirectional", help="Read the sequence both ways.")]
+Layers = Annotated[Optional[int], typer.Option("--layers", help="Stacked RNN layers.")]
+Hidden = Annotated[Optional[int], typer.Option("--hidden", help="Hidden units per direction.")]
+Dropout = Annotated[Optional[float], typer.Option("--dropout", help="Dropout between RNN layers.")]
+Pool = Annotated[Optional[str], typer.Option("--pool", help="last | mean | max | meanmax")]
+InputProj = Annotated[Optional[int], typer.Option("--input-proj", help="Linear patch embedding width (0 = none).")]
+Devices = Annotated[Optional[int], typer.Option("--devices", help="Processes (GPUs) per node; DDP when > 1.")]
+NumNodes = Annotated[Optional[int], typer.Option("--num-nodes", help="Nodes for multi-node DDP.")]
+
+
+def _train_command(objective: str, flags: dict, config, set_, out, resume, force, quiet):
+    from .config import load_config
+    from .rundir import saved_config
+    from .train import train
+
+    if resume and config is None and (out / "config.yaml").is_file():
+        base = saved_config(out)  # a resumed run keeps its own settings unless told otherwise
+        cfg = load_config(None, {**{f"{s}.{k}": v for s, sec in base.to_dict().items() for k, v in sec.items()},
+                                 **{k: v for k, v in flags.items() if v is not None}}, set_)
+    else:
+        cfg = load_config(config, flags, set_)
+    if objective == "supervised":
+        cfg.objective.name = "supervised"
+    elif cfg.objective.name == "supervised":
+        raise UserError("pretrain is label-free; use `unsuprnn supervised` for the supervised reference")
+    metrics = train(cfg, out, resume=resume, force=force, quiet=quiet)
+    line = f"done: {out} ({cfg.objective.name}, {metrics['epochs']} epochs, loss {metrics['final_loss']:.4f}"
+    if metrics.get("knn_top1") is not None:
+        line += f", kNN top-1 {metrics['knn_top1']:.2f}%"
+    if "test" in metrics:
+        t = metrics["test"]
+        line += f", test accuracy {t['accuracy']:.2f}%, macro F1 {t['f1']:.2f}%"
+    typer.echo(line + ")")
+
+
+def _train_flags(dataset, data_dir, download, view, patch, test_fraction, grayscale, resize, blur, binarize,
+                 cell, bidirectional, layers, hidden, dropout, pool, input_proj, epochs, batch_size, lr, seed,
+                 device, devices, num_nodes) -> dict:
+    return data_flags(dataset, data_dir, download, view, patch, test_fraction, grayscale, resize, blur, binarize) | {
+        "encoder.cell": cell, "encoder.bidirectional": bidirectional, "encoder.layers": layers,
+        "encoder.hidden": hidden, "encoder.dropout": dropout, "encoder.pool": pool, "encoder.input_proj": input_proj,
+        "train.epochs": epochs, "train.batch_size": batch_size, "train.lr": lr, "train.seed": seed,
+        "train.device": device, "train.devices": devices, "train.num_nodes": num_nodes}
+
+
+@app.command("pretrain")
+@user_errors
+def pretrain_cmd(out: Out, objective: Annotated[Optional[str], typer.Option("--objective", help="contrastive | autoencoder")] = None,
+                 temperature: Annotated[Optional[float], typer.Option("--temperature", help="NT-Xent temperature.")] = None,
+                 dataset: Dataset = None, data_dir: DataDir = None, download: Download = None, view: View = None,
+                 patch: Patch = None, test_fraction: TestFraction = None, grayscale: Grayscale = None,
+                 resize: Resize = None, blur: Blur = None, binarize: Binarize = None, cell: Cell = None,
+                 bidirectional: Bidirectional = None, layers: Layers = None, hidden: Hidden = None,
+                 dropout: Dropout = None, pool: Pool = None, input_proj: InputProj = None, epochs: Epochs = None,
+                 batch_size: BatchSize = None, lr: Lr = None, seed: Seed = None, device: Device = None,
+                 devices: Devices = None, num_nodes: NumNodes = None, resume: Resume = False, force: Force = False,
+                 quiet: Quiet = False, config: ConfigFile = None, set_: Sets = None):
+    """Pretrain a recurrent encoder without labels (contrastive or sequence autoencoder)."""
+    flags = _train_flags(dataset, data_dir, download, view, patch, test_fraction, grayscale, resize, blur, binarize,
+                         cell, bidirectional, layers, hidden, dropout, pool, input_proj, epochs, batch_size, lr,
+                         seed, device, devices, num_nodes)
+    flags |= {"objective.name": objective, "objective.temperature": temperature}
+    _train_command("pretrain", flags, config, set_, out, resume, force, quiet)
+
+
+@app.command("supervised")
+@user_errors
+def supervised_cmd(out: Out, dataset: Dataset = None, data_dir: DataDir = None, download: Download = None,
+                   view: View = None, patch: Patch = None, test_fraction: TestFraction = None,
+                   grayscale: Grayscale = None, resize: Resize = None, blur: Blur = None, binarize: Binarize = None,
+                   cell: Cell = None, bidirectional: Bidirectional = None, layers: Layers = None,
+                   hidden: Hidden = None, dropout: Dropout = None, pool: Pool = None, input_proj: InputProj = None,
+                   epochs: Epochs = None, batch_size: BatchSize = None, lr: Lr = None, seed: Seed = None,
+                   device: Device = None, devices: Devices = None, num_nodes: NumNodes = None,
+                   resume: Resume = False, force: Force = False, quiet: Quiet = False, config: ConfigFile = None,
+                   set_: Sets = None):
+    """Train the same encoder with labels: the supervised reference for unsupervised runs."""
+    flags = _train_flags(dataset, data_dir, download, view, patch, test_fraction, grayscale, resize, blur, binarize,
+                         cell, bidirectional, layers, hidden, dropout, pool, input_proj, epochs, batch_size, lr,
+                         seed, device, devices, num_nodes)
+    _train_command("supervised", flags, config, set_, out, resume, force, quiet)
+
+
 def torch_generator(seed: int):
     import torch
     return torch.Generator().manual_seed(seed)

@@ -85,8 +85,9 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"             # auto | cpu | cuda | cuda:N
     precision: str = "auto"          # auto | 32 | bf16-mixed | 16-mixed
-    devices: int = 1
+    devices: int = 1                 # processes per node (DDP when > 1)
     num_nodes: int = 1
+    knn_every: int = 1               # kNN top-1 on the test split every N epochs (0 = off)
 
 
 @dataclass

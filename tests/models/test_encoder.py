@@ -1,0 +1,45 @@
+import itertools
+
+import pytest
+import torch
+
+from unsuprnn.errors import UserError
+from unsuprnn.models.encoder import RNNEncoder
+from unsuprnn.models.heads import SequenceDecoder
+
+
+@pytest.mark.parametrize("cell,pool,bidir", list(itertools.product(["lstm", "gru", "rnn"],
+                                                                   ["last", "mean", "max", "meanmax"], [True, False])))
+def test_output_shape(cell, pool, bidir):
+    enc = RNNEncoder(6, cell=cell, hidden=5, layers=2, bidirectional=bidir, pool=pool)
+    z = enc(torch.randn(3, 7, 6))
+    dirs = 2 if bidir else 1
+    assert z.shape == (3, 5 * dirs * (2 if pool == "meanmax" else 1)) == (3, enc.out_dim)
+
+
+def test_last_pool_is_final_state_of_each_direction():
+    torch.manual_seed(0)
+    enc = RNNEncoder(4, cell="gru", hidden=3, layers=1, bidirectional=True, pool="last")
+    x = torch.randn(2, 5, 4)
+    out, _ = enc.rnn(x)
+    z = enc(x)
+    # forward direction ends at the last step, backward direction at the first
+    assert torch.allclose(z[:, :3], out[:, -1, :3]) and torch.allclose(z[:, 3:], out[:, 0, 3:])
+
+
+def test_input_projection():
+    enc = RNNEncoder(48, hidden=8, input_proj=16)
+    assert enc.rnn.input_size == 16 and enc(torch.randn(2, 4, 48)).shape == (2, enc.out_dim)
+
+
+def test_bad_arguments():
+    with pytest.raises(UserError, match="unknown cell"):
+        RNNEncoder(4, cell="transformer")
+    with pytest.raises(UserError, match="unknown pool"):
+        RNNEncoder(4, pool="attention")
+
+
+@pytest.mark.parametrize("tf", [True, False])
+def test_decoder_shape(tf):
+    dec = SequenceDecoder(10, 6, 7, "lstm", 12, teacher_forcing=tf)
+    assert dec(torch.randn(3, 10), torch.randn(3, 7, 6)).shape == (3, 7, 6)

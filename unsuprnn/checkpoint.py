@@ -1,0 +1,100 @@
+"""Checkpoint files.
+
+`checkpoint.pt` (full training state) starts with a format line and the SHA-256 of the torch
+payload, so a truncated or foreign file is refused with a clear message. `encoder.pt` is a plain
+`torch.load`-able dict: the encoder weights plus what is needed to rebuild the encoder and its
+input pipeline (config, image shape, normalization), nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .atomic import write_bytes
+from .config import Config, config_from_dict
+from .errors import UserError
+
+MAGIC = b"UNSUPRNN-CHECKPOINT v1\n"
+ENCODER_FORMAT = "unsuprnn-encoder"
+ENCODER_VERSION = 1
+
+
+def save_checkpoint(state: dict, path: str | Path) -> None:
+    """Write `state` (tensors, dicts, numbers, strings) atomically with a format line and checksum."""
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    payload = buf.getvalue()
+    digest = hashlib.sha256(payload).hexdigest().encode()
+    write_bytes(path, MAGIC + digest + b"\n" + payload)
+
+
+def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {path}; train first or pass the right run directory")
+    raw = path.read_bytes()
+    if not raw.startswith(MAGIC):
+        raise UserError(f"{path} is not an unsuprnn checkpoint (unknown format); "
+                        "point at a checkpoint.pt written by unsuprnn")
+    body = raw[len(MAGIC):]
+    digest, _, payload = body.partition(b"\n")
+    if hashlib.sha256(payload).hexdigest().encode() != digest:
+        raise UserError(f"{path} is corrupt or truncated (checksum mismatch); "
+                        "delete it and train again, or restore it from a copy")
+    return torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
+
+
+def save_encoder(path: str | Path, encoder: torch.nn.Module, cfg: Config, pipeline_info: dict) -> None:
+    """encoder.pt: weights, the resolved config and the pipeline info (shape, view, mean, std)."""
+    state = {"format": ENCODER_FORMAT, "version": ENCODER_VERSION, "config": cfg.to_dict(),
+             "pipeline": pipeline_info, "state_dict": {k: v.detach().cpu() for k, v in encoder.state_dict().items()}}
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    write_bytes(path, buf.getvalue())
+
+
+def load_encoder_file(path: str | Path) -> tuple[dict, Config, dict]:
+    """Read encoder.pt -> (state_dict, config, pipeline info), refusing foreign or damaged files."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} not found; pass --run DIR of a finished pretrain or supervised run")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise UserError(f"{path} is corrupt or not a torch file ({type(exc).__name__}); "
+                        "train the run again or restore encoder.pt") from None
+    if not isinstance(state, dict) or state.get("format") != ENCODER_FORMAT:
+        raise UserError(f"{path} is not an unsuprnn encoder file; point --run at an unsuprnn run directory")
+    if state.get("version") != ENCODER_VERSION:
+        raise UserError(f"{path} has encoder format version {state.get('version')}, this unsuprnn reads "
+                        f"{ENCODER_VERSION}; use the unsuprnn version that wrote it")
+    return state["state_dict"], config_from_dict(state["config"]), state["pipeline"]
+
+
+def load_run_encoder(run: str | Path, device: torch.device | str = "cpu"):
+    """Rebuild the frozen encoder and its input pipeline from a run directory (or an encoder.pt).
+
+    Returns (encoder in eval mode on `device`, pipeline on `device`, config, pipeline info).
+    """
+    from .data.pipeline import SequencePipeline
+    from .models.encoder import build_encoder
+
+    run = Path(run)
+    path = run / "encoder.pt" if run.is_dir() else run
+    if run.is_dir() and not path.is_file():
+        raise UserError(f"{run} has no encoder.pt; pretrain into it first (unsuprnn pretrain --out {run})")
+    state_dict, cfg, info = load_encoder_file(path)
+    pipeline = SequencePipeline(tuple(info["shape"]), info["view"], info["patch"] or cfg.data.patch,
+                                info["mean"], info["std"], cfg.augment)
+    encoder = build_encoder(cfg.encoder, pipeline.seq_shape[1])
+    try:
+        encoder.load_state_dict(state_dict)
+    except RuntimeError as exc:
+        raise UserError(f"{path} does not match the encoder its config describes ({str(exc).splitlines()[0]}); "
+                        "the file is damaged or was edited") from None
+    return encoder.to(device).eval(), pipeline.to(device), cfg, info

@@ -1,0 +1,38 @@
+"""Choosing the device and precision for a run."""
+
+from __future__ import annotations
+
+import torch
+
+from .errors import UserError
+
+PRECISIONS = {"auto": "32-true", "32": "32-true", "32-true": "32-true", "bf16-mixed": "bf16-mixed",
+              "16-mixed": "16-mixed"}
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto -> cuda when available, else cpu. An unavailable cuda is a UserError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device '{name}' requested but CUDA is not available here; use --device cpu or auto")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise UserError(f"device '{name}' does not exist: {torch.cuda.device_count()} CUDA device(s) here")
+    if dev.type not in ("cpu", "cuda"):
+        raise UserError(f"unsupported device '{name}'; use auto, cpu, cuda or cuda:N")
+    return dev
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """Fabric precision string. 'auto' is fp32: cuDNN's LSTM ran slower under bf16 autocast at the
+    sizes this tool trains (see BENCHMARKS.md), and CPU autocast brings nothing here."""
+    if name not in PRECISIONS:
+        raise UserError(f"unknown precision '{name}'; use one of: {', '.join(PRECISIONS)}")
+    prec = PRECISIONS[name]
+    if prec != "32-true" and device.type == "cpu":
+        raise UserError(f"precision {name} needs a CUDA device; use --set train.precision=32 on CPU")
+    return prec

@@ -1,0 +1,63 @@
+"""`RNNEncoder`: a (bidirectional) LSTM/GRU/RNN over a sequence, pooled to one embedding.
+
+    x: [B, T, D]  ->  embedding: [B, E]
+
+E = hidden * directions for pool last | mean | max, twice that for meanmax.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..config import EncoderConfig
+from ..errors import UserError
+
+CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+POOLS = ("last", "mean", "max", "meanmax")
+
+
+class RNNEncoder(nn.Module):
+    def __init__(self, input_dim: int, cell: str = "lstm", hidden: int = 128, layers: int = 2,
+                 bidirectional: bool = True, dropout: float = 0.0, pool: str = "meanmax",
+                 input_proj: int = 0):
+        super().__init__()
+        if cell not in CELLS:
+            raise UserError(f"unknown cell '{cell}'; use one of: {', '.join(CELLS)}")
+        if pool not in POOLS:
+            raise UserError(f"unknown pool '{pool}'; use one of: {', '.join(POOLS)}")
+        if hidden < 1 or layers < 1:
+            raise UserError(f"encoder hidden and layers must be >= 1, got {hidden} and {layers}")
+        if not 0.0 <= dropout < 1.0:
+            raise UserError(f"encoder dropout must be in [0, 1), got {dropout}")
+        self.input_dim, self.cell, self.hidden, self.layers = input_dim, cell, hidden, layers
+        self.bidirectional, self.pool = bidirectional, pool
+        # optional patch embedding: a shared linear map of every step before the RNN
+        self.proj = nn.Linear(input_dim, input_proj) if input_proj > 0 else nn.Identity()
+        self.rnn = CELLS[cell](input_proj or input_dim, hidden, num_layers=layers, batch_first=True,
+                               bidirectional=bidirectional, dropout=dropout if layers > 1 else 0.0)
+
+    @property
+    def directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def out_dim(self) -> int:
+        return self.hidden * self.directions * (2 if self.pool == "meanmax" else 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, state = self.rnn(self.proj(x))            # out: [B, T, H * dirs]
+        if self.pool == "last":
+            h_n = state[0] if self.cell == "lstm" else state  # [layers * dirs, B, H]
+            return h_n[-self.directions:].transpose(0, 1).reshape(x.shape[0], -1)
+        if self.pool == "mean":
+            return out.mean(1)
+        if self.pool == "max":
+            return out.amax(1)
+        return torch.cat([out.mean(1), out.amax(1)], dim=1)
+
+
+def build_encoder(cfg: EncoderConfig, input_dim: int) -> RNNEncoder:
+    return RNNEncoder(input_dim, cell=cfg.cell, hidden=cfg.hidden, layers=cfg.layers,
+                      bidirectional=cfg.bidirectional, dropout=cfg.dropout, pool=cfg.pool,
+                      input_proj=cfg.input_proj)

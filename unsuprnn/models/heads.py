@@ -1,0 +1,42 @@
+"""Heads that sit on the encoder during training: lightly's SimCLR projection head (re-exported),
+and the recurrent sequence decoder of the autoencoder objective."""
+
+from __future__ import annotations
+
+import torch
+from lightly.models.modules.heads import SimCLRProjectionHead
+from torch import nn
+
+from .encoder import CELLS
+
+__all__ = ["SimCLRProjectionHead", "SequenceDecoder"]
+
+
+class SequenceDecoder(nn.Module):
+    """Rebuild a sequence [B, T, D] from an embedding [B, E] with a one-layer RNN.
+
+    The embedding sets the initial state and is fed at every step. With teacher forcing the step
+    input also holds the previous true step (zeros at t=0); without it, only the embedding.
+    """
+
+    def __init__(self, embed_dim: int, out_dim: int, steps: int, cell: str = "lstm", hidden: int = 256,
+                 teacher_forcing: bool = True):
+        super().__init__()
+        self.steps, self.out_dim, self.cell, self.teacher_forcing = steps, out_dim, cell, teacher_forcing
+        self.init = nn.Linear(embed_dim, hidden * (2 if cell == "lstm" else 1))
+        in_dim = embed_dim + (out_dim if teacher_forcing else 0)
+        self.rnn = CELLS[cell](in_dim, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, out_dim)
+
+    def forward(self, z: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+        b = z.shape[0]
+        h0 = torch.tanh(self.init(z)).unsqueeze(0)       # [1, B, H or 2H]
+        state = tuple(h0.chunk(2, dim=-1)) if self.cell == "lstm" else h0
+        steps = z.unsqueeze(1).expand(b, self.steps, z.shape[1])
+        if self.teacher_forcing:
+            if target is None:
+                raise ValueError("teacher forcing needs the target sequence")
+            prev = torch.cat([target.new_zeros(b, 1, self.out_dim), target[:, :-1]], dim=1)
+            steps = torch.cat([steps, prev], dim=-1)
+        out, _ = self.rnn(steps, state)
+        return self.out(out)

@@ -1,0 +1,112 @@
+"""The run directory: config.yaml, log.jsonl, meta.json, metrics.json, checkpoint.pt, encoder.pt.
+
+Every file is written atomically. An --out that already holds a run is refused unless the caller
+resumes it or forces a fresh start.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .atomic import write_text
+from .config import Config, config_from_dict
+from .errors import UserError
+
+RUN_FILES = ("config.yaml", "log.jsonl", "meta.json", "metrics.json", "checkpoint.pt", "encoder.pt")
+
+
+def write_json(path: Path, obj) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"cannot read {path} ({exc}); the run directory is damaged") from None
+
+
+def write_log(path: Path, entries: list[dict]) -> None:
+    write_text(path, "".join(json.dumps(e) + "\n" for e in entries))
+
+
+def read_log(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def holds_run(out: Path) -> bool:
+    return out.is_dir() and any((out / f).exists() for f in RUN_FILES)
+
+
+def prepare_out(out: Path, resume: bool, force: bool) -> bool:
+    """Check --out against --resume/--force. Returns True when an existing run is to be resumed."""
+    if resume and force:
+        raise UserError("--resume and --force contradict each other; pass one of them")
+    if resume:
+        if not (out / "checkpoint.pt").is_file():
+            raise UserError(f"nothing to resume: {out / 'checkpoint.pt'} does not exist; drop --resume to start")
+        return True
+    if holds_run(out):
+        if not force:
+            raise UserError(f"--out {out} already holds a run; pass --resume to continue it, "
+                            "--force to overwrite it, or choose another --out")
+        for f in RUN_FILES:
+            (out / f).unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    return False
+
+
+def saved_config(out: Path) -> Config:
+    import yaml
+    p = out / "config.yaml"
+    if not p.is_file():
+        raise UserError(f"{p} not found; {out} is not an unsuprnn run directory")
+    return config_from_dict(yaml.safe_load(p.read_text()))
+
+
+def config_difference(a: Config, b: Config, ignore: tuple[str, ...] = ()) -> list[str]:
+    """Dotted keys whose values differ between two configs."""
+    diffs = []
+    for sec, values in a.to_dict().items():
+        other = b.to_dict()[sec]
+        diffs += [f"{sec}.{k}" for k, v in values.items() if other[k] != v and f"{sec}.{k}" not in ignore]
+    return diffs
+
+
+def git_commit() -> str | None:
+    try:
+        root = Path(__file__).resolve().parent.parent
+        return subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def versions() -> dict:
+    import numpy
+    import sklearn
+    import torch
+    import torchvision
+
+    from . import __version__
+    out = {"unsuprnn": __version__, "python": platform.python_version(), "torch": torch.__version__,
+           "torchvision": torchvision.__version__, "numpy": numpy.__version__, "scikit-learn": sklearn.__version__,
+           "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version() if torch.cuda.is_available() else None}
+    for mod in ("lightly", "lightning_fabric", "faiss"):
+        try:
+            out[mod] = __import__(mod).__version__
+        except (ImportError, AttributeError):
+            out[mod] = None
+    return out
+
+
+def base_meta(seed: int) -> dict:
+    return {"versions": versions(), "git_commit": git_commit(), "seed": seed, "command": sys.argv,
+            "platform": platform.platform(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}

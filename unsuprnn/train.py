@@ -1,0 +1,218 @@
+"""The training loop, shared by every objective: `train(cfg, out)`.
+
+AdamW with a precomputed warmup + cosine learning-rate schedule, gradient clipping, a stop on a
+non-finite loss, Lightning Fabric for device/precision/DDP, a checkpoint written atomically every
+epoch, and `resume` that continues bit-for-bit where the last checkpoint left off.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from .checkpoint import load_checkpoint, save_checkpoint, save_encoder
+from .config import Config
+from .data import channel_stats, load_dataset
+from .data.loader import BatchLoader
+from .data.pipeline import build_pipeline
+from .devices import resolve_device, resolve_precision
+from .errors import UserError
+from .evaluate.embed import embed_images
+from .evaluate.knn import knn_accuracy
+from .evaluate.metrics import classification_metrics
+from .models.encoder import build_encoder
+from .objectives import build_objective
+from .rundir import (base_meta, config_difference, prepare_out, read_log, saved_config, write_json, write_log)
+
+CHECK_EVERY = 25  # steps between host syncs for the non-finite check and the progress bar
+
+
+def lr_schedule(base_lr: float, total_steps: int, warmup_steps: int) -> torch.Tensor:
+    """Per-step learning rates [total_steps]: linear warmup from 0, then cosine decay to 0."""
+    steps = torch.arange(total_steps, dtype=torch.float64)
+    warm = base_lr * (steps + 1) / max(warmup_steps, 1)
+    progress = (steps - warmup_steps) / max(total_steps - warmup_steps, 1)
+    cos = base_lr * 0.5 * (1 + torch.cos(math.pi * progress.clamp(0, 1)))
+    return torch.where(steps < warmup_steps, warm, cos)
+
+
+def make_fabric(device: torch.device, precision: str, devices: int, num_nodes: int):
+    from lightning_fabric import Fabric
+
+    if device.type == "cuda":
+        torch.backends.cudnn.enabled = True
+        torch.backends.cudnn.benchmark = True
+        devs = [device.index] if (device.index is not None and devices == 1) else devices
+    else:
+        devs = devices
+    strategy = "ddp" if devices * num_nodes > 1 else "auto"
+    return Fabric(accelerator=device.type, devices=devs, num_nodes=num_nodes, precision=precision,
+                  strategy=strategy)
+
+
+def _check_resume_config(out: Path, cfg: Config) -> None:
+    diffs = config_difference(saved_config(out), cfg, ignore=("train.epochs", "train.device"))
+    if diffs:
+        raise UserError(f"--out {out} holds a run with a different config ({', '.join(diffs)}); "
+                        "resume with the same settings, or use --force or another --out")
+
+
+def pipeline_info(pipeline, ds) -> dict:
+    return {"shape": list(pipeline.shape), "view": pipeline.view.name,
+            "patch": getattr(pipeline.view, "patch", None), "mean": pipeline.mean.flatten().tolist(),
+            "std": pipeline.std.flatten().tolist(), "sequence_shape": list(pipeline.seq_shape),
+            "classes": ds.classes}
+
+
+def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = False, quiet: bool = False) -> dict:
+    """Train `cfg.objective.name` on `cfg.data.dataset`, writing the run directory `out`.
+
+    Returns the metrics also written to metrics.json.
+    """
+    out = Path(out)
+    tc = cfg.train
+    if tc.epochs < 1 or tc.batch_size < 1 or tc.lr <= 0:
+        raise UserError("train.epochs and train.batch_size must be >= 1 and train.lr > 0")
+    device = resolve_device(tc.device)
+    precision = resolve_precision(tc.precision, device)
+    resuming = prepare_out(out, resume, force)
+    if resuming:
+        _check_resume_config(out, cfg)
+
+    fabric = make_fabric(device, precision, tc.devices, tc.num_nodes)
+    fabric.launch()
+    rank, world = fabric.global_rank, fabric.world_size
+    torch.manual_seed(tc.seed)
+
+    ds = load_dataset(cfg.data, tc.seed)
+    train_x, train_y = ds.split("train")
+    if cfg.objective.name == "supervised" and not (train_y >= 0).any():
+        raise UserError(f"{ds.spec} has no labels; the supervised objective needs a labelled dataset")
+    mean, std = channel_stats(train_x)
+    pipeline = build_pipeline(cfg.data, cfg.augment, ds.shape, mean, std)
+    encoder = build_encoder(cfg.encoder, pipeline.seq_shape[1])
+    objective = build_objective(cfg.objective.name, encoder, pipeline, cfg.objective, len(ds.classes),
+                                binarized=cfg.data.binarize is not None, gather_distributed=world > 1)
+    optimizer = torch.optim.AdamW(objective.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+
+    loader_gen = torch.Generator().manual_seed(tc.seed)
+    loader = BatchLoader(train_x, train_y, tc.batch_size, fabric.device, shuffle=True, drop_last=True,
+                         generator=loader_gen, rank=rank, world_size=world)
+    steps_per_epoch = len(loader)
+    schedule = lr_schedule(tc.lr, tc.epochs * steps_per_epoch, int(tc.warmup_epochs * steps_per_epoch)).tolist()
+    aug_gen = torch.Generator(device=fabric.device).manual_seed(tc.seed * 1000 + rank + 1)
+
+    start_epoch, elapsed, log = 0, 0.0, []
+    ckpt = None
+    if resuming:
+        ckpt = load_checkpoint(out / "checkpoint.pt")
+        objective.load_state_dict(ckpt["model"])
+        start_epoch, elapsed = ckpt["epoch"], ckpt["elapsed"]
+        loader_gen.set_state(ckpt["rng"]["loader"])
+        aug_gen.set_state(ckpt["rng"]["aug"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        if device.type == "cuda" and "cuda" in ckpt["rng"]:
+            torch.cuda.set_rng_state(ckpt["rng"]["cuda"], device)
+        log = [e for e in read_log(out / "log.jsonl") if e["epoch"] <= start_epoch]
+    model, optimizer = fabric.setup(objective, optimizer)
+    if ckpt is not None:
+        optimizer.load_state_dict(ckpt["optimizer"])
+
+    info = pipeline_info(pipeline, ds)
+    if rank == 0:
+        (out / "config.yaml").write_text(cfg.to_yaml()) if not resuming else None
+        meta = base_meta(tc.seed) | {
+            "objective": cfg.objective.name, "device": str(fabric.device), "precision": precision,
+            "world_size": world, "dataset": ds.spec, "split": ds.split_info, "image_shape": list(ds.shape),
+            "sequence_shape": list(pipeline.seq_shape), "embedding_dim": encoder.out_dim,
+            "num_classes": len(ds.classes), "classes": ds.classes, "mean": mean, "std": std,
+            "parameters": sum(p.numel() for p in encoder.parameters()), "resumed_at_epoch": start_epoch or None}
+        write_json(out / "meta.json", meta)
+
+    test_x, test_y = ds.split("test") if "test" in ds.splits else (None, None)
+    can_knn = tc.knn_every > 0 and test_y is not None and (train_y >= 0).any() and (test_y >= 0).any()
+    show_bar = not quiet and rank == 0
+    for epoch in range(start_epoch, tc.epochs):
+        model.train()
+        t0 = time.perf_counter()
+        loss_sum = torch.zeros((), device=fabric.device)
+        bad = torch.zeros((), dtype=torch.bool, device=fabric.device)
+        bar = tqdm(total=steps_per_epoch * loader.batch_size * world, unit="img", unit_scale=True,
+                   desc=f"epoch {epoch + 1}/{tc.epochs}", disable=not show_bar, leave=False, file=sys.stderr)
+        for i, (x, y, _) in enumerate(loader):
+            step = epoch * steps_per_epoch + i
+            for group in optimizer.param_groups:
+                group["lr"] = schedule[step]
+            loss, _stats = model(x, y, aug_gen)
+            bad |= ~torch.isfinite(loss.detach())
+            optimizer.zero_grad(set_to_none=True)
+            fabric.backward(loss)
+            if tc.grad_clip > 0:
+                fabric.clip_gradients(model, optimizer, max_norm=tc.grad_clip, error_if_nonfinite=False)
+            optimizer.step()
+            loss_sum += loss.detach()
+            if (i + 1) % CHECK_EVERY == 0 or i + 1 == steps_per_epoch:
+                if bad.item():
+                    raise UserError(
+                        f"loss became non-finite at epoch {epoch + 1}, within steps {max(step - CHECK_EVERY, 0) + 1}-"
+                        f"{step + 1} (lr {schedule[step]:.2e}); lower --lr, raise train.warmup_epochs or set "
+                        "train.grad_clip, and check the data for NaNs")
+                bar.set_postfix(loss=f"{loss_sum.item() / (i + 1):.4f}", lr=f"{schedule[step]:.2e}")
+            bar.update(x.shape[0] * world)
+        bar.close()
+        if device.type == "cuda":
+            torch.cuda.synchronize(fabric.device)
+        seconds = time.perf_counter() - t0
+        elapsed += seconds
+        epoch_loss = float(fabric.all_reduce(loss_sum / steps_per_epoch, reduce_op="mean"))
+        entry = {"epoch": epoch + 1, "step": (epoch + 1) * steps_per_epoch, "loss": epoch_loss,
+                 "lr": schedule[(epoch + 1) * steps_per_epoch - 1],
+                 "images_per_s": steps_per_epoch * loader.batch_size * world / seconds,
+                 "seconds": seconds, "elapsed": elapsed}
+        if can_knn and rank == 0 and ((epoch + 1) % tc.knn_every == 0 or epoch + 1 == tc.epochs):
+            bank = embed_images(encoder, pipeline, train_x, fabric.device)
+            query = embed_images(encoder, pipeline, test_x, fabric.device)
+            known = train_y >= 0
+            k = min(20, int(known.sum()))
+            entry["knn_top1"] = knn_accuracy(query[test_y >= 0], test_y[test_y >= 0], bank[known], train_y[known],
+                                             len(ds.classes), k=k)["weighted_top1"]
+        log.append(entry)
+        if rank == 0:
+            if quiet:
+                knn = f" knn {entry['knn_top1']:.2f}%" if "knn_top1" in entry else ""
+                print(f"epoch {epoch + 1}/{tc.epochs} loss {epoch_loss:.4f} {entry['images_per_s']:.0f} img/s "
+                      f"{seconds:.1f}s{knn}", file=sys.stderr)
+            write_log(out / "log.jsonl", log)
+            save_encoder(out / "encoder.pt", encoder, cfg, info)
+            rng = {"loader": loader_gen.get_state(), "aug": aug_gen.get_state(), "torch": torch.get_rng_state()}
+            if device.type == "cuda":
+                rng["cuda"] = torch.cuda.get_rng_state(fabric.device)
+            save_checkpoint({"epoch": epoch + 1, "elapsed": elapsed, "model": objective.state_dict(),
+                             "optimizer": optimizer.state_dict(), "rng": rng, "config": cfg.to_dict()},
+                            out / "checkpoint.pt")
+        fabric.barrier()
+
+    metrics = {"objective": cfg.objective.name, "epochs": tc.epochs, "final_loss": log[-1]["loss"] if log else None,
+               "train_seconds": elapsed, "knn_top1": next((e["knn_top1"] for e in reversed(log) if "knn_top1" in e), None)}
+    if cfg.objective.name == "supervised" and test_y is not None and (test_y >= 0).any():
+        metrics["test"] = supervised_test_metrics(objective, pipeline, test_x, test_y, len(ds.classes), fabric.device)
+    if rank == 0:
+        write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+@torch.no_grad()
+def supervised_test_metrics(objective, pipeline, images, labels, num_classes: int, device) -> dict:
+    """Accuracy and macro precision/recall/F1 of the trained classifier on clean test images."""
+    keep = labels >= 0
+    objective.eval()
+    preds = []
+    for start in range(0, int(keep.sum()), 1024):
+        x = images[keep][start:start + 1024].to(device)
+        preds.append(objective.logits(pipeline.clean(x)).argmax(1).cpu())
+    return classification_metrics(labels[keep].numpy(), torch.cat(preds).numpy(), num_classes)
