@@ -199,6 +199,81 @@ def supervised_cmd(out: Out, dataset: Dataset = None, data_dir: DataDir = None, 
     _train_command("supervised", flags, config, set_, out, resume, force, quiet)
 
 
+Run = Annotated[Path, typer.Option("--run", "-r", help="Run directory holding encoder.pt.")]
+
+
+def _probe_device(device: Optional[str]):
+    from .devices import resolve_device
+    return resolve_device(device or "auto")
+
+
+@app.command("probe")
+@user_errors
+def probe_cmd(run: Run,
+              method: Annotated[str, typer.Option("--method", "-m", help="knn | linear | kmeans | all, or a comma list")] = "all",
+              dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Bank (train split) and, by default, queries (test split); default: the run's dataset.")] = None,
+              test_dataset: Annotated[Optional[str], typer.Option("--test-dataset", help="Take the queries from this source instead.")] = None,
+              baselines: Annotated[str, typer.Option("--baselines", help="Comma list: raw, pca, random, supervised=RUN.")] = "",
+              k: Annotated[int, typer.Option("--k", help="kNN neighbours (k-means clusters when --method kmeans alone).")] = 20,
+              temperature: Annotated[float, typer.Option("--temperature", help="kNN vote temperature.")] = 0.07,
+              clusters: Annotated[Optional[int], typer.Option("--clusters", help="k-means clusters (default: number of classes).")] = None,
+              json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON here.")] = None,
+              device: Device = None, quiet: Quiet = False):
+    """Score frozen embeddings: FAISS kNN, linear probe, k-means, beside baselines."""
+    import json
+
+    from .atomic import write_text
+    from .evaluate.probe import METHODS, format_table, run_probe
+
+    methods = METHODS if method == "all" else tuple(m.strip() for m in method.split(","))
+    if methods == ("kmeans",) and clusters is None and k != 20:
+        clusters = k
+    report = run_probe(run, methods, [b for b in baselines.split(",") if b.strip()], dataset, test_dataset,
+                       k, temperature, clusters, _probe_device(device), progress=not quiet)
+    text = json.dumps(report, indent=2) + "\n"
+    if run.is_dir():
+        write_text(run / "probe.json", text)
+    if json_out is not None:
+        write_text(json_out, text)
+    typer.echo(f"bank: {report['bank']} train ({report['bank_size']}), queries: {report['queries']} "
+               f"({report['query_size']}), embedding dim {report['embedding_dim']}")
+    typer.echo(format_table(report))
+    for name, res in report["results"].items():
+        if "note" in res.get("kmeans", {}):
+            typer.echo(f"{name} k-means: {res['kmeans']['note']}")
+
+
+@app.command("export")
+@user_errors
+def export_cmd(run: Run, out: Annotated[Path, typer.Option("--out", "-o", help="File: .npz, .npy (+ .json), .parquet or .csv")],
+               dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Default: the run's dataset.")] = None,
+               split: Annotated[str, typer.Option("--split", help="train | test | all")] = "all",
+               cluster: Annotated[Optional[int], typer.Option("--cluster", help="Add k-means cluster ids with K clusters.")] = None,
+               force: Force = False, device: Device = None, quiet: Quiet = False):
+    """Write embeddings with labels, indices, split and the run's config hash."""
+    from .export import FORMATS, gather_embeddings, write_embeddings
+
+    if out.suffix.lower() not in FORMATS:
+        raise UserError(f"unknown export format '{out.suffix or out.name}'; end --out with {', '.join(FORMATS)}")
+    if out.exists() and not force:
+        raise UserError(f"{out} exists; pass --force to overwrite it or choose another --out")
+    cols = gather_embeddings(run, dataset, split, _probe_device(device), cluster, progress=not quiet)
+    write_embeddings(cols, out, force)
+    typer.echo(f"wrote {out}: {len(cols['embeddings'])} x {cols['embeddings'].shape[1]} embeddings "
+               f"({split}, config {cols['config_hash']})")
+
+
+@app.command("report")
+@user_errors
+def report_cmd(runs: Annotated[List[Path], typer.Option("--runs", help="Run directories (repeat --runs).")],
+               out: Annotated[Path, typer.Option("--out", "-o", help="report.html (self-contained) or report.md")],
+               device: Device = None):
+    """Write an HTML or Markdown report: comparison table, loss curves, t-SNE maps, confusion matrices."""
+    from .report import build_report
+    build_report(runs, out, _probe_device(device))
+    typer.echo(f"wrote {out}")
+
+
 def torch_generator(seed: int):
     import torch
     return torch.Generator().manual_seed(seed)

@@ -20,7 +20,7 @@ def embed_images(encoder: torch.nn.Module, pipeline: SequencePipeline, images: t
     out = []
     try:
         for start in tqdm(range(0, len(images), batch_size), desc="embedding", unit="batch",
-                          disable=not progress, leave=False):
+                          disable=not progress or len(images) < 20 * batch_size, leave=False):
             x = images[start:start + batch_size].to(device, non_blocking=True)
             out.append(encoder(pipeline.clean(x)).float().cpu())
     finally:

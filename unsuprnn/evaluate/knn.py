@@ -77,10 +77,15 @@ def knn_vote(sims: torch.Tensor, neighbor_labels: torch.Tensor, num_classes: int
     """Class scores [Q, C] from neighbours: sims [Q, k], neighbor_labels [Q, k] (int64).
 
     weighted: each neighbour votes exp(sim / T) (as in InstDisc / DINO); else one vote each.
+    Weighted scores are scaled per query by exp(-max sim / T), which keeps them finite for small T
+    and changes no ranking.
     """
     if temperature <= 0:
         raise UserError(f"kNN temperature must be > 0, got {temperature}")
-    votes = (sims / temperature).exp() if weighted else torch.ones_like(sims)
+    if weighted:
+        votes = ((sims - sims.amax(1, keepdim=True)) / temperature).exp()
+    else:
+        votes = torch.ones_like(sims)
     scores = torch.zeros(sims.shape[0], num_classes, dtype=votes.dtype)
     return scores.scatter_add_(1, neighbor_labels, votes)
 

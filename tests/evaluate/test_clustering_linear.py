@@ -1,0 +1,53 @@
+import numpy as np
+import pytest
+import torch
+
+from unsuprnn.errors import UserError
+from unsuprnn.evaluate.kmeans import kmeans_scores
+from unsuprnn.evaluate.linear import linear_probe
+from unsuprnn.evaluate.metrics import classification_metrics, cluster_accuracy
+
+
+def blobs(n_per=50, k=4, dim=8, spread=0.05, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.eye(dim)[:k] * 5
+    x = torch.cat([c + spread * torch.randn(n_per, dim, generator=g) for c in centres])
+    return x, torch.arange(k).repeat_interleave(n_per)
+
+
+def test_kmeans_on_separated_blobs_is_perfect():
+    x, y = blobs()
+    s = kmeans_scores(x, y, 4, seed=0)
+    assert s["nmi"] == pytest.approx(1.0) and s["ari"] == pytest.approx(1.0) and s["accuracy"] == 100.0
+
+
+def test_kmeans_without_labels_says_it_cannot_score():
+    x, _ = blobs()
+    s = kmeans_scores(x, torch.full((len(x),), -1), 4)
+    assert "nmi" not in s and "not scored" in s["note"]
+    with pytest.raises(UserError, match="clusters for"):
+        kmeans_scores(x[:3], None, 5)
+
+
+def test_hungarian_accuracy_on_a_permutation():
+    y = np.array([0, 0, 1, 1, 2, 2, 2])
+    clusters = np.array([2, 2, 0, 0, 1, 1, 0])  # a relabelling with one mistake
+    assert cluster_accuracy(y, clusters) == pytest.approx(100 * 6 / 7)
+    assert cluster_accuracy(y, (y + 1) % 3) == 100.0
+
+
+def test_linear_probe_separable_data_is_perfect():
+    x, y = blobs(n_per=40, k=3, spread=0.3)
+    xt, yt = blobs(n_per=20, k=3, spread=0.3, seed=1)
+    out = linear_probe(x, y, xt, yt, 3)
+    assert out["accuracy"] == 100.0 and out["f1"] == 100.0
+    assert out["confusion"] == [[20, 0, 0], [0, 20, 0], [0, 0, 20]]
+    assert str(out["weight_decay"]) in out["validation_accuracy"]
+
+
+def test_classification_metrics_by_hand():
+    m = classification_metrics([0, 0, 1, 1], [0, 1, 1, 1], 2)
+    assert m["accuracy"] == 75.0
+    # class 0: P=1, R=.5; class 1: P=2/3, R=1 -> macro P=5/6, R=3/4
+    assert m["precision"] == pytest.approx(100 * 5 / 6) and m["recall"] == pytest.approx(75.0)
+    assert m["confusion"] == [[1, 1], [0, 2]]

@@ -1,0 +1,71 @@
+import math
+
+import pytest
+import torch
+
+from unsuprnn.errors import UserError
+from unsuprnn.evaluate.knn import knn_accuracy, knn_search, knn_vote
+
+# bank on the unit circle: angles in degrees, with labels
+ANGLES = [0, 10, 20, 90, 100, 180]
+LABELS = torch.tensor([0, 0, 1, 1, 1, 2])
+
+
+def vec(deg):
+    r = math.radians(deg)
+    return [math.cos(r), math.sin(r)]
+
+
+BANK = torch.tensor([vec(a) for a in ANGLES])
+
+
+@pytest.mark.parametrize("backend", ["faiss", "torch"])
+def test_known_neighbours(backend):
+    q = torch.tensor([vec(5), vec(95)]) * 3.0  # scale does not matter: cosine
+    sims, idx = knn_search(q, BANK, 3, backend)
+    assert idx[0].tolist()[:2] in ([0, 1], [1, 0]) and idx[0, 2].item() == 2
+    assert idx[1].tolist()[:2] in ([3, 4], [4, 3]) and idx[1, 2].item() == 2  # 20 deg is 75 from 95, 180 is 85
+    assert sims[0, 0].item() == pytest.approx(math.cos(math.radians(5)), abs=1e-6)
+
+
+def test_weighted_and_majority_votes_by_hand():
+    # query at 14 deg, k=3: neighbours 10 (label 0, 4 deg), 20 (label 1, 6 deg), 0 (label 0, 14 deg)
+    q = torch.tensor([vec(14)])
+    sims, idx = knn_search(q, BANK, 3, "torch")
+    nl = LABELS[idx]
+    majority = knn_vote(sims, nl, 3, weighted=False)
+    assert majority.tolist() == [[2.0, 1.0, 0.0]]
+    t = 0.05
+    w = knn_vote(sims, nl, 3, temperature=t, weighted=True)
+    c = lambda d: math.exp(math.cos(math.radians(d)) / t)
+    total = c(4) + c(14) + c(6)  # scores are exp(sim / t) up to one factor per query
+    assert (w[0] / w[0].sum()).tolist() == pytest.approx([(c(4) + c(14)) / total, c(6) / total, 0.0], rel=1e-5)
+    # a sharp temperature lets one very close neighbour outvote two further ones
+    q2 = torch.tensor([vec(19.9)])
+    s2, i2 = knn_search(q2, torch.tensor([vec(20), vec(60), vec(61)]), 3, "torch")
+    lab = torch.tensor([1, 0, 0])[i2]
+    assert knn_vote(s2, lab, 2, temperature=0.01).argmax().item() == 1
+    assert knn_vote(s2, lab, 2, weighted=False).argmax().item() == 0
+
+
+def test_faiss_and_torch_paths_agree():
+    g = torch.Generator().manual_seed(0)
+    bank, query = torch.randn(500, 32, generator=g), torch.randn(100, 32, generator=g)
+    labels = torch.randint(0, 5, (500,), generator=g)
+    s1, i1 = knn_search(query, bank, 10, "faiss")
+    s2, i2 = knn_search(query, bank, 10, "torch", chunk=17)
+    assert torch.equal(i1, i2) and torch.allclose(s1, s2, atol=1e-5)
+    qy = torch.randint(0, 5, (100,), generator=g)
+    assert knn_accuracy(query, qy, bank, labels, 5, backend="faiss") == \
+        pytest.approx(knn_accuracy(query, qy, bank, labels, 5, backend="torch"))
+
+
+def test_accuracy_top1_top5():
+    q = torch.tensor([vec(5), vec(95), vec(178)])
+    acc = knn_accuracy(q, torch.tensor([0, 1, 1]), BANK, LABELS, 3, k=2)
+    assert acc["weighted_top1"] == pytest.approx(200 / 3) and acc["weighted_top5"] == 100.0
+
+
+def test_k_larger_than_bank():
+    with pytest.raises(UserError, match="larger than the bank"):
+        knn_search(BANK, BANK, 7)

@@ -1,0 +1,121 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import invoke
+from tests.test_train import small_config
+from unsuprnn.checkpoint import load_run_encoder
+from unsuprnn.evaluate.probe import state_digest
+from unsuprnn.export import gather_embeddings, read_embeddings, write_embeddings
+from unsuprnn.train import train
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    train(small_config("contrastive", epochs=1), root / "con", quiet=True)
+    train(small_config("supervised", epochs=1), root / "sup", quiet=True)
+    return root
+
+
+def test_probe_all_with_baselines(runner, runs, tmp_path):
+    digest = state_digest(load_run_encoder(runs / "con")[0])
+    r = invoke(runner, "probe", "--run", runs / "con", "--method", "all", "--device", "cpu",
+               "--baselines", f"raw,pca,random,supervised={runs / 'sup'}", "--json", tmp_path / "p.json")
+    assert r.exit_code == 0, r.output
+    for row in ("encoder", "raw", "pca64", "random", "supervised"):
+        assert f"\n{row} " in r.stdout
+    rep = json.loads((tmp_path / "p.json").read_text())
+    assert rep["bank_size"] == 1438 and rep["query_size"] == 359 and rep["embedding_dim"] == 64
+    enc = rep["results"]["encoder"]
+    assert set(enc) == {"knn", "linear", "kmeans"}
+    assert 0 <= enc["knn"]["weighted_top1"] <= enc["knn"]["weighted_top5"] <= 100
+    assert 0 <= enc["kmeans"]["nmi"] <= 1 and len(enc["linear"]["confusion"]) == 10
+    # raw pixels on digits are a strong, known baseline
+    assert rep["results"]["raw"]["knn"]["weighted_top1"] > 90
+    assert (runs / "con" / "probe.json").is_file()
+    assert state_digest(load_run_encoder(runs / "con")[0]) == digest
+
+
+def test_probe_test_dataset_from_another_source(runner, runs, tmp_path):
+    from unsuprnn.config import DataConfig
+    from unsuprnn.data import load_dataset
+    ds = load_dataset(DataConfig(), 0)
+    x, y = ds.split("test")
+    np.savez(tmp_path / "q.npz", images=x[:, 0].numpy(), labels=y.numpy())
+    r = invoke(runner, "probe", "--run", runs / "con", "--method", "knn", "--device", "cpu",
+               "--test-dataset", f"npz:{tmp_path / 'q.npz'}", "--json", tmp_path / "a.json")
+    assert r.exit_code == 0, r.output
+    invoke(runner, "probe", "--run", runs / "con", "--method", "knn", "--device", "cpu", "--json", tmp_path / "b.json")
+    a, b = (json.loads((tmp_path / f).read_text()) for f in ("a.json", "b.json"))
+    assert a["query_size"] == 359  # the same images through another source give the same scores
+    assert a["results"]["encoder"]["knn"] == b["results"]["encoder"]["knn"]
+
+
+def test_probe_bad_inputs(runner, runs, tmp_path):
+    np.savez(tmp_path / "rgb.npz", images=np.zeros((20, 8, 8, 3), np.uint8))
+    np.savez(tmp_path / "unl.npz", images=np.zeros((20, 8, 8), np.uint8))
+    cases = [("--run", tmp_path),
+             ("--run", runs / "con", "--dataset", f"npz:{tmp_path / 'rgb.npz'}"),
+             ("--run", runs / "con", "--dataset", f"npz:{tmp_path / 'unl.npz'}", "--method", "knn"),
+             ("--run", runs / "con", "--k", "5000", "--method", "knn"),
+             ("--run", runs / "con", "--method", "svm"),
+             ("--run", runs / "con", "--baselines", "vgg")]
+    for args in cases:
+        r = invoke(runner, "probe", "--device", "cpu", *args)
+        lines = r.stderr.strip().splitlines()
+        assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (args, r.stderr)
+
+
+def test_kmeans_on_unlabelled_data_reports_it_cannot_score(runner, runs, tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "unl.npz", images=rng.integers(0, 255, (40, 8, 8)).astype(np.uint8))
+    r = invoke(runner, "probe", "--run", runs / "con", "--dataset", f"npz:{tmp_path / 'unl.npz'}",
+               "--method", "kmeans", "--k", "3", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    assert "not scored" in r.stdout
+
+
+@pytest.mark.parametrize("ext", ["npz", "npy", "parquet", "csv"])
+def test_export_round_trip(runs, tmp_path, ext):
+    cols = gather_embeddings(runs / "con", split="test", cluster=4)
+    out = write_embeddings(cols, tmp_path / f"e.{ext}")
+    back = read_embeddings(out)
+    assert np.allclose(back["embeddings"], cols["embeddings"], atol=1e-6)
+    for k in ("labels", "indices", "cluster"):
+        assert np.array_equal(np.asarray(back[k]).astype(np.int64), cols[k]), k
+    assert list(np.asarray(back["split"])) == ["test"] * 359
+    assert back["config_hash"] == cols["config_hash"]
+    # the indices point at the images that were embedded
+    enc, pipe, cfg, _ = load_run_encoder(runs / "con")
+    from unsuprnn.data import load_dataset
+    from unsuprnn.evaluate.embed import embed_images
+    imgs = load_dataset(cfg.data, cfg.train.seed).images[torch.from_numpy(cols["indices"][:5])]
+    assert np.allclose(embed_images(enc, pipe, imgs, "cpu").numpy(), back["embeddings"][:5], atol=1e-5)
+
+
+def test_export_cli_refuses_overwrite_and_unknown_format(runner, runs, tmp_path):
+    out = tmp_path / "e.npz"
+    assert invoke(runner, "export", "--run", runs / "con", "--out", out, "--split", "all", "--device", "cpu").exit_code == 0
+    assert len(np.load(out)["embeddings"]) == 1797
+    before = out.read_bytes()
+    for args in (("--out", out), ("--out", tmp_path / "e.xlsx"), ("--out", tmp_path / "x.npz", "--split", "val")):
+        r = invoke(runner, "export", "--run", runs / "con", "--device", "cpu", *args)
+        assert r.exit_code == 2 and r.stderr.startswith("error: "), args
+    assert out.read_bytes() == before and not (tmp_path / "x.npz").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp files left
+
+
+def test_report_html_and_md(runner, runs, tmp_path):
+    r = invoke(runner, "report", "--runs", runs / "con", "--runs", runs / "sup", "--out", tmp_path / "r.html")
+    assert r.exit_code == 0, r.output
+    page = (tmp_path / "r.html").read_text()
+    assert "<table>" in page and "<td>con</td>" in page and "<td>sup</td>" in page and "kNN top-1" in page
+    assert page.count("src='data:image/png;base64,") >= 5  # training + a map and a confusion per run
+    assert "http://" not in page and "https://" not in page  # renders offline
+    r = invoke(runner, "report", "--runs", runs / "con", "--out", tmp_path / "r.md")
+    md = (tmp_path / "r.md").read_text()
+    assert "| con | encoder |" in md and "(r_files/figure0.png)" in md
+    assert (tmp_path / "r_files" / "figure0.png").read_bytes()[:4] == b"\x89PNG"

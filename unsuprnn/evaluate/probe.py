@@ -1,0 +1,196 @@
+"""`probe`: embed the bank (train split) and queries (test split) with a frozen encoder, then score
+kNN, a linear probe and k-means, beside baselines on the very same images."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+
+import torch
+
+from ..checkpoint import load_run_encoder
+from ..config import Config, DataConfig
+from ..data import Images, load_dataset
+from ..errors import UserError
+from .embed import embed_images
+from .kmeans import kmeans_scores
+from .knn import knn_accuracy
+from .linear import linear_probe
+
+METHODS = ("knn", "linear", "kmeans")
+
+
+@dataclasses.dataclass
+class ProbeData:
+    """uint8 images and labels of the bank (train split) and the queries (test split)."""
+    bank_x: torch.Tensor
+    bank_y: torch.Tensor
+    query_x: torch.Tensor
+    query_y: torch.Tensor
+    classes: list[str]
+    bank_spec: str
+    query_spec: str
+
+
+def _load(cfg: DataConfig, spec: str | None, seed: int, shape: tuple) -> Images:
+    data = dataclasses.replace(cfg, dataset=spec) if spec else cfg
+    ds = load_dataset(data, seed)
+    if tuple(ds.shape) != tuple(shape):
+        c, h, w = shape
+        raise UserError(f"{ds.spec} has images {'x'.join(map(str, ds.shape))} (CxHxW) but the encoder was "
+                        f"trained on {c}x{h}x{w}; use matching data or --set data.resize/data.grayscale")
+    return ds
+
+
+def load_probe_data(cfg: Config, shape: tuple, dataset: str | None = None,
+                    test_dataset: str | None = None) -> ProbeData:
+    """The run's own data (or `dataset`) split as in training; `test_dataset` supplies the queries
+    instead (its own test split where it has one, else all of it). Classes match by label index."""
+    bank = _load(cfg.data, dataset, cfg.train.seed, shape)
+    bank_x, bank_y = bank.split("train")
+    if test_dataset:
+        q = _load(cfg.data, test_dataset, cfg.train.seed, shape)
+        query_x, query_y = q.split("test") if q.split_info["source"] == "own" else q.split("all")
+        query_spec = q.spec
+    else:
+        query_x, query_y = bank.split("test")
+        query_spec = bank.spec
+    return ProbeData(bank_x, bank_y, query_x, query_y, bank.classes, bank.spec, query_spec)
+
+
+def state_digest(module: torch.nn.Module) -> str:
+    h = hashlib.sha256()
+    for k, v in sorted(module.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def score_features(bank: torch.Tensor, bank_y: torch.Tensor, query: torch.Tensor, query_y: torch.Tensor,
+                   num_classes: int, methods: tuple[str, ...], k: int = 20, temperature: float = 0.07,
+                   clusters: int | None = None, seed: int = 0, device: torch.device | str = "cpu") -> dict:
+    """Run the probes in `methods` on bank features [N, E] and query features [Q, E]."""
+    out: dict = {}
+    bank_known, query_known = bank_y >= 0, query_y >= 0
+    labelled = bool(bank_known.any()) and bool(query_known.any())
+    if "knn" in methods:
+        if not labelled:
+            raise UserError("kNN needs labels in both the bank and the queries; this dataset has none "
+                            "(k-means still works: --method kmeans)")
+        out["knn"] = knn_accuracy(query[query_known], query_y[query_known], bank[bank_known],
+                                  bank_y[bank_known], num_classes, k=k, temperature=temperature)
+    if "linear" in methods:
+        if not labelled:
+            raise UserError("the linear probe needs labels in both splits; this dataset has none "
+                            "(k-means still works: --method kmeans)")
+        out["linear"] = linear_probe(bank[bank_known], bank_y[bank_known], query[query_known],
+                                     query_y[query_known], num_classes, device=device, seed=seed)
+    if "kmeans" in methods:
+        kk = clusters or num_classes
+        if not kk:
+            raise UserError("the dataset has no classes to count; pass --k for the number of clusters")
+        out["kmeans"] = kmeans_scores(query, query_y, kk, seed=seed)
+    return out
+
+
+def raw_features(pipeline, images: torch.Tensor) -> torch.Tensor:
+    """Normalized pixels, flattened: [N, C*H*W]."""
+    x = pipeline.unit(images.to(pipeline.mean.device))
+    return ((x - pipeline.mean) / pipeline.std).flatten(1).cpu()
+
+
+def feature_sets(run: Path, data: ProbeData, baselines: list[str], device: torch.device,
+                 progress: bool = False) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """name -> (bank features, query features) for the run's encoder and each baseline.
+
+    baselines: raw | pca | random | supervised=RUN. The run's encoder is checked to be unchanged.
+    """
+    from ..models.encoder import build_encoder
+
+    encoder, pipeline, cfg, info = load_run_encoder(run, device)
+    before = state_digest(encoder)
+    sets = {"encoder": (embed_images(encoder, pipeline, data.bank_x, device, progress=progress),
+                        embed_images(encoder, pipeline, data.query_x, device, progress=progress))}
+    for b in baselines:
+        name, _, arg = b.partition("=")
+        if name == "raw":
+            sets["raw"] = (raw_features(pipeline, data.bank_x), raw_features(pipeline, data.query_x))
+        elif name == "pca":
+            from sklearn.decomposition import PCA
+            rb, rq = raw_features(pipeline, data.bank_x), raw_features(pipeline, data.query_x)
+            dim = min(encoder.out_dim, rb.shape[1], len(rb))
+            pca = PCA(n_components=dim, random_state=cfg.train.seed).fit(rb.numpy())
+            sets[f"pca{dim}"] = (torch.from_numpy(pca.transform(rb.numpy())).float(),
+                                 torch.from_numpy(pca.transform(rq.numpy())).float())
+        elif name == "random":
+            torch.manual_seed(cfg.train.seed)
+            rnd = build_encoder(cfg.encoder, pipeline.seq_shape[1]).to(device)
+            sets["random"] = (embed_images(rnd, pipeline, data.bank_x, device),
+                              embed_images(rnd, pipeline, data.query_x, device))
+        elif name == "supervised":
+            if not arg:
+                raise UserError("baseline 'supervised' needs a run: --baselines supervised=RUN_DIR")
+            sup, sup_pipe, _, sup_info = load_run_encoder(Path(arg), device)
+            if list(sup_info["shape"]) != list(info["shape"]):
+                raise UserError(f"supervised run {arg} was trained on images {sup_info['shape']}, "
+                                f"this run on {info['shape']}; compare runs on the same data")
+            sets["supervised"] = (embed_images(sup, sup_pipe, data.bank_x, device),
+                                  embed_images(sup, sup_pipe, data.query_x, device))
+        else:
+            raise UserError(f"unknown baseline '{b}'; use raw, pca, random or supervised=RUN")
+    if state_digest(encoder) != before:  # moco-v3 style guard: probing must never train the encoder
+        raise RuntimeError("the frozen encoder's weights changed during probing")
+    return sets
+
+
+def run_probe(run: str | Path, methods: tuple[str, ...] = METHODS, baselines: list[str] | None = None,
+              dataset: str | None = None, test_dataset: str | None = None, k: int = 20,
+              temperature: float = 0.07, clusters: int | None = None, device: torch.device | str = "cpu",
+              progress: bool = False) -> dict:
+    """Score the run's encoder (and baselines) with each method. Returns a JSON-ready dict."""
+    run = Path(run)
+    bad = [m for m in methods if m not in METHODS]
+    if bad:
+        raise UserError(f"unknown probe method '{bad[0]}'; use knn, linear, kmeans or all")
+    device = torch.device(device)
+    _, _, cfg, info = load_run_encoder(run, "cpu")
+    data = load_probe_data(cfg, tuple(info["shape"]), dataset, test_dataset)
+    num_classes = len(data.classes)
+    n_bank = int((data.bank_y >= 0).sum())
+    if "knn" in methods and k > n_bank:
+        raise UserError(f"k={k} is larger than the labelled bank of {n_bank} vectors; pass --k at most {n_bank}")
+    if clusters is not None and not 1 <= clusters <= len(data.query_x):
+        raise UserError(f"--clusters {clusters} must be between 1 and the {len(data.query_x)} queries")
+    sets = feature_sets(run, data, baselines or [], device, progress)
+    results = {name: score_features(b, data.bank_y, q, data.query_y, num_classes, methods, k, temperature,
+                                    clusters, cfg.train.seed, device)
+               for name, (b, q) in sets.items()}
+    return {"run": str(run), "bank": data.bank_spec, "queries": data.query_spec,
+            "bank_size": len(data.bank_x), "query_size": len(data.query_x), "k": k, "temperature": temperature,
+            "embedding_dim": int(sets["encoder"][0].shape[1]), "results": results}
+
+
+COLUMNS = [("kNN top-1", ("knn", "weighted_top1")), ("kNN maj.", ("knn", "majority_top1")),
+           ("linear top-1", ("linear", "accuracy")), ("macro F1", ("linear", "f1")),
+           ("NMI", ("kmeans", "nmi")), ("ARI", ("kmeans", "ari")), ("cluster acc", ("kmeans", "accuracy"))]
+
+
+def summary_rows(report: dict) -> list[tuple[str, list[str]]]:
+    rows = []
+    for name, res in report["results"].items():
+        cells = []
+        for _, (method, key) in COLUMNS:
+            v = res.get(method, {}).get(key)
+            cells.append("-" if v is None else (f"{v:.3f}" if key in ("nmi", "ari") else f"{v:.2f}"))
+        rows.append((name, cells))
+    return rows
+
+
+def format_table(report: dict) -> str:
+    """Plain-text comparison table: one row per feature set, one column per score."""
+    header = ["features"] + [c for c, _ in COLUMNS]
+    rows = [[n] + c for n, c in summary_rows(report)]
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    fmt = lambda r: "  ".join(x.ljust(w) if i == 0 else x.rjust(w) for i, (x, w) in enumerate(zip(r, widths)))
+    return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])

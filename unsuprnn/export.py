@@ -1,0 +1,139 @@
+"""Export embeddings with labels, sample indices, split, file paths (folder datasets) and the run's
+config hash. Formats by extension: .npz, .npy (+ .json sidecar), .parquet (pyarrow), .csv.
+Written atomically; an existing file is kept unless `force`."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .atomic import atomic_path, write_text
+from .checkpoint import load_run_encoder
+from .data import load_dataset
+from .errors import UserError
+from .evaluate.embed import embed_images
+
+FORMATS = (".npz", ".npy", ".parquet", ".csv")
+
+
+def gather_embeddings(run: str | Path, dataset: str | None = None, split: str = "all",
+                      device: torch.device | str = "cpu", cluster: int | None = None,
+                      progress: bool = False) -> dict:
+    """Embed `split` ('train', 'test' or 'all') of the run's dataset (or `dataset`) -> dict of columns."""
+    import dataclasses
+
+    encoder, pipeline, cfg, info = load_run_encoder(run, device)
+    data = dataclasses.replace(cfg.data, dataset=dataset) if dataset else cfg.data
+    ds = load_dataset(data, cfg.train.seed)
+    if list(ds.shape) != list(info["shape"]):
+        raise UserError(f"{ds.spec} has images {list(ds.shape)} but the encoder was trained on {info['shape']}; "
+                        "use matching data or --set data.resize/data.grayscale")
+    if split == "all":
+        indices = torch.arange(len(ds.images))
+        names = np.empty(len(indices), dtype=object)
+        for s, idx in ds.splits.items():
+            names[idx.numpy()] = s
+    elif split in ds.splits:
+        indices = ds.splits[split]
+        names = np.full(len(indices), split, dtype=object)
+    else:
+        raise UserError(f"{ds.spec} has no split '{split}'; use {', '.join(ds.splits)} or all")
+    emb = embed_images(encoder, pipeline, ds.images[indices], device, progress=progress).numpy()
+    cols = {"embeddings": emb.astype(np.float32), "labels": ds.labels[indices].numpy(),
+            "indices": indices.numpy().astype(np.int64), "split": names.astype(str),
+            "config_hash": cfg.digest(), "dataset": ds.spec, "classes": ds.classes}
+    if ds.paths is not None:
+        cols["paths"] = np.array([ds.paths[i] for i in indices.tolist()], dtype=str)
+    if cluster:
+        from .evaluate.kmeans import kmeans
+        cols["cluster"] = kmeans(torch.nn.functional.normalize(torch.from_numpy(emb), dim=1), cluster,
+                                 seed=cfg.train.seed)[0]
+    return cols
+
+
+ROW_COLUMNS = ("indices", "split", "labels", "paths", "cluster")
+
+
+def write_embeddings(cols: dict, out: str | Path, force: bool = False) -> Path:
+    """Write the columns of `gather_embeddings` to `out` in the format its extension names."""
+    out = Path(out)
+    ext = out.suffix.lower()
+    if ext not in FORMATS:
+        raise UserError(f"unknown export format '{out.suffix or out.name}'; end --out with {', '.join(FORMATS)}")
+    if out.exists() and not force:
+        raise UserError(f"{out} exists; pass --force to overwrite it or choose another --out")
+    meta = {"config_hash": cols["config_hash"], "dataset": cols["dataset"], "classes": cols["classes"],
+            "rows": int(len(cols["embeddings"])), "dim": int(cols["embeddings"].shape[1])}
+    rows = {k: cols[k] for k in ROW_COLUMNS if k in cols}
+    if ext == ".npz":
+        with atomic_path(out, suffix=".npz") as tmp:
+            np.savez(tmp, embeddings=cols["embeddings"], **rows, config_hash=np.array(cols["config_hash"]),
+                     dataset=np.array(cols["dataset"]), classes=np.array(cols["classes"], dtype=str))
+    elif ext == ".npy":
+        sidecar = out.with_suffix(".json")
+        if sidecar.exists() and not force:
+            raise UserError(f"{sidecar} exists; pass --force to overwrite it or choose another --out")
+        with atomic_path(out, suffix=".npy") as tmp:
+            np.save(tmp, cols["embeddings"])
+        write_text(sidecar, json.dumps(meta | {k: v.tolist() for k, v in rows.items()}) + "\n")
+    elif ext == ".parquet":
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise UserError("writing .parquet needs pyarrow: pip install pyarrow (or export to .npz)") from None
+        emb = cols["embeddings"]
+        table = pa.table({**{k: pa.array(v) for k, v in rows.items()},
+                          "embedding": pa.FixedSizeListArray.from_arrays(pa.array(emb.reshape(-1)), emb.shape[1])})
+        table = table.replace_schema_metadata({"unsuprnn": json.dumps(meta)})
+        with atomic_path(out, suffix=".parquet") as tmp:
+            pq.write_table(table, tmp, row_group_size=65536)
+    else:  # .csv
+        emb = cols["embeddings"]
+        with atomic_path(out, suffix=".csv") as tmp:
+            with open(tmp, "w", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(list(rows) + ["config_hash"] + [f"e{i}" for i in range(emb.shape[1])])
+                for i in range(len(emb)):
+                    w.writerow([rows[k][i] for k in rows] + [cols["config_hash"]] + [f"{v:.7g}" for v in emb[i]])
+    return out
+
+
+def read_embeddings(path: str | Path) -> dict:
+    """Read any export format back into columns (embeddings, labels, indices, split, ...)."""
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext == ".npz":
+        with np.load(path) as z:
+            out = {k: z[k] for k in z.files}
+        out["config_hash"] = str(out["config_hash"])
+        return out
+    if ext == ".npy":
+        side = json.loads(path.with_suffix(".json").read_text())
+        out = {k: np.asarray(v) for k, v in side.items() if k in ROW_COLUMNS}
+        return out | {"embeddings": np.load(path), "config_hash": side["config_hash"]}
+    if ext == ".parquet":
+        import pyarrow.parquet as pq
+        t = pq.read_table(path)
+        out = {k: t.column(k).to_numpy() for k in t.column_names if k != "embedding"}
+        out["embeddings"] = np.stack(t.column("embedding").to_numpy(zero_copy_only=False)).astype(np.float32)
+        out["config_hash"] = json.loads(t.schema.metadata[b"unsuprnn"])["config_hash"]
+        return out
+    if ext == ".csv":
+        with open(path) as fh:
+            r = list(csv.reader(fh))
+        head, body = r[0], r[1:]
+        out = {}
+        for j, k in enumerate(head):
+            if k in ROW_COLUMNS:
+                vals = [row[j] for row in body]
+                out[k] = np.array(vals) if k in ("split", "paths") else np.array(vals, dtype=np.int64)
+        first = head.index("e0")
+        out["embeddings"] = np.array([row[first:] for row in body], dtype=np.float32)
+        out["config_hash"] = body[0][head.index("config_hash")] if body else None
+        return out
+    raise UserError(f"unknown export format '{path.suffix}'")
