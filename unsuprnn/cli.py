@@ -142,6 +142,8 @@ def _train_command(objective: str, flags: dict, config, set_, out, resume, force
     elif cfg.objective.name == "supervised":
         raise UserError("pretrain is label-free; use `unsuprnn supervised` for the supervised reference")
     metrics = train(cfg, out, resume=resume, force=force, quiet=quiet)
+    if metrics is None:  # a DDP rank other than 0: rank 0 reports
+        return
     line = f"done: {out} ({cfg.objective.name}, {metrics['epochs']} epochs, loss {metrics['final_loss']:.4f}"
     if metrics.get("knn_top1") is not None:
         line += f", kNN top-1 {metrics['knn_top1']:.2f}%"

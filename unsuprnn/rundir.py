@@ -45,22 +45,32 @@ def holds_run(out: Path) -> bool:
     return out.is_dir() and any((out / f).exists() for f in RUN_FILES)
 
 
-def prepare_out(out: Path, resume: bool, force: bool) -> bool:
-    """Check --out against --resume/--force. Returns True when an existing run is to be resumed."""
+def check_out(out: Path, resume: bool, force: bool) -> bool:
+    """Check --out against --resume/--force without changing anything (safe on every DDP rank).
+
+    Returns True when an existing run is to be resumed.
+    """
     if resume and force:
         raise UserError("--resume and --force contradict each other; pass one of them")
     if resume:
         if not (out / "checkpoint.pt").is_file():
             raise UserError(f"nothing to resume: {out / 'checkpoint.pt'} does not exist; drop --resume to start")
         return True
-    if holds_run(out):
-        if not force:
-            raise UserError(f"--out {out} already holds a run; pass --resume to continue it, "
-                            "--force to overwrite it, or choose another --out")
+    if holds_run(out) and not force:
+        raise UserError(f"--out {out} already holds a run; pass --resume to continue it, "
+                        "--force to overwrite it, or choose another --out")
+    return False
+
+
+def clear_out(out: Path, keep_run: bool) -> None:
+    """Make sure --out exists; drop temporary files a killed write left behind and, unless
+    `keep_run` (resuming), an earlier run's files (after --force)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for f in out.glob(".*.tmp*"):
+        f.unlink(missing_ok=True)
+    if not keep_run:
         for f in RUN_FILES:
             (out / f).unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
-    return False
 
 
 def saved_config(out: Path) -> Config:

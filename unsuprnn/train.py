@@ -27,7 +27,8 @@ from .evaluate.knn import knn_accuracy
 from .evaluate.metrics import classification_metrics
 from .models.encoder import build_encoder
 from .objectives import build_objective
-from .rundir import (base_meta, config_difference, prepare_out, read_log, saved_config, write_json, write_log)
+from .rundir import (base_meta, check_out, clear_out, config_difference, read_log, saved_config, write_json,
+                     write_log)
 
 CHECK_EVERY = 25  # steps between host syncs for the non-finite check and the progress bar
 
@@ -72,7 +73,7 @@ def pipeline_info(pipeline, ds) -> dict:
 def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = False, quiet: bool = False) -> dict:
     """Train `cfg.objective.name` on `cfg.data.dataset`, writing the run directory `out`.
 
-    Returns the metrics also written to metrics.json.
+    Returns the metrics also written to metrics.json (on DDP rank 0; None on the other ranks).
     """
     out = Path(out)
     tc = cfg.train
@@ -80,13 +81,16 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
         raise UserError("train.epochs and train.batch_size must be >= 1 and train.lr > 0")
     device = resolve_device(tc.device)
     precision = resolve_precision(tc.precision, device)
-    resuming = prepare_out(out, resume, force)
+    resuming = check_out(out, resume, force)  # read-only, so every DDP rank may run it
     if resuming:
         _check_resume_config(out, cfg)
 
     fabric = make_fabric(device, precision, tc.devices, tc.num_nodes)
-    fabric.launch()
+    fabric.launch()  # with DDP, every process runs from here on; only rank 0 writes the run directory
     rank, world = fabric.global_rank, fabric.world_size
+    if rank == 0:
+        clear_out(out, keep_run=resuming)
+    fabric.barrier()
     torch.manual_seed(tc.seed)
 
     ds = load_dataset(cfg.data, tc.seed)
@@ -201,8 +205,9 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
                "train_seconds": elapsed, "knn_top1": next((e["knn_top1"] for e in reversed(log) if "knn_top1" in e), None)}
     if cfg.objective.name == "supervised" and test_y is not None and (test_y >= 0).any():
         metrics["test"] = supervised_test_metrics(objective, pipeline, test_x, test_y, len(ds.classes), fabric.device)
-    if rank == 0:
-        write_json(out / "metrics.json", metrics)
+    if rank != 0:
+        return None
+    write_json(out / "metrics.json", metrics)
     return metrics
 
 
