@@ -41,6 +41,7 @@ def main():
     p.add_argument("--k", type=int, default=20)
     p.add_argument("--clusters", type=int, default=10)
     p.add_argument("--kmeans-iters", type=int, default=20)
+    p.add_argument("--restarts", type=int, default=5, help="k-means restarts on both sides (the probe's default)")
     p.add_argument("--device", default="auto")
     p.add_argument("--quick", action="store_true", help="a tenth of the sizes: seconds on a CPU")
     args = p.parse_args()
@@ -64,16 +65,17 @@ def main():
     agree = float((i_ours.numpy() == i_sk).mean())
 
     x = torch.nn.functional.normalize(bank, dim=1)
-    (_, _, obj_ours), tk_ours = timed(lambda: kmeans(x, args.clusters, seed=0, restarts=1, niter=args.kmeans_iters,
+    (_, _, obj_ours), tk_ours = timed(lambda: kmeans(x, args.clusters, seed=0, restarts=args.restarts,
+                                                     niter=args.kmeans_iters,
                                                      use_gpu=device.type == "cuda" and _faiss_gpu()))
-    km, tk_sk = timed(lambda: KMeans(args.clusters, n_init=1, max_iter=args.kmeans_iters, tol=0, algorithm="lloyd",
+    km, tk_sk = timed(lambda: KMeans(args.clusters, n_init=args.restarts, max_iter=args.kmeans_iters, tol=0, algorithm="lloyd",
                                      random_state=0).fit(x.numpy()))
     res = {"bench": "probe", "device": str(device), "bank": args.bank, "queries": args.queries, "dim": args.dim,
            "k": args.k, "knn_s": round(t_ours, 3), "sklearn_knn_s": round(t_sk, 3),
            "knn_speedup": round(t_sk / t_ours, 2), "knn_index_agreement": round(agree, 4),
            "kmeans_s": round(tk_ours, 3), "sklearn_kmeans_s": round(tk_sk, 3),
            "kmeans_speedup": round(tk_sk / tk_ours, 2), "kmeans_objective": round(obj_ours, 2),
-           "sklearn_kmeans_objective": round(float(km.inertia_), 2), "kmeans_iters": args.kmeans_iters,
+           "sklearn_kmeans_objective": round(float(km.inertia_), 2), "kmeans_iters": args.kmeans_iters, "restarts": args.restarts,
            "threads": torch.get_num_threads()}
     for k in ("knn_s", "sklearn_knn_s", "knn_speedup", "kmeans_s", "sklearn_kmeans_s", "kmeans_speedup"):
         print(f"{k:>18}: {res[k]}")

@@ -220,6 +220,9 @@ def probe_cmd(run: Run,
               temperature: Annotated[float, typer.Option("--temperature", help="kNN vote temperature.")] = 0.07,
               clusters: Annotated[Optional[int], typer.Option("--clusters", help="k-means clusters (default: number of classes).")] = None,
               json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON here.")] = None,
+              index: Annotated[str, typer.Option("--index", help="kNN index: flat (exact) | ivf (approximate).")] = "flat",
+              nlist: Annotated[int, typer.Option("--nlist", help="IVF cells.")] = 1024,
+              nprobe: Annotated[int, typer.Option("--nprobe", help="IVF cells searched per query.")] = 16,
               device: Device = None, quiet: Quiet = False):
     """Score frozen embeddings: FAISS kNN, linear probe, k-means, beside baselines."""
     import json
@@ -231,7 +234,8 @@ def probe_cmd(run: Run,
     if methods == ("kmeans",) and clusters is None and k != 20:
         clusters = k
     report = run_probe(run, methods, [b for b in baselines.split(",") if b.strip()], dataset, test_dataset,
-                       k, temperature, clusters, _probe_device(device), progress=not quiet)
+                       k, temperature, clusters, _probe_device(device), progress=not quiet,
+                       index=index, nlist=nlist, nprobe=nprobe)
     text = json.dumps(report, indent=2) + "\n"
     if run.is_dir():
         write_text(run / "probe.json", text)

@@ -88,6 +88,7 @@ class TrainConfig:
     devices: int = 1                 # processes per node (DDP when > 1)
     num_nodes: int = 1
     knn_every: int = 1               # kNN top-1 on the test split every N epochs (0 = off)
+    max_steps_per_epoch: int = 0     # cap on steps per epoch for very large datasets (0 = a full pass)
 
 
 @dataclass

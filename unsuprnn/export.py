@@ -42,17 +42,50 @@ def gather_embeddings(run: str | Path, dataset: str | None = None, split: str = 
         names = np.full(len(indices), split, dtype=object)
     else:
         raise UserError(f"{ds.spec} has no split '{split}'; use {', '.join(ds.splits)} or all")
-    emb = embed_images(encoder, pipeline, ds.images[indices], device, progress=progress).numpy()
-    cols = {"embeddings": emb.astype(np.float32), "labels": ds.labels[indices].numpy(),
+    emb = LazyEmbeddings(lambda rows: embed_images(encoder, pipeline, ds.images, device, indices=rows).numpy(),
+                         indices, encoder.out_dim, progress)
+    cols = {"embeddings": emb, "labels": ds.labels[indices].numpy(),
             "indices": indices.numpy().astype(np.int64), "split": names.astype(str),
             "config_hash": cfg.digest(), "dataset": ds.spec, "classes": ds.classes}
     if ds.paths is not None:
         cols["paths"] = np.array([ds.paths[i] for i in indices.tolist()], dtype=str)
-    if cluster:
+    if cluster:  # k-means needs every vector at once
         from .evaluate.kmeans import kmeans
+        cols["embeddings"] = emb = emb.numpy()
         cols["cluster"] = kmeans(torch.nn.functional.normalize(torch.from_numpy(emb), dim=1), cluster,
                                  seed=cfg.train.seed)[0]
     return cols
+
+
+class LazyEmbeddings:
+    """Embeddings computed chunk by chunk while they are written, so memory stays bounded."""
+
+    CHUNK = 65536
+
+    def __init__(self, embed_rows, indices: torch.Tensor, dim: int, progress: bool = False):
+        self.embed_rows, self.indices, self.shape, self.progress = embed_rows, indices, (len(indices), dim), progress
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def chunks(self):
+        from tqdm import tqdm
+        with tqdm(total=len(self), unit="img", desc="embedding", disable=not self.progress, leave=False) as bar:
+            for start in range(0, len(self), self.CHUNK):
+                rows = self.indices[start:start + self.CHUNK]
+                yield self.embed_rows(rows).astype(np.float32)
+                bar.update(len(rows))
+
+    def numpy(self) -> np.ndarray:
+        return np.concatenate(list(self.chunks())) if len(self) else np.zeros(self.shape, np.float32)
+
+
+def _chunks(emb):
+    if isinstance(emb, LazyEmbeddings):
+        yield from emb.chunks()
+    else:
+        for start in range(0, len(emb), LazyEmbeddings.CHUNK):
+            yield np.asarray(emb[start:start + LazyEmbeddings.CHUNK], dtype=np.float32)
 
 
 ROW_COLUMNS = ("indices", "split", "labels", "paths", "cluster")
@@ -67,18 +100,26 @@ def write_embeddings(cols: dict, out: str | Path, force: bool = False) -> Path:
     if out.exists() and not force:
         raise UserError(f"{out} exists; pass --force to overwrite it or choose another --out")
     meta = {"config_hash": cols["config_hash"], "dataset": cols["dataset"], "classes": cols["classes"],
-            "rows": int(len(cols["embeddings"])), "dim": int(cols["embeddings"].shape[1])}
+            "rows": int(cols["embeddings"].shape[0]), "dim": int(cols["embeddings"].shape[1])}
     rows = {k: cols[k] for k in ROW_COLUMNS if k in cols}
-    if ext == ".npz":
+    emb = cols["embeddings"]
+    if ext == ".npz":  # one zip member: the whole array is built in memory
+        emb = emb.numpy() if isinstance(emb, LazyEmbeddings) else emb
         with atomic_path(out, suffix=".npz") as tmp:
-            np.savez(tmp, embeddings=cols["embeddings"], **rows, config_hash=np.array(cols["config_hash"]),
+            np.savez(tmp, embeddings=emb, **rows, config_hash=np.array(cols["config_hash"]),
                      dataset=np.array(cols["dataset"]), classes=np.array(cols["classes"], dtype=str))
     elif ext == ".npy":
         sidecar = out.with_suffix(".json")
         if sidecar.exists() and not force:
             raise UserError(f"{sidecar} exists; pass --force to overwrite it or choose another --out")
-        with atomic_path(out, suffix=".npy") as tmp:
-            np.save(tmp, cols["embeddings"])
+        with atomic_path(out, suffix=".npy") as tmp:  # streamed into a memory-mapped .npy
+            mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=tuple(emb.shape))
+            start = 0
+            for chunk in _chunks(emb):
+                mm[start:start + len(chunk)] = chunk
+                start += len(chunk)
+            mm.flush()
+            del mm
         write_text(sidecar, json.dumps(meta | {k: v.tolist() for k, v in rows.items()}) + "\n")
     elif ext == ".parquet":
         try:
@@ -86,20 +127,29 @@ def write_embeddings(cols: dict, out: str | Path, force: bool = False) -> Path:
             import pyarrow.parquet as pq
         except ImportError:
             raise UserError("writing .parquet needs pyarrow: pip install pyarrow (or export to .npz)") from None
-        emb = cols["embeddings"]
-        table = pa.table({**{k: pa.array(v) for k, v in rows.items()},
-                          "embedding": pa.FixedSizeListArray.from_arrays(pa.array(emb.reshape(-1)), emb.shape[1])})
-        table = table.replace_schema_metadata({"unsuprnn": json.dumps(meta)})
-        with atomic_path(out, suffix=".parquet") as tmp:
-            pq.write_table(table, tmp, row_group_size=65536)
-    else:  # .csv
-        emb = cols["embeddings"]
+        writer, start = None, 0
+        with atomic_path(out, suffix=".parquet") as tmp:  # one row group per chunk
+            for chunk in _chunks(emb):
+                end = start + len(chunk)
+                table = pa.table({**{k: pa.array(v[start:end]) for k, v in rows.items()},
+                                  "embedding": pa.FixedSizeListArray.from_arrays(pa.array(chunk.reshape(-1)),
+                                                                                 emb.shape[1])})
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema.with_metadata({"unsuprnn": json.dumps(meta)}))
+                writer.write_table(table)
+                start = end
+            if writer is not None:
+                writer.close()
+    else:  # .csv, row by row
         with atomic_path(out, suffix=".csv") as tmp:
             with open(tmp, "w", newline="") as fh:
                 w = csv.writer(fh)
                 w.writerow(list(rows) + ["config_hash"] + [f"e{i}" for i in range(emb.shape[1])])
-                for i in range(len(emb)):
-                    w.writerow([rows[k][i] for k in rows] + [cols["config_hash"]] + [f"{v:.7g}" for v in emb[i]])
+                i = 0
+                for chunk in _chunks(emb):
+                    for vec in chunk:
+                        w.writerow([rows[k][i] for k in rows] + [cols["config_hash"]] + [f"{v:.7g}" for v in vec])
+                        i += 1
     return out
 
 

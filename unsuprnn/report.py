@@ -104,7 +104,7 @@ def collect(run: Path, device) -> dict:
         probe = run_probe(run, METHODS, ["raw"], device=device)
         write_text(probe_file, json.dumps(probe, indent=2) + "\n")
     data = load_probe_data(cfg, tuple(info["shape"]))
-    emb = embed_images(encoder, pipeline, data.query_x, device).numpy()
+    emb = embed_images(encoder, pipeline, data.query_images, device, indices=data.query_idx).numpy()
     return {"name": run.name, "probe": probe, "log": read_log(run / "log.jsonl"),
             "metrics": read_json(run / "metrics.json") if (run / "metrics.json").is_file() else {},
             "emb": emb, "labels": data.query_y.numpy(), "classes": data.classes, "seed": cfg.train.seed,

@@ -94,10 +94,11 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
     torch.manual_seed(tc.seed)
 
     ds = load_dataset(cfg.data, tc.seed)
-    train_x, train_y = ds.split("train")
+    train_idx = ds.splits["train"]
+    train_y = ds.labels[train_idx]
     if cfg.objective.name == "supervised" and not (train_y >= 0).any():
         raise UserError(f"{ds.spec} has no labels; the supervised objective needs a labelled dataset")
-    mean, std = channel_stats(train_x)
+    mean, std = channel_stats(ds.images, train_idx, tc.seed)
     pipeline = build_pipeline(cfg.data, cfg.augment, ds.shape, mean, std)
     encoder = build_encoder(cfg.encoder, pipeline.seq_shape[1])
     objective = build_objective(cfg.objective.name, encoder, pipeline, cfg.objective, len(ds.classes),
@@ -105,8 +106,9 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
     optimizer = torch.optim.AdamW(objective.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
 
     loader_gen = torch.Generator().manual_seed(tc.seed)
-    loader = BatchLoader(train_x, train_y, tc.batch_size, fabric.device, shuffle=True, drop_last=True,
-                         generator=loader_gen, rank=rank, world_size=world)
+    loader = BatchLoader(ds.images, ds.labels, tc.batch_size, fabric.device, shuffle=True, drop_last=True,
+                         generator=loader_gen, rank=rank, world_size=world, indices=train_idx,
+                         max_batches=tc.max_steps_per_epoch)
     steps_per_epoch = len(loader)
     schedule = lr_schedule(tc.lr, tc.epochs * steps_per_epoch, int(tc.warmup_epochs * steps_per_epoch)).tolist()
     aug_gen = torch.Generator(device=fabric.device).manual_seed(tc.seed * 1000 + rank + 1)
@@ -138,8 +140,8 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
             "parameters": sum(p.numel() for p in encoder.parameters()), "resumed_at_epoch": start_epoch or None}
         write_json(out / "meta.json", meta)
 
-    test_x, test_y = ds.split("test") if "test" in ds.splits else (None, None)
-    can_knn = tc.knn_every > 0 and test_y is not None and (train_y >= 0).any() and (test_y >= 0).any()
+    test_idx = ds.splits.get("test")
+    monitor = knn_monitor_indices(ds.labels, train_idx, test_idx, tc.seed) if tc.knn_every > 0 else None
     show_bar = not quiet and rank == 0
     for epoch in range(start_epoch, tc.epochs):
         model.train()
@@ -178,13 +180,12 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
                  "lr": schedule[(epoch + 1) * steps_per_epoch - 1],
                  "images_per_s": steps_per_epoch * loader.batch_size * world / seconds,
                  "seconds": seconds, "elapsed": elapsed}
-        if can_knn and rank == 0 and ((epoch + 1) % tc.knn_every == 0 or epoch + 1 == tc.epochs):
-            bank = embed_images(encoder, pipeline, train_x, fabric.device)
-            query = embed_images(encoder, pipeline, test_x, fabric.device)
-            known = train_y >= 0
-            k = min(20, int(known.sum()))
-            entry["knn_top1"] = knn_accuracy(query[test_y >= 0], test_y[test_y >= 0], bank[known], train_y[known],
-                                             len(ds.classes), k=k)["weighted_top1"]
+        if monitor and rank == 0 and ((epoch + 1) % tc.knn_every == 0 or epoch + 1 == tc.epochs):
+            bank_idx, query_idx = monitor
+            bank = embed_images(encoder, pipeline, ds.images, fabric.device, indices=bank_idx)
+            query = embed_images(encoder, pipeline, ds.images, fabric.device, indices=query_idx)
+            entry["knn_top1"] = knn_accuracy(query, ds.labels[query_idx], bank, ds.labels[bank_idx],
+                                             len(ds.classes), k=min(20, len(bank_idx)))["weighted_top1"]
         log.append(entry)
         if rank == 0:
             if quiet:
@@ -203,8 +204,9 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
 
     metrics = {"objective": cfg.objective.name, "epochs": tc.epochs, "final_loss": log[-1]["loss"] if log else None,
                "train_seconds": elapsed, "knn_top1": next((e["knn_top1"] for e in reversed(log) if "knn_top1" in e), None)}
-    if cfg.objective.name == "supervised" and test_y is not None and (test_y >= 0).any():
-        metrics["test"] = supervised_test_metrics(objective, pipeline, test_x, test_y, len(ds.classes), fabric.device)
+    if cfg.objective.name == "supervised" and test_idx is not None and (ds.labels[test_idx] >= 0).any():
+        metrics["test"] = supervised_test_metrics(objective, pipeline, ds.images, ds.labels, test_idx,
+                                                  len(ds.classes), fabric.device)
     if rank != 0:
         return None
     write_json(out / "metrics.json", metrics)
@@ -212,12 +214,31 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
 
 
 @torch.no_grad()
-def supervised_test_metrics(objective, pipeline, images, labels, num_classes: int, device) -> dict:
+def supervised_test_metrics(objective, pipeline, images, labels, indices, num_classes: int, device) -> dict:
     """Accuracy and macro precision/recall/F1 of the trained classifier on clean test images."""
-    keep = labels >= 0
+    idx = indices[labels[indices] >= 0]
     objective.eval()
     preds = []
-    for start in range(0, int(keep.sum()), 1024):
-        x = images[keep][start:start + 1024].to(device)
+    for start in range(0, len(idx), 1024):
+        x = images[idx[start:start + 1024]].to(device)
         preds.append(objective.logits(pipeline.clean(x)).argmax(1).cpu())
-    return classification_metrics(labels[keep].numpy(), torch.cat(preds).numpy(), num_classes)
+    return classification_metrics(labels[idx].numpy(), torch.cat(preds).numpy(), num_classes)
+
+
+MONITOR_SIZE = 10000  # bank and query images for the per-epoch kNN monitor (the probe uses all)
+
+
+def knn_monitor_indices(labels, train_idx, test_idx, seed: int):
+    """Seeded subsets (labelled rows only) of the train and test splits for the per-epoch kNN, or None."""
+    if test_idx is None:
+        return None
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for idx in (train_idx, test_idx):
+        idx = idx[labels[idx] >= 0]
+        if len(idx) == 0:
+            return None
+        if len(idx) > MONITOR_SIZE:
+            idx = idx[torch.randperm(len(idx), generator=g)[:MONITOR_SIZE].sort().values]
+        out.append(idx)
+    return tuple(out)

@@ -69,3 +69,21 @@ def test_accuracy_top1_top5():
 def test_k_larger_than_bank():
     with pytest.raises(UserError, match="larger than the bank"):
         knn_search(BANK, BANK, 7)
+
+
+def test_ivf_finds_the_exact_neighbours_when_probing_every_cell():
+    g = torch.Generator().manual_seed(1)
+    bank, query = torch.randn(2000, 16, generator=g), torch.randn(50, 16, generator=g)
+    _, exact = knn_search(query, bank, 10, "faiss")
+    _, all_cells = knn_search(query, bank, 10, "faiss", index="ivf", nlist=16, nprobe=16)
+    assert torch.equal(exact, all_cells)
+    _, few = knn_search(query, bank, 10, "faiss", index="ivf", nlist=16, nprobe=1)
+    recall = sum(len(set(a.tolist()) & set(b.tolist())) for a, b in zip(exact, few)) / exact.numel()
+    assert 0.1 < recall < 1.0  # one cell of sixteen: approximate, yet far better than chance (10/2000)
+
+
+def test_missing_neighbours_do_not_vote():
+    sims = torch.tensor([[0.9, float("-inf")]])
+    nl = torch.tensor([[1, 0]])
+    assert knn_vote(sims, nl, 2).tolist() == [[0.0, 1.0]]
+    assert knn_vote(sims, nl, 2, weighted=False).tolist() == [[0.0, 1.0]]

@@ -79,11 +79,11 @@ def test_kmeans_on_unlabelled_data_reports_it_cannot_score(runner, runs, tmp_pat
 
 
 @pytest.mark.parametrize("ext", ["npz", "npy", "parquet", "csv"])
-def test_export_round_trip(runs, tmp_path, ext):
+def test_export_round_trip(runs, tmp_path, ext, monkeypatch):
     cols = gather_embeddings(runs / "con", split="test", cluster=4)
     out = write_embeddings(cols, tmp_path / f"e.{ext}")
     back = read_embeddings(out)
-    assert np.allclose(back["embeddings"], cols["embeddings"], atol=1e-6)
+    assert np.allclose(back["embeddings"], np.asarray(cols["embeddings"]), atol=1e-6)
     for k in ("labels", "indices", "cluster"):
         assert np.array_equal(np.asarray(back[k]).astype(np.int64), cols[k]), k
     assert list(np.asarray(back["split"])) == ["test"] * 359
@@ -94,6 +94,18 @@ def test_export_round_trip(runs, tmp_path, ext):
     from unsuprnn.evaluate.embed import embed_images
     imgs = load_dataset(cfg.data, cfg.train.seed).images[torch.from_numpy(cols["indices"][:5])]
     assert np.allclose(embed_images(enc, pipe, imgs, "cpu").numpy(), back["embeddings"][:5], atol=1e-5)
+
+
+@pytest.mark.parametrize("ext", ["npz", "npy", "parquet", "csv"])
+def test_export_streams_in_chunks(runs, tmp_path, ext, monkeypatch):
+    from unsuprnn.export import LazyEmbeddings
+    monkeypatch.setattr(LazyEmbeddings, "CHUNK", 100)  # 359 rows: four chunks, the last one short
+    lazy = gather_embeddings(runs / "con", split="test")
+    assert isinstance(lazy["embeddings"], LazyEmbeddings)
+    back = read_embeddings(write_embeddings(lazy, tmp_path / f"e.{ext}"))
+    full = gather_embeddings(runs / "con", split="test", cluster=2)["embeddings"]
+    assert back["embeddings"].shape == (359, 64) and np.allclose(back["embeddings"], full, atol=1e-5)
+    assert np.array_equal(np.asarray(back["indices"]).astype(int), lazy["indices"])
 
 
 def test_export_cli_refuses_overwrite_and_unknown_format(runner, runs, tmp_path):

@@ -21,26 +21,31 @@ def fits_on_device(nbytes: int, device: torch.device) -> bool:
 class BatchLoader:
     """Iterate (images uint8 [B, C, H, W], labels [B], indices [B]) on `device`.
 
-    shuffle: a new permutation each epoch from `generator` (a CPU generator, so the order is the
-    same on every device). rank/world_size: each process takes its own slice of the permutation.
+    indices: the subset of rows to draw from (a split), default all. shuffle: a new permutation
+    each epoch from `generator` (a CPU generator, so the order is the same on every device).
+    rank/world_size: each process takes its own slice of the permutation. max_batches: cap on
+    batches per epoch (0 = all), for datasets too large to sweep every epoch.
+    Images that do not fit on the device stay where they are (RAM or a memory map) and each batch
+    is gathered into pinned memory and copied asynchronously.
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, device: torch.device,
                  shuffle: bool = True, drop_last: bool = True, generator: torch.Generator | None = None,
-                 rank: int = 0, world_size: int = 1):
+                 rank: int = 0, world_size: int = 1, indices: torch.Tensor | None = None, max_batches: int = 0):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.device = torch.device(device)
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.generator, self.rank, self.world_size = generator, rank, world_size
+        self.indices = torch.arange(len(images)) if indices is None else indices.long()
+        self.max_batches = max_batches
         self.resident = fits_on_device(images.numel(), self.device)
         if self.resident:
             self.images = images.to(self.device)
             self.labels = labels.to(self.device)
-        else:  # stream slices from pinned memory, copied asynchronously
-            self.images = images.pin_memory()
-            self.labels = labels.pin_memory()
-        self.n = len(images)
+        else:
+            self.images, self.labels = images, labels
+        self.n = len(self.indices)
         per_rank = self.n // world_size
         if drop_last and per_rank < batch_size:
             # a tiny split still gives one (smaller) batch rather than none
@@ -48,17 +53,19 @@ class BatchLoader:
 
     def __len__(self) -> int:
         per_rank = self.n // self.world_size
-        return per_rank // self.batch_size if self.drop_last else -(-per_rank // self.batch_size)
+        n = per_rank // self.batch_size if self.drop_last else -(-per_rank // self.batch_size)
+        return min(n, self.max_batches) if self.max_batches > 0 else n
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         order = torch.randperm(self.n, generator=self.generator) if self.shuffle else torch.arange(self.n)
-        order = order[self.rank::self.world_size][: (self.n // self.world_size)]
+        order = self.indices[order[self.rank::self.world_size][: (self.n // self.world_size)]]
         for i in range(len(self)):
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
             if self.resident:
                 dev_idx = idx.to(self.device, non_blocking=True)
                 yield self.images[dev_idx], self.labels[dev_idx], idx
             else:
-                x = self.images[idx].pin_memory().to(self.device, non_blocking=True)
+                x = self.images[idx]
+                x = (x.pin_memory() if self.device.type == "cuda" else x).to(self.device, non_blocking=True)
                 y = self.labels[idx].to(self.device, non_blocking=True)
                 yield x, y, idx

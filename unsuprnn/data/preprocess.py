@@ -43,12 +43,23 @@ def preprocess(images: torch.Tensor, cfg: DataConfig) -> torch.Tensor:
     return torch.cat(out)
 
 
-def channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
-    """Per-channel mean and std in [0, 1] units of uint8 [N, C, H, W] (chunked, float64 sums)."""
+STATS_SAMPLE = 65536  # images read for mean/std; a seeded sample of larger sets (bounded I/O and memory)
+
+
+def channel_stats(images: torch.Tensor, indices: torch.Tensor | None = None,
+                  seed: int = 0) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std in [0, 1] units of uint8 [N, C, H, W] rows `indices` (default all).
+
+    At most STATS_SAMPLE rows are read (a seeded sample beyond that); chunked float64 sums.
+    """
+    idx = torch.arange(len(images)) if indices is None else indices
+    if len(idx) > STATS_SAMPLE:
+        pick = torch.randperm(len(idx), generator=torch.Generator().manual_seed(seed))[:STATS_SAMPLE]
+        idx = idx[pick.sort().values]
     c = images.shape[1]
     s, s2, n = torch.zeros(c, dtype=torch.float64), torch.zeros(c, dtype=torch.float64), 0
-    for sl in _chunks(len(images)):
-        x = images[sl].double() / 255.0
+    for sl in _chunks(len(idx)):
+        x = images[idx[sl]].double() / 255.0
         s += x.sum((0, 2, 3))
         s2 += (x * x).sum((0, 2, 3))
         n += x.numel() // c

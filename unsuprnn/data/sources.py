@@ -198,7 +198,8 @@ def array_to_nchw(arr: np.ndarray, where: str) -> np.ndarray:
     else:
         raise UserError(f"{where}: images must be [N,H,W], [N,H,W,C] or [N,C,H,W], got shape {list(arr.shape)}")
     if arr.dtype == np.uint8:
-        return np.ascontiguousarray(arr)
+        # a memory map stays one (a strided view); other arrays are made contiguous
+        return arr if isinstance(arr, np.memmap) else np.ascontiguousarray(arr)
     if np.issubdtype(arr.dtype, np.floating):
         if not np.isfinite(arr).all() or arr.min() < 0 or arr.max() > 1:
             raise UserError(f"{where}: float images must be finite and in [0, 1]; rescale them or save uint8")
@@ -222,17 +223,44 @@ def load_npz_source(arg: str, cfg: DataConfig) -> Raw:
     except Exception as exc:  # zipfile/pickle/value errors: the file itself is damaged
         raise UserError(f"cannot read {path} as npz ({type(exc).__name__}: {exc}); write it again with np.savez") from None
     images = array_to_nchw(arr, str(path))
+    labels = _labels_array(labels, len(images), str(path))
+    n_cls = int(labels.max()) + 1 if (labels >= 0).any() else 0
+    return torch.from_numpy(images), torch.from_numpy(labels), [str(i) for i in range(n_cls)], None, None
+
+
+def _labels_array(labels, n: int, where: str) -> np.ndarray:
+    """Validate optional labels: 1-D integers, one per image, >= -1 (-1 = unknown)."""
     if labels is None:
-        labels = np.full(len(images), -1, dtype=np.int64)
-    else:
-        labels = np.asarray(labels).reshape(-1) if np.asarray(labels).ndim <= 1 else labels
-        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
-            raise UserError(f"{path}: labels must be a 1-D integer array, got {labels.dtype} {list(labels.shape)}")
-        if len(labels) != len(images):
-            raise UserError(f"{path}: {len(labels)} labels for {len(images)} images; give one label per image")
-        if (labels < -1).any():
-            raise UserError(f"{path}: labels must be >= 0 (or -1 for unknown)")
-        labels = labels.astype(np.int64)
+        return np.full(n, -1, dtype=np.int64)
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise UserError(f"{where}: labels must be a 1-D integer array, got {labels.dtype} {list(labels.shape)}")
+    if len(labels) != n:
+        raise UserError(f"{where}: {len(labels)} labels for {n} images; give one label per image")
+    if (labels < -1).any():
+        raise UserError(f"{where}: labels must be >= 0 (or -1 for unknown)")
+    return labels.astype(np.int64)
+
+
+def load_npy_source(arg: str, cfg: DataConfig) -> Raw:
+    """npy:IMAGES.npy, memory-mapped (uint8 stays on disk and is read batch by batch); labels from
+    IMAGES.labels.npy beside it when that file exists."""
+    path = Path(arg)
+    if not path.is_file():
+        raise UserError(f"npy file not found: {path}; pass npy:FILE.npy holding uint8 images")
+    try:
+        arr = np.load(path, mmap_mode="c", allow_pickle=False)  # copy-on-write: writable, file untouched
+    except Exception as exc:
+        raise UserError(f"cannot read {path} as .npy ({type(exc).__name__}: {exc}); write it again with np.save") from None
+    images = array_to_nchw(arr, str(path))
+    lab_path = path.with_name(path.stem + ".labels.npy")
+    labels = None
+    if lab_path.is_file():
+        try:
+            labels = np.load(lab_path, allow_pickle=False)
+        except Exception as exc:
+            raise UserError(f"cannot read {lab_path} ({type(exc).__name__}); write it again with np.save") from None
+    labels = _labels_array(labels, len(images), str(lab_path))
     n_cls = int(labels.max()) + 1 if (labels >= 0).any() else 0
     return torch.from_numpy(images), torch.from_numpy(labels), [str(i) for i in range(n_cls)], None, None
 
@@ -323,7 +351,7 @@ def load_folder_source(arg: str, cfg: DataConfig) -> Raw:
 
 
 # ----------------------------------------------------------------------------- registry
-PREFIXED = {"idx": load_idx_source, "folder": load_folder_source, "npz": load_npz_source}
+PREFIXED = {"idx": load_idx_source, "folder": load_folder_source, "npz": load_npz_source, "npy": load_npy_source}
 
 
 def dataset_names() -> list[str]:

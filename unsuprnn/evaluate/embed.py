@@ -10,18 +10,23 @@ from ..data.pipeline import SequencePipeline
 
 @torch.no_grad()
 def embed_images(encoder: torch.nn.Module, pipeline: SequencePipeline, images: torch.Tensor,
-                 device: torch.device | str, batch_size: int = 1024, progress: bool = False) -> torch.Tensor:
-    """images: uint8 [N, C, H, W] -> float32 embeddings [N, E] on the CPU.
+                 device: torch.device | str, batch_size: int = 1024, progress: bool = False,
+                 indices: torch.Tensor | None = None) -> torch.Tensor:
+    """images: uint8 [N, C, H, W] (rows `indices` of it, if given) -> float32 embeddings [n, E] on the CPU.
+
+    Reads one batch of images at a time, so a memory-mapped image set is never loaded whole.
 
     The encoder is put in eval mode for the call and restored to its previous mode after.
     """
     was_training = encoder.training
     encoder.eval()
     out = []
+    n = len(images) if indices is None else len(indices)
     try:
-        for start in tqdm(range(0, len(images), batch_size), desc="embedding", unit="batch",
-                          disable=not progress or len(images) < 20 * batch_size, leave=False):
-            x = images[start:start + batch_size].to(device, non_blocking=True)
+        for start in tqdm(range(0, n, batch_size), desc="embedding", unit="batch",
+                          disable=not progress or n < 20 * batch_size, leave=False):
+            rows = slice(start, start + batch_size) if indices is None else indices[start:start + batch_size]
+            x = images[rows].to(device, non_blocking=True)
             out.append(encoder(pipeline.clean(x)).float().cpu())
     finally:
         encoder.train(was_training)

@@ -34,14 +34,39 @@ def _torch_search(query: torch.Tensor, bank: torch.Tensor, k: int, chunk: int):
     return torch.cat(sims), torch.cat(idx)
 
 
-def _faiss_search(query: torch.Tensor, bank: torch.Tensor, k: int, chunk: int, use_gpu: bool):
+INDEXES = ("flat", "ivf")
+
+
+def build_index(bank: np.ndarray, index: str = "flat", nlist: int = 1024, nprobe: int = 16,
+                use_gpu: bool = False, seed: int = 0):
+    """A FAISS inner-product index over bank [N, E] (float32, L2-normalized): exact `flat`, or `ivf`
+    (inverted lists: `nlist` k-means cells trained on a sample, `nprobe` cells searched per query)."""
     import faiss
 
     d = bank.shape[1]
-    index = faiss.IndexFlatIP(d)
+    if index == "flat":
+        idx = faiss.IndexFlatIP(d)
+    elif index == "ivf":
+        if not 1 <= nlist <= len(bank):
+            raise UserError(f"--nlist {nlist} must be between 1 and the bank size {len(bank)}")
+        idx = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
+        rng = np.random.default_rng(seed)
+        sample = bank if len(bank) <= 64 * nlist else bank[np.sort(rng.choice(len(bank), 64 * nlist, replace=False))]
+        idx.cp.seed = seed
+        idx.train(sample)
+        idx.nprobe = max(1, min(nprobe, nlist))
+    else:
+        raise UserError(f"unknown index '{index}'; use one of: {', '.join(INDEXES)}")
     if use_gpu:
-        index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
-    index.add(np.ascontiguousarray(bank.detach().float().cpu().numpy()))
+        idx = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, idx)
+    for start in range(0, len(bank), 262144):  # add in slices: no second full copy of the bank
+        idx.add(bank[start:start + 262144])
+    return idx
+
+
+def _faiss_search(query: torch.Tensor, bank: torch.Tensor, k: int, chunk: int, use_gpu: bool,
+                  index: str = "flat", nlist: int = 1024, nprobe: int = 16):
+    index = build_index(np.ascontiguousarray(bank.detach().float().cpu().numpy()), index, nlist, nprobe, use_gpu)
     q = np.ascontiguousarray(query.detach().float().cpu().numpy())
     sims, idx = [], []
     for start in range(0, len(q), chunk):
@@ -52,11 +77,15 @@ def _faiss_search(query: torch.Tensor, bank: torch.Tensor, k: int, chunk: int, u
 
 
 def knn_search(query: torch.Tensor, bank: torch.Tensor, k: int, backend: str = "auto",
-               chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+               chunk: int = 4096, index: str = "flat", nlist: int = 1024,
+               nprobe: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
     """Cosine similarities [Q, k] and bank indices [Q, k] of the k nearest bank rows, best first.
 
-    query: [Q, E], bank: [N, E]; both are L2-normalized here.
+    query: [Q, E], bank: [N, E]; both are L2-normalized here. index: `flat` (exact) or `ivf`
+    (approximate, FAISS only; missing neighbours come back as index -1 with similarity -inf).
     """
+    if index not in INDEXES:
+        raise UserError(f"unknown index '{index}'; use one of: {', '.join(INDEXES)}")
     if backend not in BACKENDS:
         raise UserError(f"unknown kNN backend '{backend}'; use one of: {', '.join(BACKENDS)}")
     if k < 1 or k > len(bank):
@@ -64,12 +93,15 @@ def knn_search(query: torch.Tensor, bank: torch.Tensor, k: int, backend: str = "
     query, bank = F.normalize(query.float(), dim=1), F.normalize(bank.float(), dim=1)
     on_cuda = query.is_cuda or bank.is_cuda
     if backend == "auto":
-        backend = "faiss" if (not on_cuda or faiss_has_gpu()) else "torch"
+        backend = "faiss" if (not on_cuda or faiss_has_gpu() or index != "flat") else "torch"
     if backend == "torch":
+        if index != "flat":
+            raise UserError("the torch kNN backend searches exactly; use the faiss backend for --index ivf")
         dev = query.device if query.is_cuda else bank.device
         s, i = _torch_search(query.to(dev), bank.to(dev), k, chunk)
         return s.cpu(), i.cpu()
-    return _faiss_search(query, bank, k, chunk, use_gpu=on_cuda and faiss_has_gpu())
+    sims, idx = _faiss_search(query, bank, k, chunk, on_cuda and faiss_has_gpu(), index, nlist, nprobe)
+    return sims.masked_fill(idx < 0, float("-inf")), idx
 
 
 def knn_vote(sims: torch.Tensor, neighbor_labels: torch.Tensor, num_classes: int,
@@ -86,16 +118,18 @@ def knn_vote(sims: torch.Tensor, neighbor_labels: torch.Tensor, num_classes: int
         votes = ((sims - sims.amax(1, keepdim=True)) / temperature).exp()
     else:
         votes = torch.ones_like(sims)
+    missing = ~torch.isfinite(sims)  # an approximate index may return fewer than k neighbours
+    votes = votes.masked_fill(missing, 0.0)
     scores = torch.zeros(sims.shape[0], num_classes, dtype=votes.dtype)
-    return scores.scatter_add_(1, neighbor_labels, votes)
+    return scores.scatter_add_(1, neighbor_labels.masked_fill(missing, 0), votes)
 
 
 def knn_accuracy(query: torch.Tensor, query_labels: torch.Tensor, bank: torch.Tensor,
                  bank_labels: torch.Tensor, num_classes: int, k: int = 20, temperature: float = 0.07,
-                 backend: str = "auto") -> dict:
+                 backend: str = "auto", index: str = "flat", nlist: int = 1024, nprobe: int = 16) -> dict:
     """Top-1/top-5 accuracy (in %) of weighted and majority kNN votes."""
-    sims, idx = knn_search(query, bank, k, backend)
-    nl = bank_labels.cpu()[idx]
+    sims, idx = knn_search(query, bank, k, backend, index=index, nlist=nlist, nprobe=nprobe)
+    nl = bank_labels.cpu()[idx.clamp_min(0)]
     y = query_labels.cpu()
     out = {}
     for name, weighted in (("weighted", True), ("majority", False)):

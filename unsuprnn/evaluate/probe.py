@@ -23,14 +23,22 @@ METHODS = ("knn", "linear", "kmeans")
 
 @dataclasses.dataclass
 class ProbeData:
-    """uint8 images and labels of the bank (train split) and the queries (test split)."""
-    bank_x: torch.Tensor
+    """The bank (train split) and the queries (test split): uint8 image sets with the row indices
+    to use, so that a memory-mapped set is read batch by batch and never copied whole."""
+    bank_images: torch.Tensor
+    bank_idx: torch.Tensor
     bank_y: torch.Tensor
-    query_x: torch.Tensor
+    query_images: torch.Tensor
+    query_idx: torch.Tensor
     query_y: torch.Tensor
     classes: list[str]
     bank_spec: str
     query_spec: str
+
+    def embed(self, encoder, pipeline, device, progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """(bank embeddings [N, E], query embeddings [Q, E])."""
+        return (embed_images(encoder, pipeline, self.bank_images, device, progress=progress, indices=self.bank_idx),
+                embed_images(encoder, pipeline, self.query_images, device, progress=progress, indices=self.query_idx))
 
 
 def _load(cfg: DataConfig, spec: str | None, seed: int, shape: tuple) -> Images:
@@ -48,15 +56,14 @@ def load_probe_data(cfg: Config, shape: tuple, dataset: str | None = None,
     """The run's own data (or `dataset`) split as in training; `test_dataset` supplies the queries
     instead (its own test split where it has one, else all of it). Classes match by label index."""
     bank = _load(cfg.data, dataset, cfg.train.seed, shape)
-    bank_x, bank_y = bank.split("train")
-    if test_dataset:
-        q = _load(cfg.data, test_dataset, cfg.train.seed, shape)
-        query_x, query_y = q.split("test") if q.split_info["source"] == "own" else q.split("all")
-        query_spec = q.spec
+    q = _load(cfg.data, test_dataset, cfg.train.seed, shape) if test_dataset else bank
+    if test_dataset and q.split_info["source"] != "own":
+        query_idx = torch.arange(len(q.images))
     else:
-        query_x, query_y = bank.split("test")
-        query_spec = bank.spec
-    return ProbeData(bank_x, bank_y, query_x, query_y, bank.classes, bank.spec, query_spec)
+        query_idx = q.splits["test"]
+    bank_idx = bank.splits["train"]
+    return ProbeData(bank.images, bank_idx, bank.labels[bank_idx], q.images, query_idx, q.labels[query_idx],
+                     bank.classes, bank.spec, q.spec)
 
 
 def state_digest(module: torch.nn.Module) -> str:
@@ -69,7 +76,8 @@ def state_digest(module: torch.nn.Module) -> str:
 
 def score_features(bank: torch.Tensor, bank_y: torch.Tensor, query: torch.Tensor, query_y: torch.Tensor,
                    num_classes: int, methods: tuple[str, ...], k: int = 20, temperature: float = 0.07,
-                   clusters: int | None = None, seed: int = 0, device: torch.device | str = "cpu") -> dict:
+                   clusters: int | None = None, seed: int = 0, device: torch.device | str = "cpu",
+                   index: str = "flat", nlist: int = 1024, nprobe: int = 16) -> dict:
     """Run the probes in `methods` on bank features [N, E] and query features [Q, E]."""
     out: dict = {}
     bank_known, query_known = bank_y >= 0, query_y >= 0
@@ -79,7 +87,8 @@ def score_features(bank: torch.Tensor, bank_y: torch.Tensor, query: torch.Tensor
             raise UserError("kNN needs labels in both the bank and the queries; this dataset has none "
                             "(k-means still works: --method kmeans)")
         out["knn"] = knn_accuracy(query[query_known], query_y[query_known], bank[bank_known],
-                                  bank_y[bank_known], num_classes, k=k, temperature=temperature)
+                                  bank_y[bank_known], num_classes, k=k, temperature=temperature,
+                                  index=index, nlist=nlist, nprobe=nprobe)
     if "linear" in methods:
         if not labelled:
             raise UserError("the linear probe needs labels in both splits; this dataset has none "
@@ -94,10 +103,13 @@ def score_features(bank: torch.Tensor, bank_y: torch.Tensor, query: torch.Tensor
     return out
 
 
-def raw_features(pipeline, images: torch.Tensor) -> torch.Tensor:
-    """Normalized pixels, flattened: [N, C*H*W]."""
-    x = pipeline.unit(images.to(pipeline.mean.device))
-    return ((x - pipeline.mean) / pipeline.std).flatten(1).cpu()
+def raw_features(pipeline, images: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """Normalized pixels of rows `indices`, flattened: [n, C*H*W] (read in chunks)."""
+    out = []
+    for start in range(0, len(indices), 4096):
+        x = pipeline.unit(images[indices[start:start + 4096]].to(pipeline.mean.device))
+        out.append(((x - pipeline.mean) / pipeline.std).flatten(1).cpu())
+    return torch.cat(out)
 
 
 def feature_sets(run: Path, data: ProbeData, baselines: list[str], device: torch.device,
@@ -110,15 +122,16 @@ def feature_sets(run: Path, data: ProbeData, baselines: list[str], device: torch
 
     encoder, pipeline, cfg, info = load_run_encoder(run, device)
     before = state_digest(encoder)
-    sets = {"encoder": (embed_images(encoder, pipeline, data.bank_x, device, progress=progress),
-                        embed_images(encoder, pipeline, data.query_x, device, progress=progress))}
+    sets = {"encoder": data.embed(encoder, pipeline, device, progress)}
     for b in baselines:
         name, _, arg = b.partition("=")
         if name == "raw":
-            sets["raw"] = (raw_features(pipeline, data.bank_x), raw_features(pipeline, data.query_x))
+            sets["raw"] = (raw_features(pipeline, data.bank_images, data.bank_idx),
+                           raw_features(pipeline, data.query_images, data.query_idx))
         elif name == "pca":
             from sklearn.decomposition import PCA
-            rb, rq = raw_features(pipeline, data.bank_x), raw_features(pipeline, data.query_x)
+            rb = raw_features(pipeline, data.bank_images, data.bank_idx)
+            rq = raw_features(pipeline, data.query_images, data.query_idx)
             dim = min(encoder.out_dim, rb.shape[1], len(rb))
             pca = PCA(n_components=dim, random_state=cfg.train.seed).fit(rb.numpy())
             sets[f"pca{dim}"] = (torch.from_numpy(pca.transform(rb.numpy())).float(),
@@ -126,8 +139,7 @@ def feature_sets(run: Path, data: ProbeData, baselines: list[str], device: torch
         elif name == "random":
             torch.manual_seed(cfg.train.seed)
             rnd = build_encoder(cfg.encoder, pipeline.seq_shape[1]).to(device)
-            sets["random"] = (embed_images(rnd, pipeline, data.bank_x, device),
-                              embed_images(rnd, pipeline, data.query_x, device))
+            sets["random"] = data.embed(rnd, pipeline, device)
         elif name == "supervised":
             if not arg:
                 raise UserError("baseline 'supervised' needs a run: --baselines supervised=RUN_DIR")
@@ -135,8 +147,7 @@ def feature_sets(run: Path, data: ProbeData, baselines: list[str], device: torch
             if list(sup_info["shape"]) != list(info["shape"]):
                 raise UserError(f"supervised run {arg} was trained on images {sup_info['shape']}, "
                                 f"this run on {info['shape']}; compare runs on the same data")
-            sets["supervised"] = (embed_images(sup, sup_pipe, data.bank_x, device),
-                                  embed_images(sup, sup_pipe, data.query_x, device))
+            sets["supervised"] = data.embed(sup, sup_pipe, device)
         else:
             raise UserError(f"unknown baseline '{b}'; use raw, pca, random or supervised=RUN")
     if state_digest(encoder) != before:  # moco-v3 style guard: probing must never train the encoder
@@ -147,7 +158,7 @@ def feature_sets(run: Path, data: ProbeData, baselines: list[str], device: torch
 def run_probe(run: str | Path, methods: tuple[str, ...] = METHODS, baselines: list[str] | None = None,
               dataset: str | None = None, test_dataset: str | None = None, k: int = 20,
               temperature: float = 0.07, clusters: int | None = None, device: torch.device | str = "cpu",
-              progress: bool = False) -> dict:
+              progress: bool = False, index: str = "flat", nlist: int = 1024, nprobe: int = 16) -> dict:
     """Score the run's encoder (and baselines) with each method. Returns a JSON-ready dict."""
     run = Path(run)
     bad = [m for m in methods if m not in METHODS]
@@ -160,14 +171,14 @@ def run_probe(run: str | Path, methods: tuple[str, ...] = METHODS, baselines: li
     n_bank = int((data.bank_y >= 0).sum())
     if "knn" in methods and k > n_bank:
         raise UserError(f"k={k} is larger than the labelled bank of {n_bank} vectors; pass --k at most {n_bank}")
-    if clusters is not None and not 1 <= clusters <= len(data.query_x):
-        raise UserError(f"--clusters {clusters} must be between 1 and the {len(data.query_x)} queries")
+    if clusters is not None and not 1 <= clusters <= len(data.query_idx):
+        raise UserError(f"--clusters {clusters} must be between 1 and the {len(data.query_idx)} queries")
     sets = feature_sets(run, data, baselines or [], device, progress)
     results = {name: score_features(b, data.bank_y, q, data.query_y, num_classes, methods, k, temperature,
-                                    clusters, cfg.train.seed, device)
+                                    clusters, cfg.train.seed, device, index, nlist, nprobe)
                for name, (b, q) in sets.items()}
     return {"run": str(run), "bank": data.bank_spec, "queries": data.query_spec,
-            "bank_size": len(data.bank_x), "query_size": len(data.query_x), "k": k, "temperature": temperature,
+            "bank_size": len(data.bank_idx), "query_size": len(data.query_idx), "k": k, "temperature": temperature, "index": index,
             "embedding_dim": int(sets["encoder"][0].shape[1]), "results": results}
 
 
