@@ -139,3 +139,17 @@ def test_preprocessing_options():
 def test_missing_torchvision_dataset_says_how_to_fetch(tmp_path):
     with pytest.raises(UserError, match="--download"):
         load_dataset(DataConfig(dataset="fashion-mnist", data_dir=str(tmp_path)), seed=0)
+
+
+def test_large_folder_decodes_with_workers_into_a_memory_map(tmp_path):
+    for i in range(2000):
+        _png(tmp_path / f"c{i % 2}" / f"{i}.png", i % 251, (4, 4))
+    ds = load_dataset(DataConfig(dataset=f"folder:{tmp_path}"), seed=0)
+    assert ds.images.shape == (2000, 1, 4, 4)
+    first = [p for p in ds.paths if p.endswith("/7.png")][0]
+    assert int(ds.images[ds.paths.index(first), 0, 0, 0]) == 7
+    (cache,) = (tmp_path / ".unsuprnn_cache").glob("*.npy")
+    assert np.array_equal(np.load(cache, mmap_mode="r"), ds.images.numpy())
+    (tmp_path / "c1" / "1999.png").write_bytes(b"garbage")  # a worker meets a corrupt file
+    with pytest.raises(UserError, match="1999.png"):
+        load_dataset(DataConfig(dataset=f"folder:{tmp_path}"), seed=0)

@@ -270,31 +270,69 @@ def _list_images(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _decode(paths: list[Path], cfg: DataConfig) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+class _Decoder(torch.utils.data.Dataset):
+    """Decode one image file to uint8 [C, H, W]; errors come back as text (raised by the caller)."""
 
-    from tqdm import tqdm
+    def __init__(self, paths: list[Path], mode: str, resize: Optional[int]):
+        self.paths, self.mode, self.resize = paths, mode, resize
 
-    arrays, size, mode = [], None, None
-    for p in tqdm(paths, desc="decoding images", unit="img", disable=len(paths) < 2000):
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int):
+        from PIL import Image
+        p = self.paths[i]
         try:
             with Image.open(p) as im:
                 im.load()
-                if mode is None:
-                    mode = "L" if (cfg.grayscale or im.mode in ("1", "L", "I", "I;16", "F")) else "RGB"
-                im = im.convert(mode)
-                if cfg.resize:
-                    im = im.resize((cfg.resize, cfg.resize), Image.BILINEAR)
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-            raise UserError(f"cannot decode image {p} ({exc}); remove or replace the file") from None
-        if size is None:
-            size = im.size
-        elif im.size != size:
-            raise UserError(f"{p} is {im.size[0]}x{im.size[1]} but earlier images are {size[0]}x{size[1]}; "
-                            "pass --resize N to bring them to one size")
+                im = im.convert(self.mode)
+                if self.resize:
+                    im = im.resize((self.resize, self.resize), Image.BILINEAR)
+        except Exception as exc:  # PIL raises many types for damaged files
+            return None, f"cannot decode image {p} ({exc}); remove or replace the file"
         a = np.asarray(im, dtype=np.uint8)
-        arrays.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
-    return np.stack(arrays)
+        return (a[None] if a.ndim == 2 else a.transpose(2, 0, 1)), str(p)
+
+
+def _first_mode(path: Path, cfg: DataConfig) -> str:
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            return "L" if (cfg.grayscale or im.mode in ("1", "L", "I", "I;16", "F")) else "RGB"
+    except Exception as exc:
+        raise UserError(f"cannot decode image {path} ({exc}); remove or replace the file") from None
+
+
+def _decode(paths: list[Path], cfg: DataConfig, dest) -> None:
+    """Decode every image into `dest` (a uint8 [N, C, H, W] array, e.g. a memory map), in batches,
+    with DataLoader workers for large folders."""
+    from tqdm import tqdm
+
+    mode = _first_mode(paths[0], cfg)
+    workers = min(4, os.cpu_count() or 1) if len(paths) >= 2000 else 0
+    loader = torch.utils.data.DataLoader(_Decoder(paths, mode, cfg.resize), batch_size=256, num_workers=workers,
+                                         collate_fn=list)
+    size, row = None, 0
+    with tqdm(total=len(paths), desc="decoding images", unit="img", disable=len(paths) < 2000) as bar:
+        for batch in loader:
+            for arr, info in batch:
+                if arr is None:
+                    raise UserError(info)
+                if size is None:
+                    size = arr.shape
+                elif arr.shape != size:
+                    raise UserError(f"{info} is {arr.shape[2]}x{arr.shape[1]} but earlier images are "
+                                    f"{size[2]}x{size[1]}; pass --resize N to bring them to one size")
+                dest[row] = arr
+                row += 1
+            bar.update(len(batch))
+
+
+def _probe_shape(path: Path, cfg: DataConfig) -> tuple[int, int, int]:
+    arr, info = _Decoder([path], _first_mode(path, cfg), cfg.resize)[0]
+    if arr is None:
+        raise UserError(info)
+    return arr.shape
 
 
 def _cache_file(root: Path, paths: list[Path], cfg: DataConfig) -> Path:
@@ -332,16 +370,21 @@ def load_folder_source(arg: str, cfg: DataConfig) -> Raw:
     images = None
     if cache.is_file():
         try:
-            images = np.load(cache)
+            images = np.load(cache, mmap_mode="c")
         except Exception:
             images = None  # a damaged cache is rebuilt
     if images is None or len(images) != len(all_paths):
-        images = _decode(all_paths, cfg)
-        try:
+        shape = (len(all_paths),) + _probe_shape(all_paths[0], cfg)
+        try:  # decode straight into a memory-mapped cache: bounded memory, decoded once
             with atomic_path(cache, suffix=".npy") as tmp:
-                np.save(tmp, images)
-        except OSError:
-            pass  # a read-only data folder only costs a second decode
+                mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+                _decode(all_paths, cfg, mm)
+                mm.flush()
+                del mm
+            images = np.load(cache, mmap_mode="c")
+        except OSError:  # a read-only data folder: decode into memory instead
+            images = np.empty(shape, dtype=np.uint8)
+            _decode(all_paths, cfg, images)
     splits = None
     if split_dirs:
         names = np.array([s or "" for s in split_of])
