@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import mmap
 import os
 from pathlib import Path
 from typing import Callable, Optional
@@ -242,6 +243,16 @@ def _labels_array(labels, n: int, where: str) -> np.ndarray:
     return labels.astype(np.int64)
 
 
+def open_memmap(path: Path) -> np.ndarray:
+    """Memory-map a .npy for random batch access: copy-on-write (writable, the file is never
+    changed) and without read-ahead, so only the pages of the rows read come into memory."""
+    arr = np.load(path, mmap_mode="c", allow_pickle=False)
+    mm = getattr(arr, "_mmap", None)
+    if mm is not None and hasattr(mmap, "MADV_RANDOM"):
+        mm.madvise(mmap.MADV_RANDOM)
+    return arr
+
+
 def load_npy_source(arg: str, cfg: DataConfig) -> Raw:
     """npy:IMAGES.npy, memory-mapped (uint8 stays on disk and is read batch by batch); labels from
     IMAGES.labels.npy beside it when that file exists."""
@@ -249,7 +260,7 @@ def load_npy_source(arg: str, cfg: DataConfig) -> Raw:
     if not path.is_file():
         raise UserError(f"npy file not found: {path}; pass npy:FILE.npy holding uint8 images")
     try:
-        arr = np.load(path, mmap_mode="c", allow_pickle=False)  # copy-on-write: writable, file untouched
+        arr = open_memmap(path)
     except Exception as exc:
         raise UserError(f"cannot read {path} as .npy ({type(exc).__name__}: {exc}); write it again with np.save") from None
     images = array_to_nchw(arr, str(path))
@@ -370,7 +381,7 @@ def load_folder_source(arg: str, cfg: DataConfig) -> Raw:
     images = None
     if cache.is_file():
         try:
-            images = np.load(cache, mmap_mode="c")
+            images = open_memmap(cache)
         except Exception:
             images = None  # a damaged cache is rebuilt
     if images is None or len(images) != len(all_paths):
@@ -381,7 +392,7 @@ def load_folder_source(arg: str, cfg: DataConfig) -> Raw:
                 _decode(all_paths, cfg, mm)
                 mm.flush()
                 del mm
-            images = np.load(cache, mmap_mode="c")
+            images = open_memmap(cache)
         except OSError:  # a read-only data folder: decode into memory instead
             images = np.empty(shape, dtype=np.uint8)
             _decode(all_paths, cfg, images)
