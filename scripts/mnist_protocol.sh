@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The development protocol on real MNIST digits (issue: quality measured against the supervised reference).
 #
-#   scripts/mnist_protocol.sh [--device cpu|cuda] [--quick] [--out runs/protocol]
+#   scripts/mnist_protocol.sh [--device cpu|cuda] [--quick] [--out runs/protocol] [-- TRAIN FLAGS...]
 #
 # Data: the MNIST test set in idx format (idx:../shared/data/mnist, 10,000 digits), split 80/20
 # stratified with seed 0. Pretrains without labels on the 8,000 (contrastive BiLSTM rows, autoencoder
@@ -9,14 +9,16 @@
 # 8,000 as bank / probe training set and scores on the 2,000, beside raw-pixel, PCA and random-encoder
 # baselines. Prints a Markdown table and, last, one JSON line.
 # --quick: a small encoder and one epoch each, to check the whole path in about a minute on a CPU.
+# Flags after `--` go to every pretrain/supervised command (e.g. -- --epochs 10 --hidden 128).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DEVICE=auto; QUICK=0; OUT=runs/protocol; DATA=${DATA:-idx:../shared/data/mnist}
+EXTRA=(); DEVICE=auto; QUICK=0; OUT=runs/protocol; DATA=${DATA:-idx:../shared/data/mnist}
 while [ $# -gt 0 ]; do
   case "$1" in
     --device) DEVICE=$2; shift 2;;
     --quick) QUICK=1; shift;;
     --out) OUT=$2; shift 2;;
+    --) shift; EXTRA=("$@"); break;;
     *) echo "error: unknown argument $1; use --device, --quick or --out" >&2; exit 2;;
   esac
 done
@@ -24,6 +26,7 @@ COMMON=(--dataset "$DATA" --seed 0 --test-fraction 0.2 --device "$DEVICE" --forc
 if [ "$QUICK" = 1 ]; then
   COMMON+=(--epochs 1 --hidden 32 --layers 1 --batch-size 256 --set objective.proj_hidden=64 --set objective.decoder_hidden=32)
 fi
+COMMON+=("${EXTRA[@]}")
 mkdir -p "$OUT"
 unsuprnn pretrain --config configs/mnist_rows_bilstm_contrastive.yaml "${COMMON[@]}" --out "$OUT/contrastive"
 unsuprnn pretrain --config configs/mnist_rows_bigru_autoencoder.yaml --cell lstm "${COMMON[@]}" --out "$OUT/autoencoder"

@@ -114,3 +114,11 @@ def test_non_finite_loss_stops_with_advice(tmp_path):
     cfg.train.lr = float("inf")
     with pytest.raises(UserError, match="non-finite at epoch 1.*lower --lr"):
         train(cfg, tmp_path, quiet=True)
+
+
+def test_max_steps_per_epoch_caps_an_epoch(tmp_path):
+    cfg = small_config(epochs=2)
+    cfg.train.batch_size, cfg.train.max_steps_per_epoch = 64, 3
+    train(cfg, tmp_path, quiet=True)
+    log = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == [3, 6]

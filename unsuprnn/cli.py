@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import sys
 from pathlib import Path
 from typing import Annotated, List, Optional
 
@@ -102,9 +101,7 @@ def data_cmd(dataset: Dataset = None, data_dir: DataDir = None, download: Downlo
     typer.echo(f"view: {cfg.data.view} -> sequence T x D = {t} x {d}")
     if grid is not None:
         from .data.grid import save_augmentation_grid
-        g = torch_generator(cfg.train.seed)
-        pick = torch_randperm(len(images), g)[:8]
-        save_augmentation_grid(images[pick], BatchAugment(cfg.augment), grid, seed=cfg.train.seed)
+        save_augmentation_grid(images, BatchAugment(cfg.augment), grid, seed=cfg.train.seed)
         typer.echo(f"wrote {grid}")
 
 
@@ -278,16 +275,6 @@ def report_cmd(runs: Annotated[List[Path], typer.Option("--runs", help="Run dire
     from .report import build_report
     build_report(runs, out, _probe_device(device))
     typer.echo(f"wrote {out}")
-
-
-def torch_generator(seed: int):
-    import torch
-    return torch.Generator().manual_seed(seed)
-
-
-def torch_randperm(n: int, g):
-    import torch
-    return torch.randperm(n, generator=g)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from .atomic import write_text
 from .checkpoint import load_checkpoint, save_checkpoint, save_encoder
 from .config import Config
 from .data import channel_stats, load_dataset
@@ -131,7 +132,8 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
 
     info = pipeline_info(pipeline, ds)
     if rank == 0:
-        (out / "config.yaml").write_text(cfg.to_yaml()) if not resuming else None
+        if not resuming:
+            write_text(out / "config.yaml", cfg.to_yaml())
         meta = base_meta(tc.seed) | {
             "objective": cfg.objective.name, "device": str(fabric.device), "precision": precision,
             "world_size": world, "dataset": ds.spec, "split": ds.split_info, "image_shape": list(ds.shape),

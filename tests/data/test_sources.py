@@ -77,7 +77,7 @@ def test_folder_with_classes_and_splits(tmp_path, monkeypatch):
     assert (x[y == 1] == 200).all() and ds.paths is not None
     assert len(list((tmp_path / ".unsuprnn_cache").iterdir())) == 1
     # decoded once: a second load reads the cache and never decodes
-    import unsuprnn.data.sources as sources
+    import unsuprnn.data.folder as sources
 
     def no_decode(*a):
         raise AssertionError("decoded twice")
@@ -153,3 +153,32 @@ def test_large_folder_decodes_with_workers_into_a_memory_map(tmp_path):
     (tmp_path / "c1" / "1999.png").write_bytes(b"garbage")  # a worker meets a corrupt file
     with pytest.raises(UserError, match="1999.png"):
         load_dataset(DataConfig(dataset=f"folder:{tmp_path}"), seed=0)
+
+
+def test_npy_source_is_memory_mapped_with_sidecar_labels(tmp_path):
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 256, (50, 6, 6, 3)).astype(np.uint8)
+    np.save(tmp_path / "x.npy", arr)
+    np.save(tmp_path / "x.labels.npy", np.arange(50) % 5)
+    ds = load_dataset(DataConfig(dataset=f"npy:{tmp_path / 'x.npy'}"), seed=0)
+    assert ds.images.shape == (50, 3, 6, 6) and ds.classes == ["0", "1", "2", "3", "4"]
+    assert np.array_equal(ds.images.numpy(), arr.transpose(0, 3, 1, 2))
+    # not copied into memory: the tensor's data lies inside a mapping of the file
+    ptr = ds.images.data_ptr()
+    maps = [line.split() for line in open("/proc/self/maps") if line.rstrip().endswith("x.npy")]
+    assert any(int(m[0].split("-")[0], 16) <= ptr < int(m[0].split("-")[1], 16) for m in maps)
+    np.save(tmp_path / "x.labels.npy", np.arange(49))
+    with pytest.raises(UserError, match="49 labels for 50 images"):
+        load_dataset(DataConfig(dataset=f"npy:{tmp_path / 'x.npy'}"), seed=0)
+
+
+def test_channel_stats_sample_windows_of_large_sets(monkeypatch):
+    import importlib
+    pre = importlib.import_module("unsuprnn.data.preprocess")  # the package re-exports a function of that name
+    monkeypatch.setattr(pre, "STATS_SAMPLE", 640)
+    x = torch.randint(0, 256, (10000, 1, 4, 4), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    mean, std = pre.channel_stats(x, torch.arange(10000), seed=0)   # 64 windows of 10 rows
+    monkeypatch.setattr(pre, "STATS_SAMPLE", 10**9)
+    exact_mean, exact_std = pre.channel_stats(x, torch.arange(10000))
+    assert mean[0] == pytest.approx(exact_mean[0], rel=0.02) and std[0] == pytest.approx(exact_std[0], rel=0.02)
+    assert mean != exact_mean  # it did sample

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from unsuprnn.config import AugmentConfig, Config, ObjectiveConfig
+from unsuprnn.config import Config, ObjectiveConfig
 from unsuprnn.data import channel_stats, load_dataset
 from unsuprnn.data.pipeline import build_pipeline
 from unsuprnn.models.encoder import RNNEncoder, build_encoder

@@ -11,14 +11,16 @@ from .augment import BatchAugment
 
 
 def save_augmentation_grid(images: torch.Tensor, augment: BatchAugment, path: str | Path,
-                           n_views: int = 4, seed: int = 0) -> None:
-    """images: uint8 [N, C, H, W]. Row i: the original image i, then `n_views` augmented views."""
+                           n_images: int = 8, n_views: int = 4, seed: int = 0) -> None:
+    """images: uint8 [N, C, H, W]. Draws `n_images` of them (seeded); row i shows the original, then
+    `n_views` augmented views."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    x = images.float() / 255.0
     g = torch.Generator().manual_seed(seed)
+    pick = torch.randperm(len(images), generator=g)[:n_images]
+    x = images[pick].float() / 255.0
     views = [augment(x, g) for _ in range(n_views)]
     n = len(x)
     fig, axes = plt.subplots(n, n_views + 1, figsize=(1.2 * (n_views + 1), 1.2 * n), squeeze=False)
