@@ -32,6 +32,12 @@ def test_ddp_two_cpu_processes(tmp_path):
     # 1438 train images, 256 per batch per process, two processes: 2 steps per epoch, not 5
     assert [e["step"] for e in log] == [2, 4, 6]
     assert log[-1]["loss"] < log[0]["loss"]
+    assert load_checkpoint(out / "checkpoint.pt")["rng"]["aug"].shape[0] == 2  # one state per rank
+    r = run_cli("pretrain", "--out", out, "--resume", "--epochs", "4", "--quiet")  # DDP resume, both ranks
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert [json.loads(x)["step"] for x in (out / "log.jsonl").read_text().splitlines()] == [2, 4, 6, 8]
+    r = run_cli("pretrain", "--out", out, "--resume", "--devices", "1", "--epochs", "5", "--quiet")
+    assert r.returncode == 2 and "train.devices" in r.stderr
     enc, pipe, cfg, _ = load_run_encoder(out)  # loads in a single process
     assert enc(torch.randn(2, 8, 8)).shape == (2, enc.out_dim)
     assert "module." not in "".join(load_checkpoint(out / "checkpoint.pt")["model"])

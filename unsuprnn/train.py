@@ -120,12 +120,10 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
         ckpt = load_checkpoint(out / "checkpoint.pt")
         objective.load_state_dict(ckpt["model"])
         start_epoch, elapsed = ckpt["epoch"], ckpt["elapsed"]
-        loader_gen.set_state(ckpt["rng"]["loader"])
-        aug_gen.set_state(ckpt["rng"]["aug"])
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        if device.type == "cuda" and "cuda" in ckpt["rng"]:
-            torch.cuda.set_rng_state(ckpt["rng"]["cuda"], device)
+        restore_rng_states(ckpt["rng"], rank, world, loader_gen, aug_gen, fabric.device)
         log = [e for e in read_log(out / "log.jsonl") if e["epoch"] <= start_epoch]
+    if not resuming:  # the init above is the same on every rank; dropout draws differ per rank
+        torch.manual_seed(tc.seed * 7919 + rank)
     model, optimizer = fabric.setup(objective, optimizer)
     if ckpt is not None:
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -189,6 +187,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
             entry["knn_top1"] = knn_accuracy(query, ds.labels[query_idx], bank, ds.labels[bank_idx],
                                              len(ds.classes), k=min(20, len(bank_idx)))["weighted_top1"]
         log.append(entry)
+        rng = rank_rng_states(fabric, loader_gen, aug_gen)  # every rank takes part in the gather
         if rank == 0:
             if quiet:
                 knn = f" knn {entry['knn_top1']:.2f}%" if "knn_top1" in entry else ""
@@ -196,9 +195,6 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
                       f"{seconds:.1f}s{knn}", file=sys.stderr)
             write_log(out / "log.jsonl", log)
             save_encoder(out / "encoder.pt", encoder, cfg, info)
-            rng = {"loader": loader_gen.get_state(), "aug": aug_gen.get_state(), "torch": torch.get_rng_state()}
-            if device.type == "cuda":
-                rng["cuda"] = torch.cuda.get_rng_state(fabric.device)
             save_checkpoint({"epoch": epoch + 1, "elapsed": elapsed, "model": objective.state_dict(),
                              "optimizer": optimizer.state_dict(), "rng": rng, "config": cfg.to_dict()},
                             out / "checkpoint.pt")
@@ -213,6 +209,32 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
         return None
     write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def rank_rng_states(fabric, loader_gen: torch.Generator, aug_gen: torch.Generator) -> dict:
+    """Every rank's RNG states (augmentation, torch, CUDA) gathered for rank 0's checkpoint.
+    The loader generator is shared: each rank slices the same permutation."""
+    def gather(state: torch.Tensor) -> torch.Tensor:  # [world, n] uint8
+        if fabric.world_size == 1:
+            return state[None]
+        return fabric.all_gather(state.to(fabric.device)).cpu()
+    out = {"loader": loader_gen.get_state(), "aug": gather(aug_gen.get_state()),
+           "torch": gather(torch.get_rng_state())}
+    if fabric.device.type == "cuda":
+        out["cuda"] = gather(torch.cuda.get_rng_state(fabric.device))
+    return out
+
+
+def restore_rng_states(rng: dict, rank: int, world: int, loader_gen, aug_gen, device) -> None:
+    if rng["aug"].shape[0] != world:
+        raise UserError(f"the checkpoint was written by {rng['aug'].shape[0]} process(es), this run has {world}; "
+                        "resume with the same --devices and --num-nodes")
+    # .clone(): a row of the stacked states has a storage offset, which set_state does not honour
+    loader_gen.set_state(rng["loader"].clone())
+    aug_gen.set_state(rng["aug"][rank].clone())
+    torch.set_rng_state(rng["torch"][rank].clone())
+    if device.type == "cuda" and "cuda" in rng:
+        torch.cuda.set_rng_state(rng["cuda"][rank].clone(), device)
 
 
 @torch.no_grad()
