@@ -182,3 +182,16 @@ def test_channel_stats_sample_windows_of_large_sets(monkeypatch):
     exact_mean, exact_std = pre.channel_stats(x, torch.arange(10000))
     assert mean[0] == pytest.approx(exact_mean[0], rel=0.02) and std[0] == pytest.approx(exact_std[0], rel=0.02)
     assert mean != exact_mean  # it did sample
+
+
+def test_uncompressed_npz_is_memory_mapped_compressed_is_read(tmp_path):
+    rng = np.random.default_rng(1)
+    arr = rng.integers(0, 256, (30, 5, 5)).astype(np.uint8)
+    np.savez(tmp_path / "plain.npz", images=arr, labels=np.arange(30) % 3)
+    np.savez_compressed(tmp_path / "packed.npz", images=arr, labels=np.arange(30) % 3)
+    for name, mapped in (("plain.npz", True), ("packed.npz", False)):
+        ds = load_dataset(DataConfig(dataset=f"npz:{tmp_path / name}"), seed=0)
+        assert np.array_equal(ds.images[:, 0].numpy(), arr) and ds.classes == ["0", "1", "2"]
+        ptr = ds.images.data_ptr()
+        maps = [ln.split() for ln in open("/proc/self/maps") if ln.rstrip().endswith(name)]
+        assert any(int(m[0].split("-")[0], 16) <= ptr < int(m[0].split("-")[1], 16) for m in maps) == mapped

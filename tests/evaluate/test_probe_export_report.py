@@ -131,3 +131,20 @@ def test_report_html_and_md(runner, runs, tmp_path):
     md = (tmp_path / "r.md").read_text()
     assert "| con | encoder |" in md and "(r_files/figure0.png)" in md
     assert (tmp_path / "r_files" / "figure0.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("ext", ["npy", "parquet", "csv", "npz"])
+def test_export_interrupted_mid_write_leaves_no_file(runs, tmp_path, ext, monkeypatch):
+    import unsuprnn.export as export
+    from unsuprnn.export import LazyEmbeddings
+    monkeypatch.setattr(LazyEmbeddings, "CHUNK", 100)
+    real_chunks = LazyEmbeddings.chunks
+
+    def dies_after_one(self):
+        it = real_chunks(self)
+        yield next(it)
+        raise KeyboardInterrupt  # stands for a kill between two chunks
+    monkeypatch.setattr(export.LazyEmbeddings, "chunks", dies_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        write_embeddings(gather_embeddings(runs / "con", split="test"), tmp_path / f"e.{ext}")
+    assert list(tmp_path.iterdir()) == []  # neither the file nor a temporary remains

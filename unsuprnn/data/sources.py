@@ -206,7 +206,37 @@ def array_to_nchw(arr: np.ndarray, where: str) -> np.ndarray:
     raise UserError(f"{where}: images must be uint8 or float in [0, 1], got {arr.dtype}")
 
 
+def _npz_member_memmap(path: Path, member: str) -> Optional[np.ndarray]:
+    """Memory-map an uncompressed uint8 array stored in an .npz (np.savez), or None if it cannot be.
+
+    An .npz is a zip; a member stored without compression is a plain .npy at a fixed offset.
+    """
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(member)
+        if info.compress_type != zipfile.ZIP_STORED:
+            return None
+        with open(path, "rb") as fh:
+            fh.seek(info.header_offset)
+            local = fh.read(30)
+            name_len, extra_len = struct.unpack("<HH", local[26:30])
+            start = info.header_offset + 30 + name_len + extra_len
+            fh.seek(start)
+            version = np.lib.format.read_magic(fh)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read_header(fh)
+            offset = fh.tell()
+    if fortran or dtype != np.uint8 or len(shape) not in (3, 4):
+        return None
+    return _no_readahead(np.memmap(path, dtype=np.uint8, mode="c", offset=offset, shape=shape))
+
+
 def load_npz_source(arg: str, cfg: DataConfig) -> Raw:
+    """npz:FILE with `images` (and optional `labels`). Uncompressed uint8 images (np.savez) are
+    memory-mapped; compressed ones are read into memory."""
     path = Path(arg)
     if not path.is_file():
         raise UserError(f"npz file not found: {path}; pass npz:FILE with an 'images' array")
@@ -215,8 +245,10 @@ def load_npz_source(arg: str, cfg: DataConfig) -> Raw:
             if "images" not in z.files:
                 raise UserError(f"{path} has no 'images' array (found: {', '.join(z.files) or 'none'}); "
                                 "save it with np.savez(FILE, images=..., labels=...)")
-            arr = z["images"]
             labels = z["labels"] if "labels" in z.files else None
+            arr = _npz_member_memmap(path, "images.npy")
+            if arr is None:  # compressed (np.savez_compressed) or unusual: read into memory
+                arr = z["images"]
     except UserError:
         raise
     except Exception as exc:  # zipfile/pickle/value errors: the file itself is damaged
@@ -244,7 +276,10 @@ def _labels_array(labels, n: int, where: str) -> np.ndarray:
 def open_memmap(path: Path) -> np.ndarray:
     """Memory-map a .npy for random batch access: copy-on-write (writable, the file is never
     changed) and without read-ahead, so only the pages of the rows read come into memory."""
-    arr = np.load(path, mmap_mode="c", allow_pickle=False)
+    return _no_readahead(np.load(path, mmap_mode="c", allow_pickle=False))
+
+
+def _no_readahead(arr: np.ndarray) -> np.ndarray:
     mm = getattr(arr, "_mmap", None)
     if mm is not None and hasattr(mmap, "MADV_RANDOM"):
         mm.madvise(mmap.MADV_RANDOM)
