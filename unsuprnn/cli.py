@@ -254,12 +254,9 @@ def export_cmd(run: Run, out: Annotated[Path, typer.Option("--out", "-o", help="
                cluster: Annotated[Optional[int], typer.Option("--cluster", help="Add k-means cluster ids with K clusters.")] = None,
                force: Force = False, device: Device = None, quiet: Quiet = False):
     """Write embeddings with labels, indices, split and the run's config hash."""
-    from .export import FORMATS, gather_embeddings, write_embeddings
+    from .export import check_target, gather_embeddings, write_embeddings
 
-    if out.suffix.lower() not in FORMATS:
-        raise UserError(f"unknown export format '{out.suffix or out.name}'; end --out with {', '.join(FORMATS)}")
-    if out.exists() and not force:
-        raise UserError(f"{out} exists; pass --force to overwrite it or choose another --out")
+    check_target(out, force)  # before the embedding work, not after
     cols = gather_embeddings(run, dataset, split, _probe_device(device), cluster, progress=not quiet)
     write_embeddings(cols, out, force)
     typer.echo(f"wrote {out}: {len(cols['embeddings'])} x {cols['embeddings'].shape[1]} embeddings "

@@ -13,7 +13,7 @@ import torch
 
 from .atomic import atomic_path, write_text
 from .checkpoint import load_run_encoder
-from .data import load_dataset
+from .data import load_dataset_matching
 from .errors import UserError
 from .evaluate.embed import embed_images
 
@@ -24,14 +24,8 @@ def gather_embeddings(run: str | Path, dataset: str | None = None, split: str = 
                       device: torch.device | str = "cpu", cluster: int | None = None,
                       progress: bool = False) -> dict:
     """Embed `split` ('train', 'test' or 'all') of the run's dataset (or `dataset`) -> dict of columns."""
-    import dataclasses
-
     encoder, pipeline, cfg, info = load_run_encoder(run, device)
-    data = dataclasses.replace(cfg.data, dataset=dataset) if dataset else cfg.data
-    ds = load_dataset(data, cfg.train.seed)
-    if list(ds.shape) != list(info["shape"]):
-        raise UserError(f"{ds.spec} has images {list(ds.shape)} but the encoder was trained on {info['shape']}; "
-                        "use matching data or --set data.resize/data.grayscale")
+    ds = load_dataset_matching(cfg.data, cfg.train.seed, info["shape"], dataset)
     if split == "all":
         indices = torch.arange(len(ds.images))
         names = np.empty(len(indices), dtype=object)
@@ -91,14 +85,23 @@ def _chunks(emb):
 ROW_COLUMNS = ("indices", "split", "labels", "paths", "cluster")
 
 
-def write_embeddings(cols: dict, out: str | Path, force: bool = False) -> Path:
-    """Write the columns of `gather_embeddings` to `out` in the format its extension names."""
+def check_target(out: str | Path, force: bool = False) -> str:
+    """The export format of `out` (its extension), refusing unknown formats and, without `force`,
+    existing files (and an .npy's .json sidecar)."""
     out = Path(out)
     ext = out.suffix.lower()
     if ext not in FORMATS:
         raise UserError(f"unknown export format '{out.suffix or out.name}'; end --out with {', '.join(FORMATS)}")
-    if out.exists() and not force:
-        raise UserError(f"{out} exists; pass --force to overwrite it or choose another --out")
+    for path in (out, out.with_suffix(".json")) if ext == ".npy" else (out,):
+        if path.exists() and not force:
+            raise UserError(f"{path} exists; pass --force to overwrite it or choose another --out")
+    return ext
+
+
+def write_embeddings(cols: dict, out: str | Path, force: bool = False) -> Path:
+    """Write the columns of `gather_embeddings` to `out` in the format its extension names."""
+    out = Path(out)
+    ext = check_target(out, force)
     meta = {"config_hash": cols["config_hash"], "dataset": cols["dataset"], "classes": cols["classes"],
             "rows": int(cols["embeddings"].shape[0]), "dim": int(cols["embeddings"].shape[1])}
     rows = {k: cols[k] for k in ROW_COLUMNS if k in cols}
@@ -110,8 +113,6 @@ def write_embeddings(cols: dict, out: str | Path, force: bool = False) -> Path:
                      dataset=np.array(cols["dataset"]), classes=np.array(cols["classes"], dtype=str))
     elif ext == ".npy":
         sidecar = out.with_suffix(".json")
-        if sidecar.exists() and not force:
-            raise UserError(f"{sidecar} exists; pass --force to overwrite it or choose another --out")
         with atomic_path(out, suffix=".npy") as tmp:  # streamed into a memory-mapped .npy
             mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=tuple(emb.shape))
             start = 0

@@ -15,4 +15,18 @@ def load_dataset(cfg: DataConfig, seed: int) -> Images:
     return ds
 
 
-__all__ = ["Images", "load_dataset", "stratified_split", "channel_stats", "preprocess", "load_source"]
+def load_dataset_matching(cfg: DataConfig, seed: int, shape, spec: str | None = None) -> Images:
+    """`load_dataset` for an encoder trained on images of `shape` (C, H, W); `spec` replaces the
+    dataset. A different image shape is a UserError that says how to fix it."""
+    import dataclasses
+
+    from ..errors import UserError
+    ds = load_dataset(dataclasses.replace(cfg, dataset=spec) if spec else cfg, seed)
+    if tuple(ds.shape) != tuple(shape):
+        c, h, w = shape
+        raise UserError(f"{ds.spec} has images {'x'.join(map(str, ds.shape))} (CxHxW) but the encoder was "
+                        f"trained on {c}x{h}x{w}; use matching data or --set data.resize/data.grayscale")
+    return ds
+
+
+__all__ = ["load_dataset_matching", "Images", "load_dataset", "stratified_split", "channel_stats", "preprocess", "load_source"]

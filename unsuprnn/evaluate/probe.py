@@ -10,8 +10,8 @@ from pathlib import Path
 import torch
 
 from ..checkpoint import load_run_encoder
-from ..config import Config, DataConfig
-from ..data import Images, load_dataset
+from ..config import Config
+from ..data import load_dataset_matching
 from ..errors import UserError
 from .embed import embed_images
 from .kmeans import kmeans_scores
@@ -41,22 +41,12 @@ class ProbeData:
                 embed_images(encoder, pipeline, self.query_images, device, progress=progress, indices=self.query_idx))
 
 
-def _load(cfg: DataConfig, spec: str | None, seed: int, shape: tuple) -> Images:
-    data = dataclasses.replace(cfg, dataset=spec) if spec else cfg
-    ds = load_dataset(data, seed)
-    if tuple(ds.shape) != tuple(shape):
-        c, h, w = shape
-        raise UserError(f"{ds.spec} has images {'x'.join(map(str, ds.shape))} (CxHxW) but the encoder was "
-                        f"trained on {c}x{h}x{w}; use matching data or --set data.resize/data.grayscale")
-    return ds
-
-
 def load_probe_data(cfg: Config, shape: tuple, dataset: str | None = None,
                     test_dataset: str | None = None) -> ProbeData:
     """The run's own data (or `dataset`) split as in training; `test_dataset` supplies the queries
     instead (its own test split where it has one, else all of it). Classes match by label index."""
-    bank = _load(cfg.data, dataset, cfg.train.seed, shape)
-    q = _load(cfg.data, test_dataset, cfg.train.seed, shape) if test_dataset else bank
+    bank = load_dataset_matching(cfg.data, cfg.train.seed, shape, dataset)
+    q = load_dataset_matching(cfg.data, cfg.train.seed, shape, test_dataset) if test_dataset else bank
     if test_dataset and q.split_info["source"] != "own":
         query_idx = torch.arange(len(q.images))
     else:
