@@ -15,7 +15,7 @@ from ..data import load_dataset_matching
 from ..errors import UserError
 from .embed import embed_images
 from .kmeans import kmeans_scores
-from .knn import knn_accuracy
+from .knn import INDEXES, knn_accuracy
 from .linear import linear_probe
 
 METHODS = ("knn", "linear", "kmeans")
@@ -102,15 +102,16 @@ def raw_features(pipeline, images: torch.Tensor, indices: torch.Tensor) -> torch
     return torch.cat(out)
 
 
-def feature_sets(run: Path, data: ProbeData, baselines: list[str], device: torch.device,
+def feature_sets(loaded: tuple, data: ProbeData, baselines: list[str], device: torch.device,
                  progress: bool = False) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """name -> (bank features, query features) for the run's encoder and each baseline.
 
+    loaded: (encoder, pipeline, config, info) from `load_run_encoder` on `device`.
     baselines: raw | pca | random | supervised=RUN. The run's encoder is checked to be unchanged.
     """
     from ..models.encoder import build_encoder
 
-    encoder, pipeline, cfg, info = load_run_encoder(run, device)
+    encoder, pipeline, cfg, info = loaded
     before = state_digest(encoder)
     sets = {"encoder": data.embed(encoder, pipeline, device, progress)}
     for b in baselines:
@@ -154,8 +155,11 @@ def run_probe(run: str | Path, methods: tuple[str, ...] = METHODS, baselines: li
     bad = [m for m in methods if m not in METHODS]
     if bad:
         raise UserError(f"unknown probe method '{bad[0]}'; use knn, linear, kmeans or all")
+    if index not in INDEXES:
+        raise UserError(f"unknown index '{index}'; use one of: {', '.join(INDEXES)}")
     device = torch.device(device)
-    _, _, cfg, info = load_run_encoder(run, "cpu")
+    loaded = load_run_encoder(run, device)
+    _, _, cfg, info = loaded
     data = load_probe_data(cfg, tuple(info["shape"]), dataset, test_dataset)
     num_classes = len(data.classes)
     n_bank = int((data.bank_y >= 0).sum())
@@ -163,7 +167,7 @@ def run_probe(run: str | Path, methods: tuple[str, ...] = METHODS, baselines: li
         raise UserError(f"k={k} is larger than the labelled bank of {n_bank} vectors; pass --k at most {n_bank}")
     if clusters is not None and not 1 <= clusters <= len(data.query_idx):
         raise UserError(f"--clusters {clusters} must be between 1 and the {len(data.query_idx)} queries")
-    sets = feature_sets(run, data, baselines or [], device, progress)
+    sets = feature_sets(loaded, data, baselines or [], device, progress)
     results = {name: score_features(b, data.bank_y, q, data.query_y, num_classes, methods, k, temperature,
                                     clusters, cfg.train.seed, device, index, nlist, nprobe)
                for name, (b, q) in sets.items()}
