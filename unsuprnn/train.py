@@ -237,16 +237,12 @@ def restore_rng_states(rng: dict, rank: int, world: int, loader_gen, aug_gen, de
         torch.cuda.set_rng_state(rng["cuda"][rank].clone(), device)
 
 
-@torch.no_grad()
 def supervised_test_metrics(objective, pipeline, images, labels, indices, num_classes: int, device) -> dict:
     """Accuracy and macro precision/recall/F1 of the trained classifier on clean test images."""
     idx = indices[labels[indices] >= 0]
-    objective.eval()
-    preds = []
-    for start in range(0, len(idx), 1024):
-        x = images[idx[start:start + 1024]].to(device)
-        preds.append(objective.logits(pipeline.clean(x)).argmax(1).cpu())
-    return classification_metrics(labels[idx].numpy(), torch.cat(preds).numpy(), num_classes)
+    classifier = torch.nn.Sequential(objective.encoder, objective.classifier)  # = objective.logits
+    preds = embed_images(classifier, pipeline, images, device, indices=idx).argmax(1)
+    return classification_metrics(labels[idx].numpy(), preds.numpy(), num_classes)
 
 
 MONITOR_SIZE = 10000  # bank and query images for the per-epoch kNN monitor (the probe uses all)

@@ -155,6 +155,13 @@ def test_large_folder_decodes_with_workers_into_a_memory_map(tmp_path):
         load_dataset(DataConfig(dataset=f"folder:{tmp_path}"), seed=0)
 
 
+def mapped_from(t: torch.Tensor, file_name: str) -> bool:
+    """Whether the tensor's data lies inside a memory mapping of a file called `file_name`."""
+    ptr = t.data_ptr()
+    maps = [ln.split() for ln in open("/proc/self/maps") if ln.rstrip().endswith(file_name)]
+    return any(int(m[0].split("-")[0], 16) <= ptr < int(m[0].split("-")[1], 16) for m in maps)
+
+
 def test_npy_source_is_memory_mapped_with_sidecar_labels(tmp_path):
     rng = np.random.default_rng(0)
     arr = rng.integers(0, 256, (50, 6, 6, 3)).astype(np.uint8)
@@ -163,10 +170,7 @@ def test_npy_source_is_memory_mapped_with_sidecar_labels(tmp_path):
     ds = load_dataset(DataConfig(dataset=f"npy:{tmp_path / 'x.npy'}"), seed=0)
     assert ds.images.shape == (50, 3, 6, 6) and ds.classes == ["0", "1", "2", "3", "4"]
     assert np.array_equal(ds.images.numpy(), arr.transpose(0, 3, 1, 2))
-    # not copied into memory: the tensor's data lies inside a mapping of the file
-    ptr = ds.images.data_ptr()
-    maps = [line.split() for line in open("/proc/self/maps") if line.rstrip().endswith("x.npy")]
-    assert any(int(m[0].split("-")[0], 16) <= ptr < int(m[0].split("-")[1], 16) for m in maps)
+    assert mapped_from(ds.images, "x.npy")  # not copied into memory
     np.save(tmp_path / "x.labels.npy", np.arange(49))
     with pytest.raises(UserError, match="49 labels for 50 images"):
         load_dataset(DataConfig(dataset=f"npy:{tmp_path / 'x.npy'}"), seed=0)
@@ -192,6 +196,4 @@ def test_uncompressed_npz_is_memory_mapped_compressed_is_read(tmp_path):
     for name, mapped in (("plain.npz", True), ("packed.npz", False)):
         ds = load_dataset(DataConfig(dataset=f"npz:{tmp_path / name}"), seed=0)
         assert np.array_equal(ds.images[:, 0].numpy(), arr) and ds.classes == ["0", "1", "2"]
-        ptr = ds.images.data_ptr()
-        maps = [ln.split() for ln in open("/proc/self/maps") if ln.rstrip().endswith(name)]
-        assert any(int(m[0].split("-")[0], 16) <= ptr < int(m[0].split("-")[1], 16) for m in maps) == mapped
+        assert mapped_from(ds.images, name) == mapped
