@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from unsuprnn.errors import UserError
-from unsuprnn.evaluate.kmeans import kmeans_scores
+from unsuprnn.evaluate.kmeans import kmeans, kmeans_plus_plus, kmeans_scores
 from unsuprnn.evaluate.linear import linear_probe
 from unsuprnn.evaluate.metrics import classification_metrics, cluster_accuracy
 
@@ -19,6 +19,29 @@ def test_kmeans_on_separated_blobs_is_perfect():
     x, y = blobs()
     s = kmeans_scores(x, y, 4, seed=0)
     assert s["nmi"] == pytest.approx(1.0) and s["ari"] == pytest.approx(1.0) and s["accuracy"] == 100.0
+
+
+def test_kmeans_plus_plus_never_seeds_twice_in_a_covered_spot():
+    # three copies of 0 and one 100: once one of them is a centre the other has all the D^2 mass
+    x = torch.tensor([[0.0], [0.0], [0.0], [100.0]])
+    for seed in range(20):
+        c = kmeans_plus_plus(x, 2, torch.Generator().manual_seed(seed))
+        assert sorted(c[:, 0].tolist()) == [0.0, 100.0]
+    # all duplicates: falls back to uniform draws instead of dividing by a zero potential
+    assert kmeans_plus_plus(torch.zeros(5, 3), 3, torch.Generator().manual_seed(0)).shape == (3, 3)
+
+
+def test_kmeans_single_run_finds_ten_unequal_blobs():
+    # ten far-apart blobs of very unequal sizes: uniform random seeding puts two seeds in a big blob
+    # and none in a small one, and Lloyd cannot recover; k-means++ seeds one per blob
+    g = torch.Generator().manual_seed(0)
+    sizes = [400, 200, 100, 50, 25, 12, 6, 6, 3, 3]
+    centres = torch.randn(10, 16, generator=g) * 20
+    x = torch.cat([c + 0.1 * torch.randn(n, 16, generator=g) for c, n in zip(centres, sizes)])
+    y = torch.arange(10).repeat_interleave(torch.tensor(sizes))
+    for seed in range(5):
+        clusters, centroids, _ = kmeans(x, 10, seed=seed, restarts=1)
+        assert cluster_accuracy(y.numpy(), clusters) == 100.0, seed
 
 
 def test_kmeans_without_labels_says_it_cannot_score():
