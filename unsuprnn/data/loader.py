@@ -59,10 +59,13 @@ class BatchLoader:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         order = torch.randperm(self.n, generator=self.generator) if self.shuffle else torch.arange(self.n)
         order = self.indices[order[self.rank::self.world_size][: (self.n // self.world_size)]]
+        # one copy of the epoch's order to the device, so that a step launches no host-to-device copy
+        dev_order = order.to(self.device, non_blocking=True) if self.resident else None
         for i in range(len(self)):
-            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            batch = slice(i * self.batch_size, (i + 1) * self.batch_size)
+            idx = order[batch]
             if self.resident:
-                dev_idx = idx.to(self.device, non_blocking=True)
+                dev_idx = dev_order[batch]
                 yield self.images[dev_idx], self.labels[dev_idx], idx
             else:
                 x = self.images[idx]
