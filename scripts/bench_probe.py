@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from unsuprnn.devices import resolve_device  # noqa: E402
 from unsuprnn.evaluate.kmeans import kmeans  # noqa: E402
-from unsuprnn.evaluate.knn import knn_search  # noqa: E402
+from unsuprnn.evaluate.knn import faiss_has_gpu, knn_search  # noqa: E402
 
 
 def timed(fn):
@@ -30,6 +30,13 @@ def timed(fn):
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     return out, time.perf_counter() - t0
+
+
+def kmeans_backend(device: torch.device) -> str:
+    """Which backend `kmeans(..., device=device)` picks, for the record."""
+    if device.type != "cuda":
+        return "faiss-cpu"
+    return "faiss-gpu" if faiss_has_gpu() else "torch-cuda"
 
 
 def main():
@@ -65,8 +72,7 @@ def main():
 
     x = torch.nn.functional.normalize(bank, dim=1)
     (_, _, obj_ours), tk_ours = timed(lambda: kmeans(x, args.clusters, seed=0, restarts=args.restarts,
-                                                     niter=args.kmeans_iters,
-                                                     use_gpu=device.type == "cuda" and _faiss_gpu()))
+                                                     niter=args.kmeans_iters, device=device))
     km, tk_sk = timed(lambda: KMeans(args.clusters, n_init=args.restarts, max_iter=args.kmeans_iters, tol=0, algorithm="lloyd",
                                      random_state=0).fit(x.numpy()))
     res = {"bench": "probe", "device": str(device), "bank": args.bank, "queries": args.queries, "dim": args.dim,
@@ -75,15 +81,10 @@ def main():
            "kmeans_s": round(tk_ours, 3), "sklearn_kmeans_s": round(tk_sk, 3),
            "kmeans_speedup": round(tk_sk / tk_ours, 2), "kmeans_objective": round(obj_ours, 2),
            "sklearn_kmeans_objective": round(float(km.inertia_), 2), "kmeans_iters": args.kmeans_iters, "restarts": args.restarts,
-           "threads": torch.get_num_threads()}
+           "threads": torch.get_num_threads(), "kmeans_backend": kmeans_backend(device)}
     for k in ("knn_s", "sklearn_knn_s", "knn_speedup", "kmeans_s", "sklearn_kmeans_s", "kmeans_speedup"):
         print(f"{k:>18}: {res[k]}")
     print(json.dumps(res))
-
-
-def _faiss_gpu() -> bool:
-    from unsuprnn.evaluate.knn import faiss_has_gpu
-    return faiss_has_gpu()
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ def gather_embeddings(run: str | Path, dataset: str | None = None, split: str = 
         from .evaluate.kmeans import kmeans
         cols["embeddings"] = emb = emb.numpy()
         cols["cluster"] = kmeans(torch.nn.functional.normalize(torch.from_numpy(emb), dim=1), cluster,
-                                 seed=cfg.train.seed)[0]
+                                 seed=cfg.train.seed, device=device)[0]
     return cols
 
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from unsuprnn.errors import UserError
-from unsuprnn.evaluate.kmeans import kmeans, kmeans_plus_plus, kmeans_scores
+from unsuprnn.evaluate.kmeans import faiss_lloyd, kmeans, kmeans_plus_plus, kmeans_scores, lloyd
 from unsuprnn.evaluate.linear import linear_probe
 from unsuprnn.evaluate.metrics import classification_metrics, cluster_accuracy
 
@@ -31,17 +31,35 @@ def test_kmeans_plus_plus_never_seeds_twice_in_a_covered_spot():
     assert kmeans_plus_plus(torch.zeros(5, 3), 3, torch.Generator().manual_seed(0)).shape == (3, 3)
 
 
-def test_kmeans_single_run_finds_ten_unequal_blobs():
-    # ten far-apart blobs of very unequal sizes: uniform random seeding puts two seeds in a big blob
-    # and none in a small one, and Lloyd cannot recover; k-means++ seeds one per blob
+def unequal_blobs():
     g = torch.Generator().manual_seed(0)
     sizes = [400, 200, 100, 50, 25, 12, 6, 6, 3, 3]
     centres = torch.randn(10, 16, generator=g) * 20
     x = torch.cat([c + 0.1 * torch.randn(n, 16, generator=g) for c, n in zip(centres, sizes)])
-    y = torch.arange(10).repeat_interleave(torch.tensor(sizes))
+    return x, torch.arange(10).repeat_interleave(torch.tensor(sizes))
+
+
+@pytest.mark.parametrize("backend", ["faiss", "torch"])
+def test_kmeans_single_run_finds_ten_unequal_blobs(backend):
+    # ten far-apart blobs of very unequal sizes: uniform random seeding puts two seeds in a big blob
+    # and none in a small one, and Lloyd cannot recover; k-means++ seeds one per blob
+    x, y = unequal_blobs()
     for seed in range(5):
-        clusters, centroids, _ = kmeans(x, 10, seed=seed, restarts=1)
+        clusters, centroids, _ = kmeans(x, 10, seed=seed, restarts=1, backend=backend)
         assert cluster_accuracy(y.numpy(), clusters) == 100.0, seed
+
+
+def test_torch_lloyd_matches_faiss_from_the_same_seeds():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(500, 8, generator=g)  # no structure: many iterations, many near-ties
+    init = kmeans_plus_plus(x, 6, torch.Generator().manual_seed(0))
+    assign, centroids, obj = lloyd(x, init, niter=30)
+    km, _ = faiss_lloyd(x, init, 30, 0, False)
+    _, faiss_assign = km.index.search(x.numpy(), 1)
+    assert torch.allclose(centroids, torch.from_numpy(km.centroids), atol=1e-4)
+    assert (assign.numpy() == faiss_assign[:, 0]).mean() > 0.99
+    # the objective is the sum of squared distances to the final centroids
+    assert obj == pytest.approx(float(((x - centroids[assign]) ** 2).sum()), rel=1e-5)
 
 
 def test_kmeans_without_labels_says_it_cannot_score():

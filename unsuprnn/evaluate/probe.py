@@ -89,7 +89,7 @@ def score_features(bank: torch.Tensor, bank_y: torch.Tensor, query: torch.Tensor
         kk = clusters or num_classes
         if not kk:
             raise UserError("the dataset has no classes to count; pass --k for the number of clusters")
-        out["kmeans"] = kmeans_scores(query, query_y, kk, seed=seed)
+        out["kmeans"] = kmeans_scores(query, query_y, kk, seed=seed, device=device)
     return out
 
 
