@@ -1,4 +1,5 @@
-"""k-means with FAISS from k-means++ seeds: several seeded restarts, the best objective kept; scored against labels."""
+"""k-means from greedy k-means++ seeds with FAISS, or torch on a CUDA device where FAISS has no GPU;
+several seeded restarts, the lowest objective kept; scored against labels."""
 
 from __future__ import annotations
 
