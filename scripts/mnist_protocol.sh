@@ -29,7 +29,7 @@ fi
 COMMON+=("${EXTRA[@]}")
 mkdir -p "$OUT"
 unsuprnn pretrain --config configs/mnist_rows_bilstm_contrastive.yaml "${COMMON[@]}" --out "$OUT/contrastive"
-unsuprnn pretrain --config configs/mnist_rows_bigru_autoencoder.yaml --cell lstm "${COMMON[@]}" --out "$OUT/autoencoder"
+unsuprnn pretrain --config configs/mnist_rows_bilstm_autoencoder.yaml "${COMMON[@]}" --out "$OUT/autoencoder"
 unsuprnn supervised --config configs/mnist_rows_bilstm_contrastive.yaml "${COMMON[@]}" --out "$OUT/supervised"
 for run in contrastive autoencoder; do
   unsuprnn probe --run "$OUT/$run" --method all --device "$DEVICE" --quiet \
