@@ -198,6 +198,44 @@ def supervised_cmd(out: Out, dataset: Dataset = None, data_dir: DataDir = None, 
     _train_command("supervised", flags, config, set_, out, resume, force, quiet)
 
 
+@app.command("cluster")
+@user_errors
+def cluster_cmd(out: Out,
+                run: Annotated[Optional[Path], typer.Option("--run", "-r", help="Pretrained run to cluster (its encoder.pt); with --resume, default: the one recorded in --out.")] = None,
+                clusters: Annotated[Optional[int], typer.Option("--clusters", "-k", help="Number of clusters K (default: the dataset's number of classes).")] = None,
+                neighbors: Annotated[Optional[int], typer.Option("--neighbors", help="Nearest neighbours mined per training image.")] = None,
+                heads: Annotated[Optional[int], typer.Option("--heads", help="Clustering heads trained side by side; the lowest-loss one is kept.")] = None,
+                epochs: Annotated[Optional[int], typer.Option("--epochs", help="SCAN epochs (neighbour consistency + entropy).")] = None,
+                selflabel_epochs: Annotated[Optional[int], typer.Option("--selflabel-epochs", help="Self-labeling epochs on confident images (0 = skip).")] = None,
+                lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate of the heads (Adam).")] = None,
+                encoder_lr: Annotated[Optional[float], typer.Option("--encoder-lr", help="Learning rate for fine-tuning the encoder; 0 keeps it frozen.")] = None,
+                seed: Seed = None, device: Device = None, resume: Resume = False, force: Force = False,
+                quiet: Quiet = False, set_: Sets = None):
+    """Cluster a pretrained run's images without labels (SCAN: mined neighbours, then self-labeling)."""
+    from .cluster import source_config, train_clusters
+    from .config import apply_flags, apply_overrides
+    from .rundir import saved_config
+
+    flags = {"cluster.clusters": clusters, "cluster.neighbors": neighbors, "cluster.heads": heads,
+             "cluster.epochs": epochs, "cluster.selflabel_epochs": selflabel_epochs, "cluster.lr": lr,
+             "cluster.encoder_lr": encoder_lr, "train.seed": seed, "train.device": device}
+    if resume and (out / "config.yaml").is_file():
+        cfg = saved_config(out)  # a resumed run keeps its own settings unless told otherwise
+    elif run is not None:
+        cfg = source_config(run)
+    else:
+        raise UserError("pass --run DIR: the pretrained run whose encoder is to be clustered")
+    apply_overrides(apply_flags(cfg, flags), set_ or [])
+    m = train_clusters(cfg, run, out, resume=resume, force=force, quiet=quiet)
+    line = f"done: {out} ({m['clusters']} clusters, head {m['selected_head']}"
+    if m.get("neighbor_accuracy") is not None:
+        line += f", neighbour accuracy {m['neighbor_accuracy']:.2f}%"
+    if "accuracy" in m.get("test", {}):
+        t = m["test"]
+        line += f", test cluster accuracy {t['accuracy']:.2f}%, NMI {t['nmi']:.3f}, ARI {t['ari']:.3f}"
+    typer.echo(line + ")")
+
+
 Run = Annotated[Path, typer.Option("--run", "-r", help="Run directory holding encoder.pt.")]
 
 

@@ -92,12 +92,31 @@ class TrainConfig:
 
 
 @dataclass
+class ClusterConfig:
+    """The clustering stage (`unsuprnn cluster`, SCAN): read only by that command."""
+    clusters: int = 0                # K; 0 = the number of classes of the run's dataset
+    neighbors: int = 20              # nearest neighbours mined per training image
+    heads: int = 5                   # heads trained side by side; the one with the lowest loss is kept
+    epochs: int = 30                 # SCAN epochs: neighbour consistency + entropy of the mean assignment
+    selflabel_epochs: int = 10       # self-labeling epochs on confident samples (0 = skip)
+    batch_size: int = 256
+    lr: float = 1e-2                 # heads during SCAN (Adam, warmup + cosine)
+    selflabel_lr: float = 1e-3       # the kept head during self-labeling
+    encoder_lr: float = 1e-4         # fine-tuning the encoder (both phases); 0 = keep it frozen
+    weight_decay: float = 1e-4
+    entropy_weight: float = 5.0      # SCAN's weight on the entropy of the mean assignment
+    threshold: float = 0.99          # self-labeling: confidence a sample must pass
+    strong_augment: float = 1.5      # self-labeling: the strong view's augmentation strength, x the run's
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -106,8 +125,12 @@ class Config:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     def digest(self) -> str:
-        """Short hash of the resolved config, recorded with exported embeddings."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        """Short hash of the resolved config, recorded with exported embeddings. The cluster section
+        counts only where it differs from its defaults, so pretrain runs keep the hashes they had."""
+        d = self.to_dict()
+        if self.cluster == ClusterConfig():
+            del d["cluster"]
+        blob = json.dumps(d, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
 
@@ -193,6 +216,14 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
     return cfg
 
 
+def apply_flags(cfg: Config, flags: dict[str, Any]) -> Config:
+    """Apply {dotted key: value} flags; None means the flag was not given."""
+    for key, value in flags.items():
+        if value is not None:
+            _set(cfg, key, value)
+    return cfg
+
+
 def load_config(path: str | Path | None = None, flags: dict[str, Any] | None = None,
                 overrides: list[str] | None = None) -> Config:
     """Resolve a config: defaults <- YAML file <- flags (dotted keys, None = not given) <- --set."""
@@ -206,9 +237,7 @@ def load_config(path: str | Path | None = None, flags: dict[str, Any] | None = N
         except yaml.YAMLError as exc:
             raise UserError(f"config file {p} is not valid YAML ({str(exc).splitlines()[0]})") from None
         apply_mapping(cfg, mapping)
-    for key, value in (flags or {}).items():
-        if value is not None:
-            _set(cfg, key, value)
+    apply_flags(cfg, flags or {})
     apply_overrides(cfg, overrides or [])
     return cfg
 

@@ -1,5 +1,5 @@
-"""Export embeddings with labels, sample indices, split, file paths (folder datasets) and the run's
-config hash. Formats by extension: .npz, .npy (+ .json sidecar), .parquet (pyarrow), .csv.
+"""Export embeddings with labels, sample indices, split, file paths (folder datasets), cluster ids
+(k-means, or a cluster run's head with its confidence) and the run's config hash. Formats by extension: .npz, .npy (+ .json sidecar), .parquet (pyarrow), .csv.
 Written atomically; an existing file is kept unless `force`."""
 
 from __future__ import annotations
@@ -43,6 +43,14 @@ def gather_embeddings(run: str | Path, dataset: str | None = None, split: str = 
             "config_hash": cfg.digest(), "dataset": ds.spec, "classes": ds.classes}
     if ds.paths is not None:
         cols["paths"] = np.array([ds.paths[i] for i in indices.tolist()], dtype=str)
+    from .cluster import assign_clusters, load_cluster_head
+    head = load_cluster_head(run) if Path(run).is_dir() else None
+    if head is not None:  # a cluster run: its head's cluster and confidence for every row
+        if cluster:
+            raise UserError(f"{run} is a cluster run: its `cluster` column comes from its clustering head; "
+                            "drop --cluster (or export the pretrained run with --cluster K for k-means)")
+        ids, conf = assign_clusters(encoder, head, pipeline, ds.images, device, indices=indices, progress=progress)
+        cols["cluster"], cols["confidence"] = ids.numpy().astype(np.int64), conf.numpy().astype(np.float32)
     if cluster:  # k-means needs every vector at once
         from .evaluate.kmeans import kmeans
         cols["embeddings"] = emb = emb.numpy()
@@ -82,7 +90,7 @@ def _chunks(emb):
             yield np.asarray(emb[start:start + LazyEmbeddings.CHUNK], dtype=np.float32)
 
 
-ROW_COLUMNS = ("indices", "split", "labels", "paths", "cluster")
+ROW_COLUMNS = ("indices", "split", "labels", "paths", "cluster", "confidence")
 
 
 def check_target(out: str | Path, force: bool = False) -> str:
@@ -182,7 +190,8 @@ def read_embeddings(path: str | Path) -> dict:
         for j, k in enumerate(head):
             if k in ROW_COLUMNS:
                 vals = [row[j] for row in body]
-                out[k] = np.array(vals) if k in ("split", "paths") else np.array(vals, dtype=np.int64)
+                kind = {"split": str, "paths": str, "confidence": np.float32}.get(k, np.int64)
+                out[k] = np.array(vals, dtype=kind)
         first = head.index("e0")
         out["embeddings"] = np.array([row[first:] for row in body], dtype=np.float32)
         out["config_hash"] = body[0][head.index("config_hash")] if body else None

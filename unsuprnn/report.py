@@ -15,7 +15,7 @@ import torch
 
 from .atomic import write_bytes, write_text
 from .errors import UserError
-from .evaluate.probe import COLUMNS, METHODS, load_probe_data, run_probe, summary_rows
+from .evaluate.probe import METHODS, columns, load_probe_data, run_probe, summary_rows
 from .rundir import read_json, read_log
 
 TSNE_POINTS = 2000
@@ -112,10 +112,11 @@ def collect(run: Path, device) -> dict:
 
 
 def table_rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
-    header = ["run", "features"] + [c for c, _ in COLUMNS]
+    cols = columns([r["probe"] for r in runs])
+    header = ["run", "features"] + [c for c, _ in cols]
     rows = []
     for r in runs:
-        for name, cells in summary_rows(r["probe"]):
+        for name, cells in summary_rows(r["probe"], cols):
             rows.append([r["name"], name] + cells)
     return header, rows
 

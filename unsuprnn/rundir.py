@@ -1,4 +1,5 @@
-"""The run directory: config.yaml, log.jsonl, meta.json, metrics.json, checkpoint.pt, encoder.pt.
+"""The run directory: config.yaml, log.jsonl, meta.json, metrics.json, checkpoint.pt, encoder.pt
+(and cluster_head.pt for a cluster run).
 
 Every file is written atomically. An --out that already holds a run is refused unless the caller
 resumes it or forces a fresh start.
@@ -17,7 +18,9 @@ from .atomic import write_text
 from .config import Config, config_from_dict
 from .errors import UserError
 
-RUN_FILES = ("config.yaml", "log.jsonl", "meta.json", "metrics.json", "checkpoint.pt", "encoder.pt")
+RUN_FILES = ("config.yaml", "log.jsonl", "meta.json", "metrics.json", "checkpoint.pt", "encoder.pt", "cluster_head.pt")
+# written later by `probe`; measured on the run's encoder, so a fresh start drops it with the run
+DERIVED_FILES = ("probe.json",)
 
 
 def write_json(path: Path, obj) -> None:
@@ -69,7 +72,7 @@ def clear_out(out: Path, keep_run: bool) -> None:
     for f in out.glob(".*.tmp*"):
         f.unlink(missing_ok=True)
     if not keep_run:
-        for f in RUN_FILES:
+        for f in RUN_FILES + DERIVED_FILES:
             (out / f).unlink(missing_ok=True)
 
 

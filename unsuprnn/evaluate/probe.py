@@ -17,6 +17,7 @@ from .embed import embed_images
 from .kmeans import kmeans_scores
 from .knn import INDEXES, knn_accuracy
 from .linear import linear_probe
+from .metrics import clustering_metrics
 
 METHODS = ("knn", "linear", "kmeans")
 
@@ -171,21 +172,45 @@ def run_probe(run: str | Path, methods: tuple[str, ...] = METHODS, baselines: li
     results = {name: score_features(b, data.bank_y, q, data.query_y, num_classes, methods, k, temperature,
                                     clusters, cfg.train.seed, device, index, nlist, nprobe)
                for name, (b, q) in sets.items()}
+    from ..cluster import load_cluster_head
+    head = load_cluster_head(run) if run.is_dir() else None
+    if head is not None:  # a cluster run: its own head's clusters, beside k-means on the same embeddings
+        results["encoder"]["head"] = head_scores(head, sets["encoder"][1], data.query_y)
     return {"run": str(run), "bank": data.bank_spec, "queries": data.query_spec,
             "bank_size": len(data.bank_idx), "query_size": len(data.query_idx), "k": k, "temperature": temperature, "index": index,
             "embedding_dim": int(sets["encoder"][0].shape[1]), "results": results}
 
 
+def head_scores(head: torch.nn.Module, query: torch.Tensor, query_y: torch.Tensor) -> dict:
+    """A cluster run's head on query embeddings [Q, E]: cluster sizes, mean confidence and, where
+    labels exist, NMI, ARI and Hungarian accuracy (labels score only)."""
+    with torch.no_grad():
+        conf, ids = head.eval()(query.float()).softmax(1).max(1)
+    k = head[-1].out_features
+    out = {"k": k, "sizes": torch.bincount(ids, minlength=k).tolist(), "mean_confidence": float(conf.mean())}
+    known = query_y >= 0
+    if not known.any():
+        return out | {"note": "no labels: clusters computed but not scored"}
+    return out | clustering_metrics(query_y[known].numpy(), ids[known].numpy())
+
+
 COLUMNS = [("kNN top-1", ("knn", "weighted_top1")), ("kNN maj.", ("knn", "majority_top1")),
            ("linear top-1", ("linear", "accuracy")), ("macro F1", ("linear", "f1")),
            ("NMI", ("kmeans", "nmi")), ("ARI", ("kmeans", "ari")), ("cluster acc", ("kmeans", "accuracy"))]
+HEAD_COLUMNS = [("head NMI", ("head", "nmi")), ("head ARI", ("head", "ari")), ("head acc", ("head", "accuracy"))]
 
 
-def summary_rows(report: dict) -> list[tuple[str, list[str]]]:
+def columns(reports: list[dict]) -> list[tuple[str, tuple[str, str]]]:
+    """The table's columns: the probe methods, and a cluster head's scores where any run has one."""
+    has_head = any("head" in res for r in reports for res in r["results"].values())
+    return COLUMNS + (HEAD_COLUMNS if has_head else [])
+
+
+def summary_rows(report: dict, cols: list | None = None) -> list[tuple[str, list[str]]]:
     rows = []
     for name, res in report["results"].items():
         cells = []
-        for _, (method, key) in COLUMNS:
+        for _, (method, key) in cols or columns([report]):
             v = res.get(method, {}).get(key)
             cells.append("-" if v is None else (f"{v:.3f}" if key in ("nmi", "ari") else f"{v:.2f}"))
         rows.append((name, cells))
@@ -194,7 +219,7 @@ def summary_rows(report: dict) -> list[tuple[str, list[str]]]:
 
 def format_table(report: dict) -> str:
     """Plain-text comparison table: one row per feature set, one column per score."""
-    header = ["features"] + [c for c, _ in COLUMNS]
+    header = ["features"] + [c for c, _ in columns([report])]
     rows = [[n] + c for n, c in summary_rows(report)]
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     fmt = lambda r: "  ".join(x.ljust(w) if i == 0 else x.rjust(w) for i, (x, w) in enumerate(zip(r, widths)))

@@ -1,0 +1,165 @@
+"""The clustering stage end to end on digits: run directory, resume after a kill, probe, export,
+report, and bad input."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import unsuprnn.cluster as cluster_mod
+from tests.conftest import invoke
+from tests.test_train import small_config
+from unsuprnn.checkpoint import load_checkpoint
+from unsuprnn.cluster import load_cluster_head, source_config, train_clusters
+from unsuprnn.errors import UserError
+from unsuprnn.export import read_embeddings
+from unsuprnn.train import train
+
+
+def cluster_config(run, **cluster):
+    cfg = source_config(run)
+    cfg.cluster.epochs, cfg.cluster.selflabel_epochs, cfg.cluster.heads, cfg.cluster.neighbors = 2, 2, 2, 5
+    cfg.cluster.threshold = 0.5  # an encoder trained for one epoch is rarely more confident
+    for key, value in cluster.items():
+        setattr(cfg.cluster, key, value)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pre")
+    train(small_config("contrastive", epochs=1), root / "con", quiet=True)
+    return root / "con"
+
+
+@pytest.fixture(scope="module")
+def clustered(pretrained, tmp_path_factory):
+    out = tmp_path_factory.mktemp("clu") / "run"
+    metrics = train_clusters(cluster_config(pretrained), pretrained, out, quiet=True)
+    return out, metrics
+
+
+def test_cluster_run_directory(clustered, pretrained):
+    out, metrics = clustered
+    for name in ("config.yaml", "log.jsonl", "meta.json", "metrics.json", "checkpoint.pt", "encoder.pt",
+                 "cluster_head.pt"):
+        assert (out / name).is_file(), name
+    log = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+    assert [e["phase"] for e in log] == ["scan", "scan", "selflabel", "selflabel"]
+    assert len(log[0]["head_losses"]) == 2 and log[1]["selected_head"] == metrics["selected_head"]
+    assert 0 <= log[2]["confident"] <= 1 and "test_cluster_acc" in log[-1]
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["stage"] == "cluster" and meta["clusters"] == 10 and meta["source_run"] == str(pretrained.resolve())
+    assert 50 < meta["neighbor_accuracy"] <= 100  # labels score the mined neighbours, nothing more
+    assert metrics["train"]["size"] == 1438 and sum(metrics["train"]["cluster_sizes"]) == 1438
+    assert 0 <= metrics["test"]["accuracy"] <= 100 and 0 <= metrics["test"]["nmi"] <= 1
+    head = load_cluster_head(out)
+    assert head(torch.randn(3, 64)).shape == (3, 10)
+    assert load_cluster_head(pretrained) is None
+
+
+def test_labels_never_reach_training(pretrained, tmp_path, monkeypatch):
+    """Shuffled labels give bit-identical weights: they are used to score, never to train."""
+    cfg = cluster_config(pretrained, selflabel_epochs=1)
+    a = train_clusters(cfg, pretrained, tmp_path / "a", quiet=True)
+    import unsuprnn.data as data_mod
+    real = data_mod.load_dataset
+
+    def shuffled(c, seed):
+        ds = real(c, seed)
+        ds.labels = ds.labels[torch.randperm(len(ds.labels), generator=torch.Generator().manual_seed(5))]
+        return ds
+    monkeypatch.setattr(data_mod, "load_dataset", shuffled)
+    b = train_clusters(cfg, pretrained, tmp_path / "b", quiet=True)
+    wa = load_checkpoint(tmp_path / "a" / "checkpoint.pt")["model"]
+    wb = load_checkpoint(tmp_path / "b" / "checkpoint.pt")["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert a["train"]["cluster_sizes"] == b["train"]["cluster_sizes"]
+    assert a["test"]["accuracy"] != b["test"]["accuracy"]  # ...while the scores do see the labels
+
+
+@pytest.mark.parametrize("die_after", [2, 3])  # at the SCAN -> self-labeling boundary, and inside self-labeling
+def test_killed_and_resumed_cluster_run_is_identical(pretrained, clustered, tmp_path, monkeypatch, die_after):
+    cfg = cluster_config(pretrained)
+    real_save = cluster_mod.save_checkpoint
+    calls = {"n": 0}
+
+    def save_then_die(state, path):
+        real_save(state, path)
+        calls["n"] += 1
+        if calls["n"] == die_after:
+            raise KeyboardInterrupt
+    monkeypatch.setattr(cluster_mod, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train_clusters(cfg, pretrained, tmp_path / "r", quiet=True)
+    monkeypatch.undo()
+    assert load_checkpoint(tmp_path / "r" / "checkpoint.pt")["epoch"] == die_after
+    train_clusters(cfg, None, tmp_path / "r", resume=True, quiet=True)  # the source run comes from meta.json
+    a = load_checkpoint(clustered[0] / "checkpoint.pt")
+    b = load_checkpoint(tmp_path / "r" / "checkpoint.pt")
+    assert a["best_head"] == b["best_head"] and a["model"].keys() == b["model"].keys()
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    la = [json.loads(x)["loss"] for x in (clustered[0] / "log.jsonl").read_text().splitlines()]
+    lb = [json.loads(x)["loss"] for x in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
+    assert la == lb
+
+
+def test_frozen_encoder_stays_frozen(pretrained, tmp_path):
+    from unsuprnn.checkpoint import load_run_encoder
+    from unsuprnn.evaluate.probe import state_digest
+    train_clusters(cluster_config(pretrained, encoder_lr=0.0, selflabel_epochs=1), pretrained, tmp_path / "f",
+                   quiet=True)
+    assert state_digest(load_run_encoder(tmp_path / "f")[0]) == state_digest(load_run_encoder(pretrained)[0])
+
+
+def test_cluster_cli_probe_and_export(runner, pretrained, clustered, tmp_path):
+    out, metrics = clustered
+    r = invoke(runner, "probe", "--run", out, "--method", "kmeans", "--baselines", "raw", "--device", "cpu",
+               "--json", tmp_path / "p.json")
+    assert r.exit_code == 0, r.output
+    assert "head acc" in r.stdout and "head NMI" in r.stdout
+    rep = json.loads((tmp_path / "p.json").read_text())
+    head = rep["results"]["encoder"]["head"]
+    assert head["accuracy"] == pytest.approx(metrics["test"]["accuracy"])  # the same clean test images
+    assert head["nmi"] == pytest.approx(metrics["test"]["nmi"]) and sum(head["sizes"]) == 359
+    assert "kmeans" in rep["results"]["encoder"] and "head" not in rep["results"]["raw"]
+    for ext in (".npz", ".npy", ".parquet", ".csv"):
+        r = invoke(runner, "export", "--run", out, "--out", tmp_path / f"e{ext}", "--device", "cpu", "--quiet")
+        assert r.exit_code == 0, r.output
+        cols = read_embeddings(tmp_path / f"e{ext}")
+        assert len(cols["cluster"]) == 1797 and cols["cluster"].max() < 10
+        assert np.all((cols["confidence"] > 0.09) & (cols["confidence"] <= 1.0)), ext
+    train_sizes = np.bincount(cols["cluster"][cols["split"] == "train"], minlength=10).tolist()
+    assert train_sizes == metrics["train"]["cluster_sizes"]
+    r = invoke(runner, "export", "--run", out, "--out", tmp_path / "k.npz", "--cluster", "5", "--device", "cpu")
+    assert r.exit_code == 2 and "drop --cluster" in r.stderr
+
+
+def test_cluster_cli_runs_and_resumes(runner, pretrained, tmp_path):
+    args = ["--run", pretrained, "--epochs", "1", "--selflabel-epochs", "0", "--heads", "1", "--neighbors", "5",
+            "--device", "cpu", "--quiet"]
+    r = invoke(runner, "cluster", "--out", tmp_path / "c", *args)
+    assert r.exit_code == 0, r.output
+    assert "done:" in r.stdout and "test cluster accuracy" in r.stdout
+    r = invoke(runner, "cluster", "--out", tmp_path / "c", *args)
+    assert r.exit_code == 2 and "already holds a run" in r.stderr
+    r = invoke(runner, "cluster", "--out", tmp_path / "c", "--resume", "--quiet")  # finished: nothing left to do
+    assert r.exit_code == 0, r.output
+
+
+def test_cluster_bad_input(runner, pretrained, tmp_path):
+    (tmp_path / "empty").mkdir()
+    cases = [("--clusters", "1"), ("--clusters", "5000"), ("--neighbors", "2000"), ("--lr", "nan"),
+             ("--set", "cluster.threshold=1.5"), ("--set", "cluster.bogus=1"), ("--epochs", "0")]
+    for args in cases:
+        r = invoke(runner, "cluster", "--run", pretrained, "--out", tmp_path / "x", "--device", "cpu", *args)
+        lines = r.stderr.strip().splitlines()
+        assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (args, r.stderr)
+        assert not (tmp_path / "x").exists(), args  # nothing written before the input is checked
+    for args in (("--run", tmp_path / "empty"), ("--run", tmp_path / "missing"), ()):
+        r = invoke(runner, "cluster", "--out", tmp_path / "y", "--device", "cpu", *args)
+        lines = r.stderr.strip().splitlines()
+        assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (args, r.stderr)
+    with pytest.raises(UserError, match="new directory"):
+        train_clusters(cluster_config(pretrained), pretrained, pretrained, force=True, quiet=True)
