@@ -163,3 +163,12 @@ def test_cluster_bad_input(runner, pretrained, tmp_path):
         assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (args, r.stderr)
     with pytest.raises(UserError, match="new directory"):
         train_clusters(cluster_config(pretrained), pretrained, pretrained, force=True, quiet=True)
+
+
+def test_report_shows_the_cluster_gallery(clustered, tmp_path):
+    from unsuprnn.report import build_report
+    out, _ = clustered
+    build_report([out], tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text()
+    assert "cluster gallery" in page and "head acc" in page and "contrastive + cluster" in page
+    assert page.count("<img") == 4  # training curves, embedding map, gallery, confusion matrix

@@ -1,6 +1,7 @@
 """`report`: one self-contained HTML page (or Markdown with image files) comparing runs: the probe
 table, training-loss curves, kNN accuracy against wall time, a t-SNE map of the test embeddings
-(coloured by label and by k-means cluster) and the linear probe's confusion matrix."""
+(coloured by label and by cluster, with legends), the linear probe's confusion matrix and, for a cluster
+run, a gallery of each cluster's most and least confident images."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 
 from .atomic import write_bytes, write_text
+from .cluster import load_cluster_head
 from .errors import UserError
 from .evaluate.probe import METHODS, columns, load_probe_data, run_probe, summary_rows
 from .rundir import read_json, read_log
@@ -52,8 +54,10 @@ def loss_figure(logs: dict[str, list[dict]]) -> bytes:
     return _png(fig)
 
 
-def embedding_map(emb: np.ndarray, labels: np.ndarray, n_clusters: int, seed: int, title: str) -> bytes:
-    """t-SNE of up to TSNE_POINTS embeddings, coloured by label and by k-means cluster."""
+def embedding_map(emb: np.ndarray, labels: np.ndarray, classes: list[str], n_clusters: int, seed: int, title: str,
+                  head_clusters: np.ndarray | None = None) -> bytes:
+    """t-SNE of up to TSNE_POINTS embeddings, coloured by label and by cluster (a cluster run's head,
+    else k-means), each panel with its legend."""
     from sklearn.manifold import TSNE
 
     from .evaluate.kmeans import kmeans
@@ -61,13 +65,79 @@ def embedding_map(emb: np.ndarray, labels: np.ndarray, n_clusters: int, seed: in
     pick = rng.choice(len(emb), min(TSNE_POINTS, len(emb)), replace=False)
     e, y = emb[pick], labels[pick]
     xy = TSNE(2, init="pca", random_state=seed, perplexity=min(30.0, max(2.0, (len(e) - 1) / 3))).fit_transform(e)
-    clusters = kmeans(torch.nn.functional.normalize(torch.from_numpy(e), dim=1), max(1, min(n_clusters, len(e))),
-                      seed=seed)[0]
+    if head_clusters is not None:
+        clusters, what = head_clusters[pick], "cluster head"
+    else:
+        clusters = kmeans(torch.nn.functional.normalize(torch.from_numpy(e), dim=1),
+                          max(1, min(n_clusters, len(e))), seed=seed)[0]
+        what = "k-means cluster"
+    match = matched_colours(clusters, y) if len(classes) > 1 else {}
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
-    for ax, colour, what in ((axes[0], y, "label"), (axes[1], clusters, "k-means cluster")):
-        ax.scatter(xy[:, 0], xy[:, 1], c=colour, cmap="tab10" if colour.max() < 10 else "tab20", s=4)
-        ax.set(title=f"{title}: t-SNE of test embeddings by {what}", xticks=[], yticks=[])
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    for ax, colour, by, names in ((axes[0], y, "label", classes), (axes[1], clusters, what, None)):
+        cmap = plt.get_cmap("tab10" if max(colour.max(), y.max()) < 10 else "tab20")
+        for v in np.unique(colour):
+            m = colour == v
+            if names:
+                name, c = (names[v] if v < len(names) else f"{v}"), int(v)
+            else:  # a cluster takes the colour of the label it matches best (Hungarian), so panels compare
+                c = match.get(int(v), int(v))
+                name = f"{v}" + (f" ~ {classes[c]}" if int(v) in match and c < len(classes) else "")
+            ax.scatter(xy[m, 0], xy[m, 1], color=cmap(c % cmap.N), s=4, label=name)
+        ax.set(title=f"{title}: t-SNE of test embeddings by {by}", xticks=[], yticks=[])
+        ax.legend(fontsize=7, markerscale=3, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False,
+                  title=by, ncol=1 if len(np.unique(colour)) <= 20 else 2)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def matched_colours(clusters: np.ndarray, labels: np.ndarray) -> dict[int, int]:
+    """cluster id -> the label it overlaps most under a one-to-one (Hungarian) matching."""
+    from scipy.optimize import linear_sum_assignment
+    counts = np.zeros((clusters.max() + 1, labels.max() + 1), dtype=np.int64)
+    np.add.at(counts, (clusters, labels), 1)
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    return {int(r): int(c) for r, c in zip(rows, cols)}
+
+
+GALLERY_STRIP = 8          # images per strip: the most and the least confident of each cluster
+GALLERY_CLUSTERS = 30      # clusters shown, largest first
+
+
+def cluster_gallery(images: np.ndarray, clusters: np.ndarray, confidence: np.ndarray, labels: np.ndarray,
+                    classes: list[str], title: str) -> bytes:
+    """One row per cluster (largest first): its size, majority label and purity where labels exist,
+    a strip of its most confident images and a strip of its least confident ones.
+    images: uint8 [N, C, H, W]; clusters, confidence, labels: [N] (label -1 = unknown)."""
+    plt = _plt()
+    sizes = np.bincount(clusters)
+    shown = [c for c in np.argsort(-sizes, kind="stable") if sizes[c] > 0][:GALLERY_CLUSTERS]
+    s = GALLERY_STRIP
+    fig, axes = plt.subplots(len(shown), 2 * s + 2, figsize=(0.55 * (2 * s) + 3.2, 0.62 * len(shown) + 0.6),
+                             gridspec_kw={"width_ratios": [5.5] + [1] * s + [0.3] + [1] * s}, squeeze=False)
+    for r, c in enumerate(shown):
+        idx = np.flatnonzero(clusters == c)
+        idx = idx[np.argsort(-confidence[idx], kind="stable")]
+        text = f"cluster {c}: {len(idx)} images"
+        known = labels[idx] >= 0
+        if known.any():
+            counts = np.bincount(labels[idx][known])
+            major = int(counts.argmax())
+            name = classes[major] if major < len(classes) else str(major)
+            text += f"\nmajority '{name}', purity {100 * counts[major] / known.sum():.0f}%"
+        axes[r, 0].text(0, 0.5, text, va="center", fontsize=8)
+        strips = (idx[:s], idx[::-1][:s][::-1])  # least confident strip ends with the least confident
+        for j, pos in enumerate(list(range(1, s + 1)) + list(range(s + 2, 2 * s + 2))):
+            strip, k = strips[j // s], j % s
+            if k < len(strip):
+                img = images[strip[k]]
+                axes[r, pos].imshow(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0),
+                                    cmap="gray" if img.shape[0] == 1 else None, vmin=0, vmax=255)
+        for ax in axes[r]:
+            ax.axis("off")
+    axes[0, 1 + s // 2].set_title("most confident", fontsize=9)
+    axes[0, s + 2 + s // 2].set_title("least confident", fontsize=9)
+    fig.suptitle(f"{title}: clusters of the test split", fontsize=10)
     return _png(fig)
 
 
@@ -98,17 +168,25 @@ def collect(run: Path, device) -> dict:
     probe_file = run / "probe.json"
     probe = read_json(probe_file) if probe_file.is_file() else None
     encoder, pipeline, cfg, info = load_run_encoder(run, device)
-    # reuse the last probe only if it scored every method on the run's own split
-    if (probe is None or not set(METHODS) <= set(probe["results"].get("encoder", {}))
+    head = load_cluster_head(run)
+    # reuse the last probe only if it scored every method (and a cluster run's head) on the run's own split
+    wanted = set(METHODS) | ({"head"} if head is not None else set())
+    if (probe is None or not wanted <= set(probe["results"].get("encoder", {}))
             or probe["bank"] != cfg.data.dataset or probe["queries"] != cfg.data.dataset):
         probe = run_probe(run, METHODS, ["raw"], device=device)
         write_text(probe_file, json.dumps(probe, indent=2) + "\n")
     data = load_probe_data(cfg, tuple(info["shape"]))
     emb = embed_images(encoder, pipeline, data.query_images, device, indices=data.query_idx).numpy()
-    return {"name": run.name, "probe": probe, "log": read_log(run / "log.jsonl"),
-            "metrics": read_json(run / "metrics.json") if (run / "metrics.json").is_file() else {},
-            "emb": emb, "labels": data.query_y.numpy(), "classes": data.classes, "seed": cfg.train.seed,
-            "objective": cfg.objective.name, "dataset": cfg.data.dataset}
+    out = {"name": run.name, "probe": probe, "log": read_log(run / "log.jsonl"),
+           "metrics": read_json(run / "metrics.json") if (run / "metrics.json").is_file() else {},
+           "emb": emb, "labels": data.query_y.numpy(), "classes": data.classes, "seed": cfg.train.seed,
+           "objective": cfg.objective.name + (" + cluster" if head is not None else ""), "dataset": cfg.data.dataset}
+    if head is not None:
+        with torch.no_grad():
+            conf, ids = head(torch.from_numpy(emb)).softmax(1).max(1)
+        out |= {"head_clusters": ids.numpy(), "confidence": conf.numpy(),
+                "images": data.query_images[data.query_idx].numpy()}
+    return out
 
 
 def table_rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
@@ -134,7 +212,12 @@ def build_report(runs: list[str | Path], out: str | Path, device="cpu") -> Path:
         n_cls = len(r["classes"]) or 10
         figures.append((f"{r['name']}: embedding map",
                         embedding_map(r["emb"], np.where(r["labels"] >= 0, r["labels"], 0) if labelled
-                                      else np.zeros(len(r["emb"]), int), n_cls, r["seed"], r["name"])))
+                                      else np.zeros(len(r["emb"]), int), r["classes"] if labelled else ["unlabelled"],
+                                      n_cls, r["seed"], r["name"], r.get("head_clusters"))))
+        if "head_clusters" in r:
+            figures.append((f"{r['name']}: cluster gallery",
+                            cluster_gallery(r["images"], r["head_clusters"], r["confidence"], r["labels"],
+                                            r["classes"], r["name"])))
         conf = r["probe"]["results"].get("encoder", {}).get("linear", {}).get("confusion")
         if conf:
             figures.append((f"{r['name']}: confusion matrix", confusion_figure(conf, r["classes"], r["name"])))
