@@ -9,7 +9,8 @@
 # 8,000 as bank / probe training set and scores on the 2,000, beside raw-pixel, PCA and random-encoder
 # baselines. Prints a Markdown table and, last, one JSON line.
 # --quick: a small encoder and one epoch each, to check the whole path in about a minute on a CPU.
-# Flags after `--` go to every pretrain/supervised command (e.g. -- --epochs 10 --hidden 128).
+# Flags after `--` go to every pretrain/supervised command (e.g. -- --epochs 10 --hidden 128);
+# CLUSTER_FLAGS (environment) go to the clustering stage on the contrastive run (e.g. "--epochs 20").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRA=(); DEVICE=auto; QUICK=0; OUT=runs/protocol; DATA=${DATA:-idx:../shared/data/mnist}
@@ -29,11 +30,18 @@ fi
 COMMON+=("${EXTRA[@]}")
 mkdir -p "$OUT"
 unsuprnn pretrain --config configs/mnist_rows_bilstm_contrastive.yaml "${COMMON[@]}" --out "$OUT/contrastive"
+CLUSTER=(--device "$DEVICE" --force --quiet)
+if [ "$QUICK" = 1 ]; then CLUSTER+=(--epochs 1 --selflabel-epochs 1 --heads 2); fi
+# shellcheck disable=SC2206  # CLUSTER_FLAGS is a flag list, split on spaces on purpose
+CLUSTER+=(${CLUSTER_FLAGS:-})
+unsuprnn cluster --run "$OUT/contrastive" --out "$OUT/contrastive-cluster" "${CLUSTER[@]}"
 unsuprnn pretrain --config configs/mnist_rows_bilstm_autoencoder.yaml "${COMMON[@]}" --out "$OUT/autoencoder"
 unsuprnn supervised --config configs/mnist_rows_bilstm_contrastive.yaml "${COMMON[@]}" --out "$OUT/supervised"
 for run in contrastive autoencoder; do
   unsuprnn probe --run "$OUT/$run" --method all --device "$DEVICE" --quiet \
     --baselines "raw,pca,random,supervised=$OUT/supervised" --json "$OUT/$run-probe.json" > /dev/null
 done
+unsuprnn probe --run "$OUT/contrastive-cluster" --method all --device "$DEVICE" --quiet \
+  --baselines raw --json "$OUT/contrastive-cluster-probe.json" > /dev/null
 unsuprnn probe --run "$OUT/supervised" --method all --device "$DEVICE" --quiet --json "$OUT/supervised-probe.json" > /dev/null
 python scripts/protocol_table.py "$OUT"

@@ -46,7 +46,30 @@ def main(root: Path) -> None:
                 e = json.loads(line)
                 if "knn_top1" in e:
                     print(f"| {run} | {e['epoch']} | {e['elapsed']:.1f} | {e['knn_top1']:.2f} |")
+    cluster_table(root, summary)
     print(json.dumps({"bench": "mnist_protocol", "results": summary}))
+
+
+def cluster_table(root: Path, summary: dict) -> None:
+    """The clustering stage on top of the contrastive run: its head beside k-means on the same encoder."""
+    probe_file = root / "contrastive-cluster-probe.json"
+    if not probe_file.is_file():
+        return
+    enc = json.loads(probe_file.read_text())["results"]["encoder"]
+    metrics = json.loads((root / "contrastive-cluster" / "metrics.json").read_text())
+    pre = summary.get("contrastive", {}).get("train_seconds") or 0.0
+    row = {"head_acc": enc["head"]["accuracy"], "head_nmi": enc["head"]["nmi"], "head_ari": enc["head"]["ari"],
+           "kmeans_acc": enc["kmeans"]["accuracy"], "kmeans_nmi": enc["kmeans"]["nmi"],
+           "knn_top1": enc["knn"]["weighted_top1"], "neighbor_accuracy": metrics["neighbor_accuracy"],
+           "cluster_seconds": metrics["train_seconds"], "pipeline_seconds": pre + metrics["train_seconds"]}
+    summary["contrastive + cluster"] = row
+    print("\nClustering stage (`unsuprnn cluster`) on the contrastive run, scored on the same 2,000:\n")
+    print("| run | head acc | head NMI | head ARI | k-means acc (same encoder) | k-means NMI | kNN top-1 "
+          "| neighbour acc | cluster s | pretrain + cluster s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(f"| contrastive + cluster | {row['head_acc']:.2f} | {row['head_nmi']:.3f} | {row['head_ari']:.3f} | "
+          f"{row['kmeans_acc']:.2f} | {row['kmeans_nmi']:.3f} | {row['knn_top1']:.2f} | "
+          f"{row['neighbor_accuracy']:.2f} | {row['cluster_seconds']:.0f} | {row['pipeline_seconds']:.0f} |")
 
 
 if __name__ == "__main__":

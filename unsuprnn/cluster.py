@@ -34,7 +34,8 @@ from .devices import resolve_device
 from .errors import UserError
 from .evaluate.embed import embed_images
 from .evaluate.metrics import clustering_metrics
-from .rundir import base_meta, check_out, clear_out, config_difference, read_json, read_log, saved_config, write_json, write_log
+from .rundir import (base_meta, check_out, clear_out, config_difference, epoch_line, read_json, read_log,
+                     saved_config, write_json, write_log)
 from .scan import ClusterHeads, cluster_head, confidence_ce, entropy, mine_neighbors, scan_loss, strong_augment
 from .train import CHECK_EVERY, lr_schedule
 
@@ -247,8 +248,7 @@ def train_clusters(cfg: Config, run: str | Path | None, out: str | Path, resume:
         log.append(entry)
         if quiet:
             acc = f" cluster acc {entry['test_cluster_acc']:.2f}%" if "test_cluster_acc" in entry else ""
-            print(f"{phase} epoch {epoch + 1}/{total_epochs} loss {entry['loss']:.4f} "
-                  f"{entry['images_per_s']:.0f} img/s {entry['seconds']:.1f}s{acc}", file=sys.stderr)
+            print(epoch_line(f"{phase} epoch", epoch + 1, total_epochs, entry, acc), file=sys.stderr)
         write_log(out / "log.jsonl", log)
         save_encoder(out / "encoder.pt", encoder, cfg, info)
         save_cluster_head(out / HEAD_FILE, heads.heads[current])

@@ -96,13 +96,13 @@ class ClusterConfig:
     """The clustering stage (`unsuprnn cluster`, SCAN): read only by that command."""
     clusters: int = 0                # K; 0 = the number of classes of the run's dataset
     neighbors: int = 20              # nearest neighbours mined per training image
-    heads: int = 5                   # heads trained side by side; the one with the lowest loss is kept
+    heads: int = 10                  # heads trained side by side; the one with the lowest loss is kept
     epochs: int = 30                 # SCAN epochs: neighbour consistency + entropy of the mean assignment
     selflabel_epochs: int = 10       # self-labeling epochs on confident samples (0 = skip)
-    batch_size: int = 256
+    batch_size: int = 128
     lr: float = 1e-2                 # heads during SCAN (Adam, warmup + cosine)
     selflabel_lr: float = 1e-3       # the kept head during self-labeling
-    encoder_lr: float = 1e-4         # fine-tuning the encoder (both phases); 0 = keep it frozen
+    encoder_lr: float = 0.0          # fine-tuning the encoder (both phases); 0 = frozen (as good on digits, 3x faster)
     weight_decay: float = 1e-4
     entropy_weight: float = 5.0      # SCAN's weight on the entropy of the mean assignment
     threshold: float = 0.99          # self-labeling: confidence a sample must pass

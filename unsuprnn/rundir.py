@@ -44,6 +44,12 @@ def read_log(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def epoch_line(what: str, epoch: int, epochs: int, entry: dict, extra: str = "") -> str:
+    """The one line per epoch that --quiet prints instead of a progress bar."""
+    return (f"{what} {epoch}/{epochs} loss {entry['loss']:.4f} {entry['images_per_s']:.0f} img/s "
+            f"{entry['seconds']:.1f}s{extra}")
+
+
 def holds_run(out: Path) -> bool:
     return out.is_dir() and any((out / f).exists() for f in RUN_FILES)
 

@@ -28,8 +28,8 @@ from .evaluate.knn import knn_accuracy
 from .evaluate.metrics import classification_metrics
 from .models.encoder import build_encoder
 from .objectives import build_objective
-from .rundir import (base_meta, check_out, clear_out, config_difference, read_log, saved_config, write_json,
-                     write_log)
+from .rundir import (base_meta, check_out, clear_out, config_difference, epoch_line, read_log, saved_config,
+                     write_json, write_log)
 
 CHECK_EVERY = 25  # steps between host syncs for the non-finite check and the progress bar
 
@@ -191,8 +191,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
         if rank == 0:
             if quiet:
                 knn = f" knn {entry['knn_top1']:.2f}%" if "knn_top1" in entry else ""
-                print(f"epoch {epoch + 1}/{tc.epochs} loss {epoch_loss:.4f} {entry['images_per_s']:.0f} img/s "
-                      f"{seconds:.1f}s{knn}", file=sys.stderr)
+                print(epoch_line("epoch", epoch + 1, tc.epochs, entry, knn), file=sys.stderr)
             write_log(out / "log.jsonl", log)
             save_encoder(out / "encoder.pt", encoder, cfg, info)
             save_checkpoint({"epoch": epoch + 1, "elapsed": elapsed, "model": objective.state_dict(),
