@@ -10,10 +10,12 @@ import torch
 import unsuprnn.cluster as cluster_mod
 from tests.conftest import invoke
 from tests.test_train import small_config
-from unsuprnn.checkpoint import load_checkpoint
+from unsuprnn.checkpoint import load_checkpoint, load_encoder_file, save_encoder
 from unsuprnn.cluster import load_cluster_head, source_config, train_clusters
+from unsuprnn.config import ClusterConfig
 from unsuprnn.errors import UserError
 from unsuprnn.export import read_embeddings
+from unsuprnn.models.encoder import build_encoder
 from unsuprnn.train import train
 
 
@@ -103,6 +105,15 @@ def test_killed_and_resumed_cluster_run_is_identical(pretrained, clustered, tmp_
     la = [json.loads(x)["loss"] for x in (clustered[0] / "log.jsonl").read_text().splitlines()]
     lb = [json.loads(x)["loss"] for x in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
     assert la == lb
+
+
+def test_cluster_settings_come_from_defaults_not_from_the_source_run(pretrained, tmp_path):
+    state, cfg, info = load_encoder_file(pretrained / "encoder.pt")
+    cfg.cluster.heads, cfg.cluster.lr = 3, 0.5  # as if recorded under older defaults
+    enc = build_encoder(cfg.encoder, info["sequence_shape"][1])
+    enc.load_state_dict(state)
+    save_encoder(tmp_path / "encoder.pt", enc, cfg, info)
+    assert source_config(tmp_path).cluster == ClusterConfig()
 
 
 def test_frozen_encoder_stays_frozen(pretrained, tmp_path):

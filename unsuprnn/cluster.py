@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from .atomic import write_bytes, write_text
 from .checkpoint import load_checkpoint, load_encoder_file, load_run_encoder, save_checkpoint, save_encoder
-from .config import Config
+from .config import ClusterConfig, Config
 from .data import load_dataset_matching
 from .data.augment import BatchAugment
 from .data.loader import BatchLoader
@@ -52,6 +52,7 @@ def check_cluster_config(cfg: Config) -> None:
              ("batch_size", c.batch_size >= 2, ">= 2"), ("lr", 0 < c.lr < float("inf"), "> 0"),
              ("selflabel_lr", 0 < c.selflabel_lr < float("inf"), "> 0"),
              ("encoder_lr", 0 <= c.encoder_lr < float("inf"), ">= 0 (0 = frozen encoder)"),
+             ("selflabel_encoder_lr", 0 <= c.selflabel_encoder_lr < float("inf"), ">= 0 (0 = frozen encoder)"),
              ("weight_decay", 0 <= c.weight_decay < float("inf"), ">= 0"),
              ("entropy_weight", 0 <= c.entropy_weight < float("inf"), ">= 0"),
              ("threshold", 0 < c.threshold < 1, "in (0, 1)"),
@@ -62,11 +63,15 @@ def check_cluster_config(cfg: Config) -> None:
 
 
 def source_config(run: Path) -> Config:
-    """The config the run's encoder was trained with (read from its encoder.pt)."""
+    """The config the run's encoder was trained with (read from its encoder.pt), with the cluster
+    section at today's defaults: a run records the cluster defaults of the day it was trained, which
+    must not silently decide a later clustering stage's settings."""
     path = run / "encoder.pt" if run.is_dir() else run
     if run.is_dir() and not path.is_file():
         raise UserError(f"{run} has no encoder.pt; pretrain into it first (unsuprnn pretrain --out {run})")
-    return load_encoder_file(path)[1]
+    cfg = load_encoder_file(path)[1]
+    cfg.cluster = ClusterConfig()
+    return cfg
 
 
 def file_digest(path: Path) -> str:
@@ -182,8 +187,6 @@ def train_clusters(cfg: Config, run: str | Path | None, out: str | Path, resume:
     torch.manual_seed(seed)
     heads = ClusterHeads(encoder.out_dim, k, cc.heads)
     model = nn.ModuleDict({"encoder": encoder, "heads": heads}).to(device)
-    finetune = cc.encoder_lr > 0
-    encoder.requires_grad_(finetune)
     loader_gen = torch.Generator().manual_seed(seed)
     aug_gen = torch.Generator(device=device).manual_seed(seed * 1000 + 17)
     loader = BatchLoader(ds.images, ds.labels, cc.batch_size, device, shuffle=True, drop_last=True,
@@ -225,8 +228,11 @@ def train_clusters(cfg: Config, run: str | Path | None, out: str | Path, resume:
             phase = want
             params = heads.parameters() if phase == "scan" else heads.heads[best].parameters()
             groups = [{"params": list(params), "base_lr": cc.lr if phase == "scan" else cc.selflabel_lr}]
+            encoder_lr = cc.encoder_lr if phase == "scan" else cc.selflabel_encoder_lr
+            finetune = encoder_lr > 0
+            encoder.requires_grad_(finetune)
             if finetune:
-                groups.append({"params": list(encoder.parameters()), "base_lr": cc.encoder_lr})
+                groups.append({"params": list(encoder.parameters()), "base_lr": encoder_lr})
             optimizer = torch.optim.Adam(groups, lr=cc.lr, weight_decay=cc.weight_decay)
             if ckpt is not None and epoch == start_epoch and ckpt["phase"] == phase:
                 optimizer.load_state_dict(ckpt["optimizer"])

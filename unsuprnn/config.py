@@ -102,7 +102,8 @@ class ClusterConfig:
     batch_size: int = 128
     lr: float = 1e-2                 # heads during SCAN (Adam, warmup + cosine)
     selflabel_lr: float = 1e-3       # the kept head during self-labeling
-    encoder_lr: float = 0.0          # fine-tuning the encoder (both phases); 0 = frozen (as good on digits, 3x faster)
+    encoder_lr: float = 0.0          # fine-tuning the encoder during SCAN; 0 = frozen (as good on digits, 3x faster)
+    selflabel_encoder_lr: float = 0.0  # fine-tuning the encoder during self-labeling; 0 = frozen
     weight_decay: float = 1e-4
     entropy_weight: float = 5.0      # SCAN's weight on the entropy of the mean assignment
     threshold: float = 0.99          # self-labeling: confidence a sample must pass
