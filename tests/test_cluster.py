@@ -183,3 +183,16 @@ def test_report_shows_the_cluster_gallery(clustered, tmp_path):
     page = (tmp_path / "r.html").read_text()
     assert "cluster gallery" in page and "head acc" in page and "contrastive + cluster" in page
     assert page.count("<img") == 4  # training curves, embedding map, gallery, confusion matrix
+
+
+def test_damaged_cluster_head_is_refused(clustered, tmp_path):
+    import shutil
+    out = tmp_path / "copy"
+    shutil.copytree(clustered[0], out)
+    (out / "cluster_head.pt").write_bytes(b"not a torch file")
+    with pytest.raises(UserError, match="cluster_head.pt is damaged"):
+        load_cluster_head(out)
+    torch.save({"format": "something else", "embed_dim": 64, "clusters": 10,
+                "state_dict": load_cluster_head(clustered[0]).state_dict()}, out / "cluster_head.pt")
+    with pytest.raises(UserError, match="not an unsuprnn clustering head"):
+        load_cluster_head(out)

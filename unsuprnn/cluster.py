@@ -1,11 +1,12 @@
 """`unsuprnn cluster`: a SCAN clustering stage on top of any pretrained run.
 
 1. Mine the nearest neighbours of every training image with the run's frozen encoder.
-2. SCAN: train several linear clustering heads (and, unless `cluster.encoder_lr` is 0, fine-tune the
-   encoder) so that an augmented image and an augmented neighbour fall in the same cluster, with an
+2. SCAN: train several clustering heads (batch norm + linear; and, if `cluster.encoder_lr` > 0,
+   fine-tune the encoder) so that an augmented image and an augmented neighbour fall in the same cluster, with an
    entropy term that spreads images over all clusters; keep the head with the lowest loss.
-3. Self-labeling: train that head on the images it is already confident about (weak view), through a
-   strongly augmented view, with class-balanced cross entropy.
+3. Self-labeling: train that head (and, if `cluster.selflabel_encoder_lr` > 0, the encoder) on the
+   images it is already confident about (weak view), through a strongly augmented view, with
+   class-balanced cross entropy.
 
 Labels are never used for training; where the dataset has them they only score (log, metrics).
 The output is a run directory like pretrain's (config.yaml, log.jsonl, meta.json, metrics.json,
