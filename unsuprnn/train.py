@@ -58,7 +58,9 @@ def make_fabric(device: torch.device, precision: str, devices: int, num_nodes: i
 
 
 def _check_resume_config(out: Path, cfg: Config) -> None:
-    diffs = config_difference(saved_config(out), cfg, ignore=("train.epochs", "train.device"))
+    # the cluster section is read only by `unsuprnn cluster`: it never makes two pretrain runs differ
+    cluster_keys = tuple(f"cluster.{k}" for k in cfg.to_dict()["cluster"])
+    diffs = config_difference(saved_config(out), cfg, ignore=("train.epochs", "train.device") + cluster_keys)
     if diffs:
         raise UserError(f"--out {out} holds a run with a different config ({', '.join(diffs)}); "
                         "resume with the same settings, or use --force or another --out")
