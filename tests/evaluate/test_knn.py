@@ -87,3 +87,9 @@ def test_missing_neighbours_do_not_vote():
     nl = torch.tensor([[1, 0]])
     assert knn_vote(sims, nl, 2).tolist() == [[0.0, 1.0]]
     assert knn_vote(sims, nl, 2, weighted=False).tolist() == [[0.0, 1.0]]
+
+
+@pytest.mark.parametrize("t", [0.0, -1.0, float("nan"), float("inf")])
+def test_vote_temperature_out_of_range_is_refused(t):
+    with pytest.raises(UserError, match="finite number > 0"):
+        knn_vote(torch.ones(2, 3), torch.zeros(2, 3, dtype=torch.long), 2, temperature=t)

@@ -112,8 +112,8 @@ def knn_vote(sims: torch.Tensor, neighbor_labels: torch.Tensor, num_classes: int
     Weighted scores are scaled per query by exp(-max sim / T), which keeps them finite for small T
     and changes no ranking.
     """
-    if temperature <= 0:
-        raise UserError(f"kNN temperature must be > 0, got {temperature}")
+    if not 0 < temperature < float("inf"):  # NaN fails this too: it would silently vote at random
+        raise UserError(f"kNN temperature must be a finite number > 0, got {temperature}; pass e.g. --temperature 0.07")
     if weighted:
         votes = ((sims - sims.amax(1, keepdim=True)) / temperature).exp()
     else:
