@@ -35,9 +35,10 @@ from .devices import resolve_device
 from .errors import UserError
 from .evaluate.embed import embed_images
 from .evaluate.metrics import clustering_metrics
-from .rundir import (base_meta, check_out, clear_out, config_difference, epoch_line, read_json, read_log,
-                     saved_config, write_json, write_log)
-from .scan import ClusterHeads, cluster_head, confidence_ce, entropy, mine_neighbors, scan_loss, strong_augment
+from .rundir import (base_meta, check_out, check_resume_config, clear_out, epoch_line, read_json, read_log,
+                     write_json, write_log)
+from .scan import (ClusterHeads, cluster_head, confidence_ce, confident_clusters, mine_neighbors, scan_loss,
+                   strong_augment)
 from .train import CHECK_EVERY, lr_schedule
 
 HEAD_FILE = "cluster_head.pt"
@@ -107,23 +108,18 @@ def save_cluster_head(path: Path, head: nn.Sequential) -> None:
 def assign_clusters(encoder: nn.Module, head: nn.Module, pipeline, images: torch.Tensor, device,
                     indices: torch.Tensor | None = None, progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Clean images -> (cluster ids [n] int64, confidence = the largest softmax probability [n])."""
-    logits = embed_images(nn.Sequential(encoder, head.to(device)), pipeline, images, device,
-                          indices=indices, progress=progress)
-    conf, ids = logits.softmax(1).max(1)
-    return ids, conf
+    return confident_clusters(embed_images(nn.Sequential(encoder, head.to(device)), pipeline, images, device,
+                                           indices=indices, progress=progress))
 
 
 @torch.no_grad()
 def head_losses(heads: ClusterHeads, z: torch.Tensor, neighbors: torch.Tensor, entropy_weight: float) -> torch.Tensor:
-    """Each head's SCAN loss on clean embeddings z [N, E] with all mined neighbours [N, n] -> [heads].
-    The head with the lowest one is kept (as SCAN does)."""
+    """Each head's SCAN loss on clean embeddings z [N, E] with all mined neighbours [N, n] -> [heads]:
+    every (image, neighbour) pair once. The head with the lowest one is kept (as SCAN does)."""
     heads.eval()  # batch norm on its running statistics, and left unchanged by this pass
-    out = []
-    for head in heads.heads:
-        p = head(z).softmax(1)
-        sim = (p.unsqueeze(1) * p[neighbors]).sum(-1)               # [N, n]
-        out.append(-sim.clamp_min(1e-8).log().mean() - entropy_weight * entropy(p.mean(0)))
-    return torch.stack(out).cpu()
+    n = neighbors.shape[1]
+    return torch.stack([scan_loss(lg.repeat_interleave(n, 0), lg[neighbors.reshape(-1)], entropy_weight)[0]
+                        for lg in heads(z)]).cpu()
 
 
 def _rows_on_device(loader: BatchLoader, rows: torch.Tensor) -> torch.Tensor:
@@ -145,10 +141,7 @@ def train_clusters(cfg: Config, run: str | Path | None, out: str | Path, resume:
     device = resolve_device(cfg.train.device)
     resuming = check_out(out, resume, force)
     if resuming:
-        diffs = config_difference(saved_config(out), cfg, ignore=("train.device",))
-        if diffs:
-            raise UserError(f"--out {out} holds a cluster run with a different config ({', '.join(diffs)}); "
-                            "resume with the same settings, or use --force or another --out")
+        check_resume_config(out, cfg, ignore=("train.device",))
         run = run or read_json(out / "meta.json").get("source_run")
     if run is None:
         raise UserError("pass --run DIR: the pretrained run whose encoder is to be clustered")

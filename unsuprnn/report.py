@@ -19,6 +19,7 @@ from .cluster import load_cluster_head
 from .errors import UserError
 from .evaluate.probe import METHODS, columns, load_probe_data, run_probe, summary_rows
 from .rundir import read_json, read_log
+from .scan import confident_clusters
 
 TSNE_POINTS = 2000
 
@@ -183,7 +184,7 @@ def collect(run: Path, device) -> dict:
            "objective": cfg.objective.name + (" + cluster" if head is not None else ""), "dataset": cfg.data.dataset}
     if head is not None:
         with torch.no_grad():
-            conf, ids = head(torch.from_numpy(emb)).softmax(1).max(1)
+            ids, conf = confident_clusters(head(torch.from_numpy(emb)))
         out |= {"head_clusters": ids.numpy(), "confidence": conf.numpy(),
                 "images": data.query_images[data.query_idx].numpy()}
     return out

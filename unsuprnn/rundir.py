@@ -99,6 +99,14 @@ def config_difference(a: Config, b: Config, ignore: tuple[str, ...] = ()) -> lis
     return diffs
 
 
+def check_resume_config(out: Path, cfg: Config, ignore: tuple[str, ...] = ()) -> None:
+    """Refuse to resume the run in `out` with a config that differs from its own (keys in `ignore` aside)."""
+    diffs = config_difference(saved_config(out), cfg, ignore=ignore)
+    if diffs:
+        raise UserError(f"--out {out} holds a run with a different config ({', '.join(diffs)}); "
+                        "resume with the same settings, or use --force or another --out")
+
+
 def git_commit() -> str | None:
     try:
         root = Path(__file__).resolve().parent.parent

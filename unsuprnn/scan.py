@@ -55,6 +55,12 @@ def scan_loss(anchor_logits: torch.Tensor, neighbor_logits: torch.Tensor,
     return consistency - entropy_weight * ent, consistency, ent
 
 
+def confident_clusters(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """logits [N, K] -> (cluster ids [N] int64, confidence = the largest softmax probability [N])."""
+    conf, ids = logits.softmax(1).max(1)
+    return ids, conf
+
+
 def confidence_ce(weak_logits: torch.Tensor, strong_logits: torch.Tensor, threshold: float = 0.99,
                   balanced: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Self-labeling loss: weak_logits, strong_logits [B, K] -> (loss, mask [B] of samples used).

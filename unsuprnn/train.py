@@ -28,8 +28,7 @@ from .evaluate.knn import knn_accuracy
 from .evaluate.metrics import classification_metrics
 from .models.encoder import build_encoder
 from .objectives import build_objective
-from .rundir import (base_meta, check_out, clear_out, config_difference, epoch_line, read_log, saved_config,
-                     write_json, write_log)
+from .rundir import base_meta, check_out, check_resume_config, clear_out, epoch_line, read_log, write_json, write_log
 
 CHECK_EVERY = 25  # steps between host syncs for the non-finite check and the progress bar
 
@@ -60,10 +59,7 @@ def make_fabric(device: torch.device, precision: str, devices: int, num_nodes: i
 def _check_resume_config(out: Path, cfg: Config) -> None:
     # the cluster section is read only by `unsuprnn cluster`: it never makes two pretrain runs differ
     cluster_keys = tuple(f"cluster.{k}" for k in cfg.to_dict()["cluster"])
-    diffs = config_difference(saved_config(out), cfg, ignore=("train.epochs", "train.device") + cluster_keys)
-    if diffs:
-        raise UserError(f"--out {out} holds a run with a different config ({', '.join(diffs)}); "
-                        "resume with the same settings, or use --force or another --out")
+    check_resume_config(out, cfg, ignore=("train.epochs", "train.device") + cluster_keys)
 
 
 def pipeline_info(pipeline, ds) -> dict:

@@ -184,8 +184,9 @@ def run_probe(run: str | Path, methods: tuple[str, ...] = METHODS, baselines: li
 def head_scores(head: torch.nn.Module, query: torch.Tensor, query_y: torch.Tensor) -> dict:
     """A cluster run's head on query embeddings [Q, E]: cluster sizes, mean confidence and, where
     labels exist, NMI, ARI and Hungarian accuracy (labels score only)."""
+    from ..scan import confident_clusters
     with torch.no_grad():
-        conf, ids = head.eval()(query.float()).softmax(1).max(1)
+        ids, conf = confident_clusters(head.eval()(query.float()))
     k = head[-1].out_features
     out = {"k": k, "sizes": torch.bincount(ids, minlength=k).tolist(), "mean_confidence": float(conf.mean())}
     known = query_y >= 0
