@@ -109,11 +109,15 @@ def test_corrupt_and_foreign_checkpoints(tmp_path):
         load_run_encoder(tmp_path)
 
 
-def test_non_finite_loss_stops_with_advice(tmp_path):
+def test_non_finite_loss_stops_with_advice(tmp_path, monkeypatch):
+    from unsuprnn.objectives.contrastive import ContrastiveObjective
+    forward = ContrastiveObjective.forward
+    monkeypatch.setattr(ContrastiveObjective, "forward",
+                        lambda self, *a: (lambda loss, stats: (loss * float("nan"), stats))(*forward(self, *a)))
     cfg = small_config(epochs=1)
-    cfg.train.lr = float("inf")
     with pytest.raises(UserError, match="non-finite at epoch 1.*lower --lr"):
-        train(cfg, tmp_path, quiet=True)
+        train(cfg, tmp_path / "run", quiet=True)
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
 def test_max_steps_per_epoch_caps_an_epoch(tmp_path):

@@ -8,7 +8,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from .errors import UserError
+from .errors import RunInterrupted, UserError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Unsupervised representation learning with recurrent encoders over image sequences.")
@@ -32,8 +32,10 @@ def user_errors(fn):
         except UserError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(UserError.exit_code) from None
-        except KeyboardInterrupt:
-            typer.echo("error: interrupted; rerun with --resume to continue from the last checkpoint", err=True)
+        except KeyboardInterrupt as exc:
+            why = exc.args[0] if isinstance(exc, RunInterrupted) else \
+                "interrupted; rerun with --resume to continue from the last checkpoint"
+            typer.echo(f"error: {why}", err=True)
             raise typer.Exit(130) from None
     return wrapper
 
@@ -263,11 +265,13 @@ def probe_cmd(run: Run,
     import json
 
     from .atomic import write_text
+    from .config import check_options
     from .evaluate.probe import METHODS, format_table, run_probe
 
     methods = METHODS if method == "all" else tuple(m.strip() for m in method.split(","))
     if methods == ("kmeans",) and clusters is None and k != 20:
         clusters = k
+    check_options(k=k, temperature=temperature, clusters=clusters, nlist=nlist, nprobe=nprobe)
     report = run_probe(run, methods, [b for b in baselines.split(",") if b.strip()], dataset, test_dataset,
                        k, temperature, clusters, _probe_device(device), progress=not quiet,
                        index=index, nlist=nlist, nprobe=nprobe)
@@ -292,8 +296,10 @@ def export_cmd(run: Run, out: Annotated[Path, typer.Option("--out", "-o", help="
                cluster: Annotated[Optional[int], typer.Option("--cluster", help="Add k-means cluster ids with K clusters.")] = None,
                force: Force = False, device: Device = None, quiet: Quiet = False):
     """Write embeddings with labels, indices, split and the run's config hash."""
+    from .config import check_options
     from .export import check_target, gather_embeddings, write_embeddings
 
+    check_options(cluster=cluster)
     check_target(out, force)  # before the embedding work, not after
     cols = gather_embeddings(run, dataset, split, _probe_device(device), cluster, progress=not quiet)
     write_embeddings(cols, out, force)

@@ -26,8 +26,9 @@ from torch import nn
 from tqdm import tqdm
 
 from .atomic import write_bytes, write_text
+from .budget import check_schedule_size
 from .checkpoint import load_checkpoint, load_encoder_file, load_run_encoder, save_checkpoint, save_encoder
-from .config import ClusterConfig, Config
+from .config import ClusterConfig, Config, check_config
 from .data import load_dataset_matching
 from .data.augment import BatchAugment
 from .data.loader import BatchLoader
@@ -35,33 +36,14 @@ from .devices import resolve_device
 from .errors import UserError
 from .evaluate.embed import embed_images
 from .evaluate.metrics import clustering_metrics
-from .rundir import (base_meta, check_out, check_resume_config, clear_out, epoch_line, read_json, read_log,
-                     write_json, write_log)
+from .rundir import base_meta, check_out, check_resume_config, epoch_line, read_json, read_log, write_json, write_log
+from .runwriter import claim_run
 from .scan import (ClusterHeads, cluster_head, confidence_ce, confident_clusters, mine_neighbors, scan_loss,
                    strong_augment)
 from .train import CHECK_EVERY, lr_schedule
 
 HEAD_FILE = "cluster_head.pt"
 HEAD_FORMAT = "unsuprnn-cluster-head"
-
-
-def check_cluster_config(cfg: Config) -> None:
-    """Every cluster.* value in range, before anything is read or written."""
-    c = cfg.cluster
-    rules = [("clusters", c.clusters == 0 or c.clusters >= 2, "0 (the number of classes) or >= 2"),
-             ("neighbors", c.neighbors >= 1, ">= 1"), ("heads", c.heads >= 1, ">= 1"),
-             ("epochs", c.epochs >= 1, ">= 1"), ("selflabel_epochs", c.selflabel_epochs >= 0, ">= 0"),
-             ("batch_size", c.batch_size >= 2, ">= 2"), ("lr", 0 < c.lr < float("inf"), "> 0"),
-             ("selflabel_lr", 0 < c.selflabel_lr < float("inf"), "> 0"),
-             ("encoder_lr", 0 <= c.encoder_lr < float("inf"), ">= 0 (0 = frozen encoder)"),
-             ("selflabel_encoder_lr", 0 <= c.selflabel_encoder_lr < float("inf"), ">= 0 (0 = frozen encoder)"),
-             ("weight_decay", 0 <= c.weight_decay < float("inf"), ">= 0"),
-             ("entropy_weight", 0 <= c.entropy_weight < float("inf"), ">= 0"),
-             ("threshold", 0 < c.threshold < 1, "in (0, 1)"),
-             ("strong_augment", 1 <= c.strong_augment <= 4, "in [1, 4]")]
-    for key, ok, allowed in rules:
-        if not ok:  # NaN fails every comparison, so it lands here too
-            raise UserError(f"cluster.{key} = {getattr(c, key)!r} is out of range; it must be {allowed}")
 
 
 def source_config(run: Path) -> Config:
@@ -137,7 +119,7 @@ def train_clusters(cfg: Config, run: str | Path | None, out: str | Path, resume:
     Returns the metrics also written to metrics.json.
     """
     out, cc, seed = Path(out), cfg.cluster, cfg.train.seed
-    check_cluster_config(cfg)
+    check_config(cfg)
     device = resolve_device(cfg.train.device)
     resuming = check_out(out, resume, force)
     if resuming:
@@ -166,8 +148,6 @@ def train_clusters(cfg: Config, run: str | Path | None, out: str | Path, resume:
         raise UserError(f"{run} is not the encoder {out} was clustered from (its encoder.pt changed); "
                         "resume with the original --run, or start over with --force")
 
-    clear_out(out, keep_run=resuming)
-
     y_train = ds.labels[train_idx]
     if ckpt is None:
         feats = embed_images(encoder, pipeline, ds.images, device, progress=not quiet, indices=train_idx)
@@ -186,6 +166,7 @@ def train_clusters(cfg: Config, run: str | Path | None, out: str | Path, resume:
     loader = BatchLoader(ds.images, ds.labels, cc.batch_size, device, shuffle=True, drop_last=True,
                          generator=loader_gen, indices=train_idx)
     spe = len(loader)
+    check_schedule_size(cc.epochs + cc.selflabel_epochs, spe)
     position = torch.full((len(ds.images),), -1, dtype=torch.long)
     position[train_idx] = torch.arange(n)
     strong = BatchAugment(strong_augment(cfg.augment, cc.strong_augment))
@@ -203,66 +184,68 @@ def train_clusters(cfg: Config, run: str | Path | None, out: str | Path, resume:
             torch.cuda.set_rng_state(ckpt["rng"]["cuda"], device)
         log = [e for e in read_log(out / "log.jsonl") if e["epoch"] <= start_epoch]
 
-    meta = base_meta(seed) | {
-        "stage": "cluster", "source_run": str(run.resolve()), "source_encoder_sha256": source_digest,
-        "objective": cfg.objective.name, "device": str(device), "dataset": ds.spec, "split": ds.split_info,
-        "clusters": k, "neighbors": cc.neighbors, "neighbor_accuracy": nbr_acc, "embedding_dim": encoder.out_dim,
-        "classes": ds.classes, "resumed_at_epoch": start_epoch or None}
-    if not resuming:
-        write_text(out / "config.yaml", cfg.to_yaml())
-    write_json(out / "meta.json", meta)
+    with claim_run(out, resume, force) as writer:  # everything is checked: the first write happens here
+        meta = base_meta(seed) | {
+            "stage": "cluster", "source_run": str(run.resolve()), "source_encoder_sha256": source_digest,
+            "objective": cfg.objective.name, "device": str(device), "dataset": ds.spec, "split": ds.split_info,
+            "clusters": k, "neighbors": cc.neighbors, "neighbor_accuracy": nbr_acc, "embedding_dim": encoder.out_dim,
+            "classes": ds.classes, "resumed_at_epoch": start_epoch or None}
+        if not resuming:
+            write_text(writer.work / "config.yaml", cfg.to_yaml())
+        write_json(writer.work / "meta.json", meta)
 
-    test_idx = ds.splits.get("test")
-    score_idx = test_idx[ds.labels[test_idx] >= 0] if test_idx is not None else None
-    total_epochs = cc.epochs + cc.selflabel_epochs
-    phase, optimizer = None, None
-    for epoch in range(start_epoch, total_epochs):
-        want = "scan" if epoch < cc.epochs else "selflabel"
-        if want != phase:  # a fresh Adam per phase; a resumed phase gets its saved state back
-            phase = want
-            params = heads.parameters() if phase == "scan" else heads.heads[best].parameters()
-            groups = [{"params": list(params), "base_lr": cc.lr if phase == "scan" else cc.selflabel_lr}]
-            encoder_lr = cc.encoder_lr if phase == "scan" else cc.selflabel_encoder_lr
-            finetune = encoder_lr > 0
-            encoder.requires_grad_(finetune)
-            if finetune:
-                groups.append({"params": list(encoder.parameters()), "base_lr": encoder_lr})
-            optimizer = torch.optim.Adam(groups, lr=cc.lr, weight_decay=cc.weight_decay)
-            if ckpt is not None and epoch == start_epoch and ckpt["phase"] == phase:
-                optimizer.load_state_dict(ckpt["optimizer"])
-        phase_epoch = epoch if phase == "scan" else epoch - cc.epochs
-        entry = run_epoch(phase, model, optimizer, loader, position, neighbors, train_idx, pipeline, strong,
-                          schedules[phase], phase_epoch, spe, cc, best, loader_gen, aug_gen, finetune,
-                          desc=f"{phase} {epoch + 1}/{total_epochs}", show_bar=not quiet)
-        elapsed += entry["seconds"]
-        entry = {"epoch": epoch + 1, "phase": phase} | entry | {"elapsed": elapsed}
-        if phase == "scan" and epoch + 1 == cc.epochs:
-            z = embed_images(encoder, pipeline, ds.images, device, indices=train_idx).to(device)
-            losses = head_losses(heads, z, neighbors.to(device), cc.entropy_weight)
-            best = int(losses.argmin())
-            entry["head_eval_losses"], entry["selected_head"] = losses.tolist(), best
-        current = best if best is not None else int(torch.tensor(entry["head_losses"]).argmin())
-        if score_idx is not None and len(score_idx):
-            ids, _ = assign_clusters(encoder, heads.heads[current], pipeline, ds.images, device, indices=score_idx)
-            entry["test_cluster_acc"] = clustering_metrics(ds.labels[score_idx].numpy(), ids.numpy())["accuracy"]
-        log.append(entry)
-        if quiet:
-            acc = f" cluster acc {entry['test_cluster_acc']:.2f}%" if "test_cluster_acc" in entry else ""
-            print(epoch_line(f"{phase} epoch", epoch + 1, total_epochs, entry, acc), file=sys.stderr)
-        write_log(out / "log.jsonl", log)
-        save_encoder(out / "encoder.pt", encoder, cfg, info)
-        save_cluster_head(out / HEAD_FILE, heads.heads[current])
-        rng = {"loader": loader_gen.get_state(), "aug": aug_gen.get_state(), "torch": torch.get_rng_state()}
-        if device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(device)
-        save_checkpoint({"epoch": epoch + 1, "elapsed": elapsed, "phase": phase, "best_head": best,
-                         "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng,
-                         "neighbors": neighbors, "source_encoder": source_digest, "config": cfg.to_dict()},
-                        out / "checkpoint.pt")
+        test_idx = ds.splits.get("test")
+        score_idx = test_idx[ds.labels[test_idx] >= 0] if test_idx is not None else None
+        total_epochs = cc.epochs + cc.selflabel_epochs
+        phase, optimizer = None, None
+        for epoch in range(start_epoch, total_epochs):
+            want = "scan" if epoch < cc.epochs else "selflabel"
+            if want != phase:  # a fresh Adam per phase; a resumed phase gets its saved state back
+                phase = want
+                params = heads.parameters() if phase == "scan" else heads.heads[best].parameters()
+                groups = [{"params": list(params), "base_lr": cc.lr if phase == "scan" else cc.selflabel_lr}]
+                encoder_lr = cc.encoder_lr if phase == "scan" else cc.selflabel_encoder_lr
+                finetune = encoder_lr > 0
+                encoder.requires_grad_(finetune)
+                if finetune:
+                    groups.append({"params": list(encoder.parameters()), "base_lr": encoder_lr})
+                optimizer = torch.optim.Adam(groups, lr=cc.lr, weight_decay=cc.weight_decay)
+                if ckpt is not None and epoch == start_epoch and ckpt["phase"] == phase:
+                    optimizer.load_state_dict(ckpt["optimizer"])
+            phase_epoch = epoch if phase == "scan" else epoch - cc.epochs
+            entry = run_epoch(phase, model, optimizer, loader, position, neighbors, train_idx, pipeline, strong,
+                              schedules[phase], phase_epoch, spe, cc, best, loader_gen, aug_gen, finetune,
+                              desc=f"{phase} {epoch + 1}/{total_epochs}", show_bar=not quiet)
+            elapsed += entry["seconds"]
+            entry = {"epoch": epoch + 1, "phase": phase} | entry | {"elapsed": elapsed}
+            if phase == "scan" and epoch + 1 == cc.epochs:
+                z = embed_images(encoder, pipeline, ds.images, device, indices=train_idx).to(device)
+                losses = head_losses(heads, z, neighbors.to(device), cc.entropy_weight)
+                best = int(losses.argmin())
+                entry["head_eval_losses"], entry["selected_head"] = losses.tolist(), best
+            current = best if best is not None else int(torch.tensor(entry["head_losses"]).argmin())
+            if score_idx is not None and len(score_idx):
+                ids, _ = assign_clusters(encoder, heads.heads[current], pipeline, ds.images, device, indices=score_idx)
+                entry["test_cluster_acc"] = clustering_metrics(ds.labels[score_idx].numpy(), ids.numpy())["accuracy"]
+            log.append(entry)
+            if quiet:
+                acc = f" cluster acc {entry['test_cluster_acc']:.2f}%" if "test_cluster_acc" in entry else ""
+                print(epoch_line(f"{phase} epoch", epoch + 1, total_epochs, entry, acc), file=sys.stderr)
+            write_log(writer.work / "log.jsonl", log)
+            save_encoder(writer.work / "encoder.pt", encoder, cfg, info)
+            save_cluster_head(writer.work / HEAD_FILE, heads.heads[current])
+            rng = {"loader": loader_gen.get_state(), "aug": aug_gen.get_state(), "torch": torch.get_rng_state()}
+            if device.type == "cuda":
+                rng["cuda"] = torch.cuda.get_rng_state(device)
+            save_checkpoint({"epoch": epoch + 1, "elapsed": elapsed, "phase": phase, "best_head": best,
+                             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": rng,
+                             "neighbors": neighbors, "source_encoder": source_digest, "config": cfg.to_dict()},
+                            writer.work / "checkpoint.pt")
+            writer.checkpointed()
 
-    metrics = final_metrics(encoder, heads.heads[best], pipeline, ds, device, log, k, best, nbr_acc, elapsed)
-    write_json(out / "metrics.json", metrics)
-    return metrics
+        metrics = final_metrics(encoder, heads.heads[best], pipeline, ds, device, log, k, best, nbr_acc, elapsed)
+        write_json(writer.work / "metrics.json", metrics)
+        return metrics
 
 
 def run_epoch(phase: str, model, optimizer, loader, position, neighbors, train_idx, pipeline, strong,

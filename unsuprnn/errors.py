@@ -10,3 +10,7 @@ class UserError(Exception):
     """A problem in the user's input, reported as one line without a traceback."""
 
     exit_code = 2
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C, with a line saying what state the interruption left the run in."""

@@ -101,6 +101,8 @@ def check_target(out: str | Path, force: bool = False) -> str:
     if ext not in FORMATS:
         raise UserError(f"unknown export format '{out.suffix or out.name}'; end --out with {', '.join(FORMATS)}")
     for path in (out, out.with_suffix(".json")) if ext == ".npy" else (out,):
+        if path.is_dir():
+            raise UserError(f"{path} is a directory; --out must name a file (e.g. {path / 'embeddings'}{ext})")
         if path.exists() and not force:
             raise UserError(f"{path} exists; pass --force to overwrite it or choose another --out")
     return ext

@@ -51,7 +51,9 @@ def epoch_line(what: str, epoch: int, epochs: int, entry: dict, extra: str = "")
 
 
 def holds_run(out: Path) -> bool:
-    return out.is_dir() and any((out / f).exists() for f in RUN_FILES)
+    """Whether `out` holds a run worth keeping: one that saved weights. (A run stopped before its first
+    checkpoint left only its config and meta: a plain rerun may start it again.)"""
+    return out.is_dir() and any((out / f).exists() for f in ("checkpoint.pt", "encoder.pt", "metrics.json"))
 
 
 def check_out(out: Path, resume: bool, force: bool) -> bool:
@@ -61,6 +63,8 @@ def check_out(out: Path, resume: bool, force: bool) -> bool:
     """
     if resume and force:
         raise UserError("--resume and --force contradict each other; pass one of them")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a run directory; choose another --out")
     if resume:
         if not (out / "checkpoint.pt").is_file():
             raise UserError(f"nothing to resume: {out / 'checkpoint.pt'} does not exist; drop --resume to start")

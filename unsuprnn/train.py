@@ -7,6 +7,7 @@ epoch, and `resume` that continues bit-for-bit where the last checkpoint left of
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -17,7 +18,7 @@ from tqdm import tqdm
 
 from .atomic import write_text
 from .checkpoint import load_checkpoint, save_checkpoint, save_encoder
-from .config import Config
+from .config import Config, check_config
 from .data import channel_stats, load_dataset
 from .data.loader import BatchLoader
 from .data.pipeline import build_pipeline
@@ -28,7 +29,9 @@ from .evaluate.knn import knn_accuracy
 from .evaluate.metrics import classification_metrics
 from .models.encoder import build_encoder
 from .objectives import build_objective
-from .rundir import base_meta, check_out, check_resume_config, clear_out, epoch_line, read_log, write_json, write_log
+from .budget import check_model_fits, check_schedule_size, warn_if_absurd
+from .rundir import base_meta, check_out, check_resume_config, epoch_line, read_log, write_json, write_log
+from .runwriter import claim_on_rank0
 
 CHECK_EVERY = 25  # steps between host syncs for the non-finite check and the progress bar
 
@@ -72,12 +75,13 @@ def pipeline_info(pipeline, ds) -> dict:
 def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = False, quiet: bool = False) -> dict:
     """Train `cfg.objective.name` on `cfg.data.dataset`, writing the run directory `out`.
 
+    Every value, the data and (on resume) the run's own files are checked before anything is written;
+    with `force`, an existing run is replaced only once the new one has its first checkpoint.
     Returns the metrics also written to metrics.json (on DDP rank 0; None on the other ranks).
     """
     out = Path(out)
     tc = cfg.train
-    if tc.epochs < 1 or tc.batch_size < 1 or tc.lr <= 0:
-        raise UserError("train.epochs and train.batch_size must be >= 1 and train.lr > 0")
+    check_config(cfg)
     device = resolve_device(tc.device)
     precision = resolve_precision(tc.precision, device)
     resuming = check_out(out, resume, force)  # read-only, so every DDP rank may run it
@@ -87,9 +91,6 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
     fabric = make_fabric(device, precision, tc.devices, tc.num_nodes)
     fabric.launch()  # with DDP, every process runs from here on; only rank 0 writes the run directory
     rank, world = fabric.global_rank, fabric.world_size
-    if rank == 0:
-        clear_out(out, keep_run=resuming)
-    fabric.barrier()
     torch.manual_seed(tc.seed)
 
     ds = load_dataset(cfg.data, tc.seed)
@@ -99,9 +100,13 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
         raise UserError(f"{ds.spec} has no labels; the supervised objective needs a labelled dataset")
     mean, std = channel_stats(ds.images, train_idx, tc.seed)
     pipeline = build_pipeline(cfg.data, cfg.augment, ds.shape, mean, std)
-    encoder = build_encoder(cfg.encoder, pipeline.seq_shape[1])
-    objective = build_objective(cfg.objective.name, encoder, pipeline, cfg.objective, len(ds.classes),
-                                binarized=cfg.data.binarize is not None, gather_distributed=world > 1)
+    def build():
+        return build_objective(cfg.objective.name, build_encoder(cfg.encoder, pipeline.seq_shape[1]), pipeline,
+                               cfg.objective, len(ds.classes), binarized=cfg.data.binarize is not None,
+                               gather_distributed=world > 1)
+    check_model_fits(build, device)
+    objective = build()
+    encoder = objective.encoder
     optimizer = torch.optim.AdamW(objective.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
 
     loader_gen = torch.Generator().manual_seed(tc.seed)
@@ -109,6 +114,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
                          generator=loader_gen, rank=rank, world_size=world, indices=train_idx,
                          max_batches=tc.max_steps_per_epoch)
     steps_per_epoch = len(loader)
+    check_schedule_size(tc.epochs, steps_per_epoch)
     schedule = lr_schedule(tc.lr, tc.epochs * steps_per_epoch, int(tc.warmup_epochs * steps_per_epoch)).tolist()
     aug_gen = torch.Generator(device=fabric.device).manual_seed(tc.seed * 1000 + rank + 1)
 
@@ -125,86 +131,95 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
     model, optimizer = fabric.setup(objective, optimizer)
     if ckpt is not None:
         optimizer.load_state_dict(ckpt["optimizer"])
-
-    info = pipeline_info(pipeline, ds)
     if rank == 0:
-        if not resuming:
-            write_text(out / "config.yaml", cfg.to_yaml())
-        meta = base_meta(tc.seed) | {
-            "objective": cfg.objective.name, "device": str(fabric.device), "precision": precision,
-            "world_size": world, "dataset": ds.spec, "split": ds.split_info, "image_shape": list(ds.shape),
-            "sequence_shape": list(pipeline.seq_shape), "embedding_dim": encoder.out_dim,
-            "num_classes": len(ds.classes), "classes": ds.classes, "mean": mean, "std": std,
-            "parameters": sum(p.numel() for p in encoder.parameters()), "resumed_at_epoch": start_epoch or None}
-        write_json(out / "meta.json", meta)
+        warn_if_absurd(cfg, encoder, pipeline.seq_shape, (tc.epochs - start_epoch) * steps_per_epoch * world,
+                       device)
 
-    test_idx = ds.splits.get("test")
-    monitor = knn_monitor_indices(ds.labels, train_idx, test_idx, tc.seed) if tc.knn_every > 0 else None
-    show_bar = not quiet and rank == 0
-    for epoch in range(start_epoch, tc.epochs):
-        model.train()
-        t0 = time.perf_counter()
-        loss_sum = torch.zeros((), device=fabric.device)
-        bad = torch.zeros((), dtype=torch.bool, device=fabric.device)
-        bar = tqdm(total=steps_per_epoch * loader.batch_size * world, unit="img", unit_scale=True,
-                   desc=f"epoch {epoch + 1}/{tc.epochs}", disable=not show_bar, leave=False, file=sys.stderr)
-        for i, (x, y, _) in enumerate(loader):
-            step = epoch * steps_per_epoch + i
-            for group in optimizer.param_groups:
-                group["lr"] = schedule[step]
-            loss, _stats = model(x, y, aug_gen)
-            bad |= ~torch.isfinite(loss.detach())
-            optimizer.zero_grad(set_to_none=True)
-            fabric.backward(loss)
-            if tc.grad_clip > 0:
-                fabric.clip_gradients(model, optimizer, max_norm=tc.grad_clip, error_if_nonfinite=False)
-            optimizer.step()
-            loss_sum += loss.detach()
-            if (i + 1) % CHECK_EVERY == 0 or i + 1 == steps_per_epoch:
-                if bad.item():
-                    raise UserError(
-                        f"loss became non-finite at epoch {epoch + 1}, within steps {max(step - CHECK_EVERY, 0) + 1}-"
-                        f"{step + 1} (lr {schedule[step]:.2e}); lower --lr, raise train.warmup_epochs or set "
-                        "train.grad_clip, and check the data for NaNs")
-                bar.set_postfix(loss=f"{loss_sum.item() / (i + 1):.4f}", lr=f"{schedule[step]:.2e}")
-            bar.update(x.shape[0] * world)
-        bar.close()
-        if device.type == "cuda":
-            torch.cuda.synchronize(fabric.device)
-        seconds = time.perf_counter() - t0
-        elapsed += seconds
-        epoch_loss = float(fabric.all_reduce(loss_sum / steps_per_epoch, reduce_op="mean"))
-        entry = {"epoch": epoch + 1, "step": (epoch + 1) * steps_per_epoch, "loss": epoch_loss,
-                 "lr": schedule[(epoch + 1) * steps_per_epoch - 1],
-                 "images_per_s": steps_per_epoch * loader.batch_size * world / seconds,
-                 "seconds": seconds, "elapsed": elapsed}
-        if monitor and rank == 0 and ((epoch + 1) % tc.knn_every == 0 or epoch + 1 == tc.epochs):
-            bank_idx, query_idx = monitor
-            bank = embed_images(encoder, pipeline, ds.images, fabric.device, indices=bank_idx)
-            query = embed_images(encoder, pipeline, ds.images, fabric.device, indices=query_idx)
-            entry["knn_top1"] = knn_accuracy(query, ds.labels[query_idx], bank, ds.labels[bank_idx],
-                                             len(ds.classes), k=min(20, len(bank_idx)))["weighted_top1"]
-        log.append(entry)
-        rng = rank_rng_states(fabric, loader_gen, aug_gen)  # every rank takes part in the gather
+    # everything is checked: from here on rank 0 writes the run (locked; beside an old one under --force)
+    writer = claim_on_rank0(fabric, out, resume, force)
+    fabric.barrier()
+    with writer or contextlib.nullcontext():
+        info = pipeline_info(pipeline, ds)
         if rank == 0:
-            if quiet:
-                knn = f" knn {entry['knn_top1']:.2f}%" if "knn_top1" in entry else ""
-                print(epoch_line("epoch", epoch + 1, tc.epochs, entry, knn), file=sys.stderr)
-            write_log(out / "log.jsonl", log)
-            save_encoder(out / "encoder.pt", encoder, cfg, info)
-            save_checkpoint({"epoch": epoch + 1, "elapsed": elapsed, "model": objective.state_dict(),
-                             "optimizer": optimizer.state_dict(), "rng": rng, "config": cfg.to_dict()},
-                            out / "checkpoint.pt")
-        fabric.barrier()
+            if not resuming:
+                write_text(writer.work / "config.yaml", cfg.to_yaml())
+            meta = base_meta(tc.seed) | {
+                "objective": cfg.objective.name, "device": str(fabric.device), "precision": precision,
+                "world_size": world, "dataset": ds.spec, "split": ds.split_info, "image_shape": list(ds.shape),
+                "sequence_shape": list(pipeline.seq_shape), "embedding_dim": encoder.out_dim,
+                "num_classes": len(ds.classes), "classes": ds.classes, "mean": mean, "std": std,
+                "parameters": sum(p.numel() for p in encoder.parameters()), "resumed_at_epoch": start_epoch or None}
+            write_json(writer.work / "meta.json", meta)
 
-    metrics = {"objective": cfg.objective.name, "epochs": tc.epochs, "final_loss": log[-1]["loss"] if log else None,
-               "train_seconds": elapsed, "knn_top1": next((e["knn_top1"] for e in reversed(log) if "knn_top1" in e), None)}
-    if cfg.objective.name == "supervised" and test_idx is not None and (ds.labels[test_idx] >= 0).any():
-        metrics["test"] = supervised_test_metrics(objective, pipeline, ds.images, ds.labels, test_idx,
-                                                  len(ds.classes), fabric.device)
-    if rank != 0:
-        return None
-    write_json(out / "metrics.json", metrics)
+        test_idx = ds.splits.get("test")
+        monitor = knn_monitor_indices(ds.labels, train_idx, test_idx, tc.seed) if tc.knn_every > 0 else None
+        show_bar = not quiet and rank == 0
+        for epoch in range(start_epoch, tc.epochs):
+            model.train()
+            t0 = time.perf_counter()
+            loss_sum = torch.zeros((), device=fabric.device)
+            bad = torch.zeros((), dtype=torch.bool, device=fabric.device)
+            bar = tqdm(total=steps_per_epoch * loader.batch_size * world, unit="img", unit_scale=True,
+                       desc=f"epoch {epoch + 1}/{tc.epochs}", disable=not show_bar, leave=False, file=sys.stderr)
+            for i, (x, y, _) in enumerate(loader):
+                step = epoch * steps_per_epoch + i
+                for group in optimizer.param_groups:
+                    group["lr"] = schedule[step]
+                loss, _stats = model(x, y, aug_gen)
+                bad |= ~torch.isfinite(loss.detach())
+                optimizer.zero_grad(set_to_none=True)
+                fabric.backward(loss)
+                if tc.grad_clip > 0:
+                    fabric.clip_gradients(model, optimizer, max_norm=tc.grad_clip, error_if_nonfinite=False)
+                optimizer.step()
+                loss_sum += loss.detach()
+                if (i + 1) % CHECK_EVERY == 0 or i + 1 == steps_per_epoch:
+                    if bad.item():
+                        raise UserError(
+                            f"loss became non-finite at epoch {epoch + 1}, within steps {max(step - CHECK_EVERY, 0) + 1}-"
+                            f"{step + 1} (lr {schedule[step]:.2e}); lower --lr, raise train.warmup_epochs or set "
+                            "train.grad_clip, and check the data for NaNs")
+                    bar.set_postfix(loss=f"{loss_sum.item() / (i + 1):.4f}", lr=f"{schedule[step]:.2e}")
+                bar.update(x.shape[0] * world)
+            bar.close()
+            if device.type == "cuda":
+                torch.cuda.synchronize(fabric.device)
+            seconds = time.perf_counter() - t0
+            elapsed += seconds
+            epoch_loss = float(fabric.all_reduce(loss_sum / steps_per_epoch, reduce_op="mean"))
+            entry = {"epoch": epoch + 1, "step": (epoch + 1) * steps_per_epoch, "loss": epoch_loss,
+                     "lr": schedule[(epoch + 1) * steps_per_epoch - 1],
+                     "images_per_s": steps_per_epoch * loader.batch_size * world / seconds,
+                     "seconds": seconds, "elapsed": elapsed}
+            if monitor and rank == 0 and ((epoch + 1) % tc.knn_every == 0 or epoch + 1 == tc.epochs):
+                bank_idx, query_idx = monitor
+                bank = embed_images(encoder, pipeline, ds.images, fabric.device, indices=bank_idx)
+                query = embed_images(encoder, pipeline, ds.images, fabric.device, indices=query_idx)
+                entry["knn_top1"] = knn_accuracy(query, ds.labels[query_idx], bank, ds.labels[bank_idx],
+                                                 len(ds.classes), k=min(20, len(bank_idx)))["weighted_top1"]
+            log.append(entry)
+            rng = rank_rng_states(fabric, loader_gen, aug_gen)  # every rank takes part in the gather
+            if rank == 0:
+                if quiet:
+                    knn = f" knn {entry['knn_top1']:.2f}%" if "knn_top1" in entry else ""
+                    print(epoch_line("epoch", epoch + 1, tc.epochs, entry, knn), file=sys.stderr)
+                write_log(writer.work / "log.jsonl", log)
+                save_encoder(writer.work / "encoder.pt", encoder, cfg, info)
+                save_checkpoint({"epoch": epoch + 1, "elapsed": elapsed, "model": objective.state_dict(),
+                                 "optimizer": optimizer.state_dict(), "rng": rng, "config": cfg.to_dict()},
+                                writer.work / "checkpoint.pt")
+                writer.checkpointed()
+            fabric.barrier()
+
+        metrics = {"objective": cfg.objective.name, "epochs": tc.epochs,
+                   "final_loss": log[-1]["loss"] if log else None, "train_seconds": elapsed,
+                   "knn_top1": next((e["knn_top1"] for e in reversed(log) if "knn_top1" in e), None)}
+        if cfg.objective.name == "supervised" and test_idx is not None and (ds.labels[test_idx] >= 0).any():
+            metrics["test"] = supervised_test_metrics(objective, pipeline, ds.images, ds.labels, test_idx,
+                                                      len(ds.classes), fabric.device)
+        if rank != 0:
+            return None
+        write_json(writer.work / "metrics.json", metrics)
     return metrics
 
 

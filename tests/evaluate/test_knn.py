@@ -93,3 +93,28 @@ def test_missing_neighbours_do_not_vote():
 def test_vote_temperature_out_of_range_is_refused(t):
     with pytest.raises(UserError, match="finite number > 0"):
         knn_vote(torch.ones(2, 3), torch.zeros(2, 3, dtype=torch.long), 2, temperature=t)
+
+
+def test_majority_tie_goes_to_the_nearest_class_then_the_lower_id():
+    from unsuprnn.evaluate.knn import ranked_classes
+    sims = torch.tensor([[0.9, 0.8, 0.7, 0.6],     # 2 votes each for 3 and 1; 3 holds the nearest
+                         [0.9, 0.8, 0.7, 0.6],     # the same votes listed in another order
+                         [0.5, 0.5, 0.2, 0.1]])    # 2 and 0 tie on votes and on their nearest: lower id
+    labels = torch.tensor([[3, 1, 3, 1], [1, 3, 1, 3], [2, 0, 2, 0]])
+    votes = knn_vote(sims, labels, 4, weighted=False)
+    top = ranked_classes(votes, sims, labels, 4)
+    assert top.tolist() == [[3, 1, 0, 2], [1, 3, 0, 2], [0, 2, 1, 3]]
+    # any order of the k neighbours gives the same answer
+    perm = torch.tensor([2, 0, 3, 1])
+    assert torch.equal(ranked_classes(knn_vote(sims[:, perm], labels[:, perm], 4, weighted=False),
+                                      sims[:, perm], labels[:, perm], 4), top)
+
+
+def test_majority_accuracy_is_the_same_for_any_neighbour_order():
+    # duplicated bank rows give equal similarities, whose order a search may return either way
+    bank = torch.tensor([vec(0), vec(0), vec(90), vec(90)])
+    labels = torch.tensor([1, 1, 0, 0])
+    q = torch.tensor([vec(40)])  # 2 votes each; class 1 is nearer (40 deg against 50)
+    for backend in ("faiss", "torch"):
+        acc = knn_accuracy(q, torch.tensor([1]), bank, labels, 2, k=4, backend=backend)
+        assert acc["majority_top1"] == 100.0

@@ -124,6 +124,18 @@ def knn_vote(sims: torch.Tensor, neighbor_labels: torch.Tensor, num_classes: int
     return scores.scatter_add_(1, neighbor_labels.masked_fill(missing, 0), votes)
 
 
+def ranked_classes(scores: torch.Tensor, sims: torch.Tensor, neighbor_labels: torch.Tensor, n: int) -> torch.Tensor:
+    """The `n` best classes per query [Q, n], best first, by score [Q, C]; a tie (common with majority
+    votes) goes to the class holding the most similar neighbour, then to the lower class id, so the
+    result never depends on the order a search returned equal scores in."""
+    found = torch.isfinite(sims)
+    nearest = torch.full(scores.shape, float("-inf"), dtype=torch.float64).scatter_reduce(
+        1, neighbor_labels.masked_fill(~found, 0), sims.double().masked_fill(~found, float("-inf")), "amax")
+    by_nearest = torch.argsort(nearest, dim=1, descending=True, stable=True)  # stable: equal -> lower id first
+    by_score = torch.argsort(scores.gather(1, by_nearest), dim=1, descending=True, stable=True)
+    return by_nearest.gather(1, by_score)[:, :n]
+
+
 def knn_accuracy(query: torch.Tensor, query_labels: torch.Tensor, bank: torch.Tensor,
                  bank_labels: torch.Tensor, num_classes: int, k: int = 20, temperature: float = 0.07,
                  backend: str = "auto", index: str = "flat", nlist: int = 1024, nprobe: int = 16) -> dict:
@@ -134,7 +146,7 @@ def knn_accuracy(query: torch.Tensor, query_labels: torch.Tensor, bank: torch.Te
     out = {}
     for name, weighted in (("weighted", True), ("majority", False)):
         scores = knn_vote(sims, nl, num_classes, temperature, weighted)
-        top = scores.topk(min(5, num_classes), dim=1).indices
+        top = ranked_classes(scores, sims, nl, min(5, num_classes))
         out[f"{name}_top1"] = 100.0 * (top[:, 0] == y).float().mean().item()
         out[f"{name}_top5"] = 100.0 * (top == y[:, None]).any(1).float().mean().item()
     return out

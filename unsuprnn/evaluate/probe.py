@@ -213,13 +213,16 @@ def summary_rows(report: dict, cols: list | None = None) -> list[tuple[str, list
         cells = []
         for _, (method, key) in cols or columns([report]):
             v = res.get(method, {}).get(key)
-            cells.append("-" if v is None else (f"{v:.3f}" if key in ("nmi", "ari") else f"{v:.2f}"))
+            fmt = (lambda x: f"{x:.3f}") if key in ("nmi", "ari") else (lambda x: f"{x:.2f}")
+            spread = res.get(method, {}).get("spread", {}).get(key)
+            cells.append("-" if v is None else fmt(v) + (f" ±{fmt(spread['std'])}" if spread else ""))
         rows.append((name, cells))
     return rows
 
 
 def format_table(report: dict) -> str:
-    """Plain-text comparison table: one row per feature set, one column per score."""
+    """Plain-text comparison table: one row per feature set, one column per score (k-means: the
+    restart with the lowest objective, ± the standard deviation over restarts)."""
     header = ["features"] + [c for c, _ in columns([report])]
     rows = [[n] + c for n, c in summary_rows(report)]
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
