@@ -197,3 +197,17 @@ def test_uncompressed_npz_is_memory_mapped_compressed_is_read(tmp_path):
         ds = load_dataset(DataConfig(dataset=f"npz:{tmp_path / name}"), seed=0)
         assert np.array_equal(ds.images[:, 0].numpy(), arr) and ds.classes == ["0", "1", "2"]
         assert mapped_from(ds.images, name) == mapped
+
+
+def test_a_label_far_above_the_image_count_is_refused_before_allocating(tmp_path, runner):
+    from tests.conftest import invoke
+    labels = np.zeros(20, np.int64)
+    labels[3] = 10**9
+    np.savez(tmp_path / "huge.npz", images=np.zeros((20, 5, 5), np.uint8), labels=labels)
+    r = invoke(runner, "data", "--dataset", f"npz:{tmp_path / 'huge.npz'}")
+    assert r.exit_code == 2 and r.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'huge.npz'}: label 1000000000 is far above the 20 images (class ids must be below "
+        "1000); renumber the classes 0..C-1"]
+    labels[3] = 999  # sparse ids within room are kept as they are
+    np.savez(tmp_path / "sparse.npz", images=np.zeros((20, 5, 5), np.uint8), labels=labels)
+    assert len(load_dataset(DataConfig(dataset=f"npz:{tmp_path / 'sparse.npz'}"), seed=0).classes) == 1000

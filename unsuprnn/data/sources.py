@@ -176,9 +176,8 @@ def load_idx_source(arg: str, cfg: DataConfig) -> Raw:
         start += len(parts[n][0])
     if len(splits) == 1:
         splits = None  # one file pair only: split it ourselves
-    n_cls = int(labels.max()) + 1 if (labels >= 0).any() else 0
     return torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(labels), \
-        [str(i) for i in range(n_cls)], splits, None
+        numbered_classes(labels, str(root)), splits, None
 
 
 # ----------------------------------------------------------------------------- npz
@@ -255,8 +254,23 @@ def load_npz_source(arg: str, cfg: DataConfig) -> Raw:
         raise UserError(f"cannot read {path} as npz ({type(exc).__name__}: {exc}); write it again with np.savez") from None
     images = array_to_nchw(arr, str(path))
     labels = _labels_array(labels, len(images), str(path))
-    n_cls = int(labels.max()) + 1 if (labels >= 0).any() else 0
-    return torch.from_numpy(images), torch.from_numpy(labels), [str(i) for i in range(n_cls)], None, None
+    return torch.from_numpy(images), torch.from_numpy(labels), numbered_classes(labels, str(path)), None, None
+
+
+MIN_CLASS_ROOM = 1000  # class ids may run up to this even on a few images (a subset of a larger label set)
+
+
+def numbered_classes(labels: np.ndarray, where: str) -> list[str]:
+    """Class names "0".."C-1" for integer labels (-1 = unknown), C = the largest label + 1. A label far
+    above the number of images (a corrupt or unnumbered file) is refused before C names are made."""
+    if not (labels >= 0).any():
+        return []
+    top = int(labels.max())
+    room = max(len(labels), MIN_CLASS_ROOM)
+    if top >= room:
+        raise UserError(f"{where}: label {top} is far above the {len(labels)} images (class ids must be below "
+                        f"{room}); renumber the classes 0..C-1")
+    return [str(i) for i in range(top + 1)]
 
 
 def _labels_array(labels, n: int, where: str) -> np.ndarray:
@@ -305,8 +319,7 @@ def load_npy_source(arg: str, cfg: DataConfig) -> Raw:
         except Exception as exc:
             raise UserError(f"cannot read {lab_path} ({type(exc).__name__}); write it again with np.save") from None
     labels = _labels_array(labels, len(images), str(lab_path))
-    n_cls = int(labels.max()) + 1 if (labels >= 0).any() else 0
-    return torch.from_numpy(images), torch.from_numpy(labels), [str(i) for i in range(n_cls)], None, None
+    return torch.from_numpy(images), torch.from_numpy(labels), numbered_classes(labels, str(lab_path)), None, None
 
 
 # ----------------------------------------------------------------------------- registry

@@ -7,6 +7,9 @@ has no GPU support, and as a reference). Memory stays bounded: queries are searc
 
 from __future__ import annotations
 
+import functools
+import sys
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -16,12 +19,25 @@ from ..errors import UserError
 BACKENDS = ("auto", "faiss", "torch")
 
 
+@functools.cache
 def faiss_has_gpu() -> bool:
+    """Whether the imported faiss can use a GPU. Asked only for CUDA data; says once when the CPU build
+    shadows an installed faiss-gpu (both provide the `faiss` module)."""
     try:
         import faiss
-        return hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0
     except ImportError:
         return False
+    if hasattr(faiss, "StandardGpuResources"):
+        return faiss.get_num_gpus() > 0
+    try:
+        from importlib.metadata import version
+        gpu_build = version("faiss-gpu")
+    except Exception:
+        return False
+    print(f"warning: faiss-gpu {gpu_build} is installed but the faiss module imported is the CPU build "
+          "(faiss-cpu shadows it); searching with torch on the GPU instead. To use faiss on the GPU: "
+          "pip uninstall -y faiss-cpu && pip install --force-reinstall --no-deps faiss-gpu", file=sys.stderr)
+    return False
 
 
 def _torch_search(query: torch.Tensor, bank: torch.Tensor, k: int, chunk: int):
