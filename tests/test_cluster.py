@@ -196,3 +196,20 @@ def test_damaged_cluster_head_is_refused(clustered, tmp_path):
                 "state_dict": load_cluster_head(clustered[0]).state_dict()}, out / "cluster_head.pt")
     with pytest.raises(UserError, match="not an unsuprnn clustering head"):
         load_cluster_head(out)
+
+
+def test_interrupted_cluster_force_leaves_the_finished_cluster_run_whole(pretrained, clustered, tmp_path, monkeypatch):
+    import shutil
+
+    from unsuprnn.errors import RunInterrupted
+    out = tmp_path / "runs" / "clu"
+    shutil.copytree(clustered[0], out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def interrupt(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cluster_mod, "run_epoch", interrupt)
+    with pytest.raises(RunInterrupted, match="still holds the previous run"):
+        train_clusters(cluster_config(pretrained), pretrained, out, force=True, quiet=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in out.parent.iterdir()) == ["clu"]
