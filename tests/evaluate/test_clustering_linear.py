@@ -92,3 +92,20 @@ def test_classification_metrics_by_hand():
     # class 0: P=1, R=.5; class 1: P=2/3, R=1 -> macro P=5/6, R=3/4
     assert m["precision"] == pytest.approx(100 * 5 / 6) and m["recall"] == pytest.approx(75.0)
     assert m["confusion"] == [[1, 1], [0, 2]]
+
+
+def test_kmeans_scores_keep_the_lowest_objective_and_report_the_spread():
+    from unsuprnn.evaluate.kmeans import default_restarts, kmeans_runs
+    from unsuprnn.evaluate.metrics import clustering_metrics
+    x, y = blobs(n_per=30, k=6, dim=6, spread=2.5, seed=1)  # overlapping blobs: restarts disagree
+    s = kmeans_scores(x, y, 6, seed=0, restarts=8)
+    runs = list(kmeans_runs(torch.nn.functional.normalize(x, dim=1), 6, seed=0, restarts=8))
+    objectives = [r[2] for r in runs]
+    best = int(np.argmin(objectives))
+    scores = [clustering_metrics(y.numpy(), r[0])["accuracy"] for r in runs]
+    assert s["restarts"] == 8 and s["objective"] == min(objectives)
+    assert s["accuracy"] == scores[best]
+    assert s["spread"]["accuracy"] == pytest.approx({"min": min(scores), "max": max(scores), "std": np.std(scores)})
+    assert s["spread"]["accuracy"]["max"] > s["spread"]["accuracy"]["min"]  # the data really is ambiguous
+    assert kmeans_scores(x, y, 6)["restarts"] == default_restarts(len(x)) == 20
+    assert default_restarts(20001) == 5
