@@ -46,7 +46,49 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
     if hashlib.sha256(payload).hexdigest().encode() != digest:
         raise UserError(f"{path} is corrupt or truncated (checksum mismatch); "
                         "delete it and train again, or restore it from a copy")
-    return torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
+    try:
+        state = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
+    except Exception as exc:  # a valid header over a payload torch cannot read
+        raise UserError(f"{path} has a valid header but unreadable content ({type(exc).__name__}); "
+                        "delete it and train again, or restore it from a copy") from None
+    if not isinstance(state, dict):
+        raise UserError(f"{path} holds no training state; delete it and train again")
+    return state
+
+
+RUN_KEYS = ("epoch", "elapsed", "model", "optimizer", "rng", "config")
+
+
+def load_run_checkpoint(out: Path, cfg: Config, ignore: tuple[str, ...] = (), keys: tuple[str, ...] = RUN_KEYS,
+                        map_location: Any = "cpu") -> dict:
+    """The checkpoint of the run in `out`, refused unless it holds every key in `keys` and was written
+    with the run's own config `cfg` (keys in `ignore` aside): a checkpoint copied from another run,
+    even of the same architecture, must not be resumed silently."""
+    from .rundir import config_difference
+
+    path = Path(out) / "checkpoint.pt"
+    state = load_checkpoint(path, map_location)
+    missing = [k for k in keys if k not in state]
+    if missing:
+        raise UserError(f"{path} lacks {', '.join(missing)}: it is not a checkpoint of this kind of run; "
+                        "restore the run's own checkpoint.pt or start over with --force")
+    try:
+        diffs = config_difference(config_from_dict(state["config"]), cfg, ignore=ignore)
+    except UserError:
+        diffs = ["an unreadable config"]
+    if diffs:
+        raise UserError(f"{path} was written by another run (its config differs in {', '.join(diffs[:5])}); "
+                        "restore the run's own checkpoint.pt or start over with --force")
+    return state
+
+
+def restore_state(target: Any, state: dict, path: Path) -> None:
+    """`target.load_state_dict(state)` (a module or an optimizer), a mismatch naming the file."""
+    try:
+        target.load_state_dict(state)
+    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"{path} does not fit this run's model ({str(exc).splitlines()[0][:160]}); "
+                        "restore the run's own checkpoint.pt or start over with --force") from None
 
 
 def save_encoder(path: str | Path, encoder: torch.nn.Module, cfg: Config, pipeline_info: dict) -> None:

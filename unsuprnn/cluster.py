@@ -27,7 +27,8 @@ from tqdm import tqdm
 
 from .atomic import write_bytes, write_text
 from .budget import check_schedule_size
-from .checkpoint import load_checkpoint, load_encoder_file, load_run_encoder, save_checkpoint, save_encoder
+from .checkpoint import (load_encoder_file, load_run_checkpoint, load_run_encoder, restore_state, save_checkpoint,
+                         save_encoder)
 from .config import ClusterConfig, Config, check_config
 from .data import load_dataset_matching
 from .data.augment import BatchAugment
@@ -44,6 +45,8 @@ from .train import CHECK_EVERY, lr_schedule
 
 HEAD_FILE = "cluster_head.pt"
 HEAD_FORMAT = "unsuprnn-cluster-head"
+CHECKPOINT_KEYS = ("epoch", "elapsed", "phase", "best_head", "model", "optimizer", "rng", "neighbors",
+                   "source_encoder", "config")
 
 
 def source_config(run: Path) -> Config:
@@ -143,7 +146,7 @@ def train_clusters(cfg: Config, run: str | Path | None, out: str | Path, resume:
     if cc.neighbors >= n:
         raise UserError(f"--neighbors {cc.neighbors} needs more than {cc.neighbors} training images, "
                         f"the dataset has {n}; pass --neighbors at most {n - 1}")
-    ckpt = load_checkpoint(out / "checkpoint.pt") if resuming else None
+    ckpt = load_run_checkpoint(out, cfg, ignore=("train.device",), keys=CHECKPOINT_KEYS) if resuming else None
     if ckpt is not None and ckpt.get("source_encoder") != source_digest:
         raise UserError(f"{run} is not the encoder {out} was clustered from (its encoder.pt changed); "
                         "resume with the original --run, or start over with --force")
@@ -175,7 +178,7 @@ def train_clusters(cfg: Config, run: str | Path | None, out: str | Path, resume:
 
     start_epoch, elapsed, log, best = 0, 0.0, [], None
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
+        restore_state(model, ckpt["model"], out / "checkpoint.pt")
         start_epoch, elapsed, best = ckpt["epoch"], ckpt["elapsed"], ckpt["best_head"]
         loader_gen.set_state(ckpt["rng"]["loader"])
         aug_gen.set_state(ckpt["rng"]["aug"])
@@ -211,7 +214,7 @@ def train_clusters(cfg: Config, run: str | Path | None, out: str | Path, resume:
                     groups.append({"params": list(encoder.parameters()), "base_lr": encoder_lr})
                 optimizer = torch.optim.Adam(groups, lr=cc.lr, weight_decay=cc.weight_decay)
                 if ckpt is not None and epoch == start_epoch and ckpt["phase"] == phase:
-                    optimizer.load_state_dict(ckpt["optimizer"])
+                    restore_state(optimizer, ckpt["optimizer"], out / "checkpoint.pt")
             phase_epoch = epoch if phase == "scan" else epoch - cc.epochs
             entry = run_epoch(phase, model, optimizer, loader, position, neighbors, train_idx, pipeline, strong,
                               schedules[phase], phase_epoch, spe, cc, best, loader_gen, aug_gen, finetune,

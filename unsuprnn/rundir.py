@@ -39,9 +39,26 @@ def write_log(path: Path, entries: list[dict]) -> None:
 
 
 def read_log(path: Path) -> list[dict]:
+    """The entries of a log.jsonl ([] when there is none); a damaged line is a UserError naming it."""
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    entries = []
+    try:
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {path} ({type(exc).__name__}); the run directory is damaged") from None
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            entry = None
+        if not isinstance(entry, dict) or not isinstance(entry.get("epoch"), int):
+            raise UserError(f"{path} line {n} is damaged (truncated or edited); restore the file, "
+                            "or start the run over with --force")
+        entries.append(entry)
+    return entries
 
 
 def epoch_line(what: str, epoch: int, epochs: int, entry: dict, extra: str = "") -> str:
@@ -87,11 +104,15 @@ def clear_out(out: Path, keep_run: bool) -> None:
 
 
 def saved_config(out: Path) -> Config:
-    import yaml
+    """The config.yaml of the run in `out`; missing or damaged is a UserError naming the file."""
+    from .config import read_config_file
     p = out / "config.yaml"
     if not p.is_file():
         raise UserError(f"{p} not found; {out} is not an unsuprnn run directory")
-    return config_from_dict(yaml.safe_load(p.read_text()))
+    try:
+        return config_from_dict(read_config_file(p))
+    except UserError as exc:
+        raise UserError(f"{p} is damaged ({exc}); restore it, or start the run over with --force") from None
 
 
 def config_difference(a: Config, b: Config, ignore: tuple[str, ...] = ()) -> list[str]:

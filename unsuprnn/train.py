@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from .atomic import write_text
-from .checkpoint import load_checkpoint, save_checkpoint, save_encoder
+from .checkpoint import load_run_checkpoint, restore_state, save_checkpoint, save_encoder
 from .config import Config, check_config
 from .data import channel_stats, load_dataset
 from .data.loader import BatchLoader
@@ -59,10 +59,10 @@ def make_fabric(device: torch.device, precision: str, devices: int, num_nodes: i
                   strategy=strategy)
 
 
-def _check_resume_config(out: Path, cfg: Config) -> None:
-    # the cluster section is read only by `unsuprnn cluster`: it never makes two pretrain runs differ
-    cluster_keys = tuple(f"cluster.{k}" for k in cfg.to_dict()["cluster"])
-    check_resume_config(out, cfg, ignore=("train.epochs", "train.device") + cluster_keys)
+def resume_ignores(cfg: Config) -> tuple[str, ...]:
+    """Keys a resumed run may change: its length, its device, and the cluster section (read only by
+    `unsuprnn cluster`, it never makes two pretrain runs differ)."""
+    return ("train.epochs", "train.device") + tuple(f"cluster.{k}" for k in cfg.to_dict()["cluster"])
 
 
 def pipeline_info(pipeline, ds) -> dict:
@@ -86,7 +86,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
     precision = resolve_precision(tc.precision, device)
     resuming = check_out(out, resume, force)  # read-only, so every DDP rank may run it
     if resuming:
-        _check_resume_config(out, cfg)
+        check_resume_config(out, cfg, ignore=resume_ignores(cfg))
 
     fabric = make_fabric(device, precision, tc.devices, tc.num_nodes)
     fabric.launch()  # with DDP, every process runs from here on; only rank 0 writes the run directory
@@ -121,8 +121,8 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
     start_epoch, elapsed, log = 0, 0.0, []
     ckpt = None
     if resuming:
-        ckpt = load_checkpoint(out / "checkpoint.pt")
-        objective.load_state_dict(ckpt["model"])
+        ckpt = load_run_checkpoint(out, cfg, ignore=resume_ignores(cfg))
+        restore_state(objective, ckpt["model"], out / "checkpoint.pt")
         start_epoch, elapsed = ckpt["epoch"], ckpt["elapsed"]
         restore_rng_states(ckpt["rng"], rank, world, loader_gen, aug_gen, fabric.device)
         log = [e for e in read_log(out / "log.jsonl") if e["epoch"] <= start_epoch]
@@ -130,7 +130,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
         torch.manual_seed(tc.seed * 7919 + rank)
     model, optimizer = fabric.setup(objective, optimizer)
     if ckpt is not None:
-        optimizer.load_state_dict(ckpt["optimizer"])
+        restore_state(optimizer, ckpt["optimizer"], out / "checkpoint.pt")
     if rank == 0:
         warn_if_absurd(cfg, encoder, pipeline.seq_shape, (tc.epochs - start_epoch) * steps_per_epoch * world,
                        device)
@@ -238,6 +238,9 @@ def rank_rng_states(fabric, loader_gen: torch.Generator, aug_gen: torch.Generato
 
 
 def restore_rng_states(rng: dict, rank: int, world: int, loader_gen, aug_gen, device) -> None:
+    if not all(isinstance(rng.get(k), torch.Tensor) for k in ("loader", "aug", "torch")):
+        raise UserError("the checkpoint's random-number states are damaged; restore checkpoint.pt or start over "
+                        "with --force")
     if rng["aug"].shape[0] != world:
         raise UserError(f"the checkpoint was written by {rng['aug'].shape[0]} process(es), this run has {world}; "
                         "resume with the same --devices and --num-nodes")

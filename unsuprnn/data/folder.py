@@ -6,8 +6,10 @@ keyed by the files and the decoding options; later loads map the cache and decod
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -21,7 +23,31 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 
 
 def _list_images(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    """Image files under `root`, following symlinked folders like any other; each real folder is read
+    once, so a link to an ancestor (a loop) or a second link to one folder adds nothing."""
+    seen, found = set(), []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames.sort()  # the first of two links to one folder is the one kept, in name order
+        found += [Path(dirpath) / f for f in filenames if Path(f).suffix.lower() in IMAGE_SUFFIXES]
+    return sorted(p for p in found if p.is_file())
+
+
+SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def _to_8bit(im):
+    """16-bit grayscale (PNG, TIFF) scaled to 8 bits (x 255 / 65535); Pillow's own conversion clips
+    at 255, which turns such images almost white."""
+    from PIL import Image
+    if im.mode not in SIXTEEN_BIT:
+        return im
+    a = np.asarray(im).astype(np.float64)
+    return Image.fromarray(np.clip(np.rint(a * (255.0 / 65535.0)), 0, 255).astype(np.uint8), "L")
 
 
 class _Decoder(torch.utils.data.Dataset):
@@ -34,11 +60,14 @@ class _Decoder(torch.utils.data.Dataset):
         return len(self.paths)
 
     def __getitem__(self, i: int):
-        from PIL import Image
+        from PIL import Image, ImageOps
         p = self.paths[i]
         try:
             with Image.open(p) as im:
                 im.load()
+                im = _to_8bit(ImageOps.exif_transpose(im))  # as a viewer shows it: EXIF orientation applied
+                if 0 in im.size:
+                    return None, f"image {p} is {im.size[0]}x{im.size[1]} pixels (empty); remove or replace the file"
                 im = im.convert(self.mode)
                 if self.resize:
                     im = im.resize((self.resize, self.resize), Image.BILINEAR)
@@ -89,14 +118,52 @@ def _probe_shape(path: Path, cfg: DataConfig) -> tuple[int, int, int]:
     return arr.shape
 
 
+CACHE_SAMPLE = 64  # files whose bytes enter the fingerprint, beside every file's metadata
+
+
 def _cache_file(root: Path, paths: list[Path], cfg: DataConfig) -> Path:
+    """The cache of this folder's decoded images: named by the folder's resolved path and the decoding
+    options (`decoded-ROOT-...`), and by a fingerprint of its files: each file's path, size, mtime,
+    ctime and inode (a file replaced with `cp -p`, `rsync -a` or `tar` keeps its mtime, not its ctime or
+    inode), plus the bytes of a sample of files. Recomputed at every load, so a cache never answers
+    for other bytes."""
+    tag = hashlib.sha256(f"{root.resolve()}|gray={cfg.grayscale}|resize={cfg.resize}".encode()).hexdigest()[:12]
     h = hashlib.sha256()
     for p in paths:
         st = p.stat()
-        h.update(f"{p.relative_to(root)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    h.update(f"gray={cfg.grayscale}|resize={cfg.resize}".encode())
+        h.update(f"{p.relative_to(root)}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}\n".encode())
+    step = max(1, len(paths) // CACHE_SAMPLE)
+    for p in paths[::step][:CACHE_SAMPLE]:
+        h.update(hashlib.sha256(p.read_bytes()).digest())
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else root / ".unsuprnn_cache"
-    return cache_dir / f"decoded-{h.hexdigest()[:16]}.npy"
+    return cache_dir / f"decoded-{tag}-{h.hexdigest()[:16]}.npy"
+
+
+def _drop_stale_caches(cache: Path) -> None:
+    """Remove this folder's caches for earlier contents (same folder and options, other fingerprint)
+    and caches named the old way (by file metadata alone, which could answer for other bytes)."""
+    tag = cache.name.split("-")[1]
+    for old in cache.parent.glob("decoded-*.npy"):
+        parts = old.stem.split("-")
+        if old != cache and ((len(parts) == 3 and parts[1] == tag) or len(parts) == 2):
+            old.unlink(missing_ok=True)
+
+
+def _preallocate(path: Path) -> None:
+    """Reserve the disk space of a sparse file now, so that a full disk is an OSError here and not a
+    SIGBUS later through the memory map."""
+    size = path.stat().st_size
+    with open(path, "rb+") as fh:
+        try:
+            os.posix_fallocate(fh.fileno(), 0, size)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                raise
+            block = b"\0" * (1 << 20)  # no fallocate on this filesystem: write the zeros
+            for start in range(0, size, len(block)):
+                fh.write(block[:min(len(block), size - start)])
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 def load_folder_source(arg: str, cfg: DataConfig):
@@ -109,17 +176,16 @@ def load_folder_source(arg: str, cfg: DataConfig):
         raise UserError(f"image folder not found: {root}; pass folder:DIR")
     split_dirs = [d for d in ("train", "test") if (root / d).is_dir()]
     groups = [(d, root / d) for d in split_dirs] or [(None, root)]
+    listed = [(split_name, g, p) for split_name, g in groups for p in _list_images(g)
+              if not any(part.startswith(".") for part in p.relative_to(root).parts)]
+    # classes are the top-level folders that really hold images (symlinked ones too)
+    class_names = sorted({p.relative_to(g).parts[0] for _, g, p in listed if len(p.relative_to(g).parts) > 1})
     all_paths, all_labels, split_of = [], [], []
-    class_names = sorted({c.name for _, g in groups for c in g.iterdir()
-                          if c.is_dir() and not c.name.startswith(".") and _list_images(c)})
-    for split_name, g in groups:
-        for p in _list_images(g):
-            if any(part.startswith(".") for part in p.relative_to(root).parts):
-                continue
-            rel = p.relative_to(g).parts
-            all_paths.append(p)
-            all_labels.append(class_names.index(rel[0]) if len(rel) > 1 and rel[0] in class_names else -1)
-            split_of.append(split_name)
+    for split_name, g, p in listed:
+        rel = p.relative_to(g).parts
+        all_paths.append(p)
+        all_labels.append(class_names.index(rel[0]) if len(rel) > 1 else -1)
+        split_of.append(split_name)
     if not all_paths:
         raise UserError(f"no images (.png/.jpg/.jpeg/.bmp) under {root}; put images in class subfolders or flat")
     cache = _cache_file(root, all_paths, cfg)
@@ -133,12 +199,18 @@ def load_folder_source(arg: str, cfg: DataConfig):
         shape = (len(all_paths),) + _probe_shape(all_paths[0], cfg)
         try:  # decode straight into a memory-mapped cache: bounded memory, decoded once
             with atomic_path(cache, suffix=".npy") as tmp:
-                mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+                np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape).flush()
+                _preallocate(tmp)
+                mm = np.lib.format.open_memmap(tmp, mode="r+")
                 _decode(all_paths, cfg, mm)
                 mm.flush()
                 del mm
             images = open_memmap(cache)
-        except OSError:  # a read-only data folder: decode into memory instead
+            _drop_stale_caches(cache)
+        except OSError as exc:  # a read-only or full disk: decode into memory instead
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                print(f"warning: no space for the decoded-image cache in {cache.parent} ({exc.strerror}); "
+                      "decoding into memory instead (free space or set data.cache_dir)", file=sys.stderr)
             images = np.empty(shape, dtype=np.uint8)
             _decode(all_paths, cfg, images)
     splits = None

@@ -36,6 +36,10 @@ class Images:
                             "give one label per image")
         if len(self.images) == 0:
             raise UserError(f"{self.spec}: no images found; point the dataset at a non-empty source")
+        if 0 in self.images.shape[1:]:
+            c, h, w = self.images.shape[1:]
+            raise UserError(f"{self.spec}: images are {h}x{w} pixels with {c} channel(s), which is empty; "
+                            "give images of at least 1x1 pixel")
 
     @property
     def shape(self) -> tuple[int, int, int]:
