@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,11 @@ def load_run_encoder(run: str | Path, device: torch.device | str = "cpu"):
     path = run / "encoder.pt" if run.is_dir() else run
     if run.is_dir() and not path.is_file():
         raise UserError(f"{run} has no encoder.pt; pretrain into it first (unsuprnn pretrain --out {run})")
+    from .runwriter import holder
+    who = holder(run) if run.is_dir() else None
+    if who:
+        print(f"warning: {run} is still being written ({who}); reading the encoder of its latest epoch",
+              file=sys.stderr)
     state_dict, cfg, info = load_encoder_file(path)
     pipeline = SequencePipeline(tuple(info["shape"]), info["view"], info["patch"] or cfg.data.patch,
                                 info["mean"], info["std"], cfg.augment)

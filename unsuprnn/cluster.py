@@ -38,7 +38,7 @@ from .errors import UserError
 from .evaluate.embed import embed_images
 from .evaluate.metrics import clustering_metrics
 from .rundir import base_meta, check_out, check_resume_config, epoch_line, read_json, read_log, write_json, write_log
-from .runwriter import claim_run
+from .runwriter import claim_run, refuse_if_in_use
 from .scan import (ClusterHeads, cluster_head, confidence_ce, confident_clusters, mine_neighbors, scan_loss,
                    strong_augment)
 from .train import CHECK_EVERY, lr_schedule
@@ -125,6 +125,7 @@ def train_clusters(cfg: Config, run: str | Path | None, out: str | Path, resume:
     check_config(cfg)
     device = resolve_device(cfg.train.device)
     resuming = check_out(out, resume, force)
+    refuse_if_in_use(out)
     if resuming:
         check_resume_config(out, cfg, ignore=("train.device",))
         run = run or read_json(out / "meta.json").get("source_run")

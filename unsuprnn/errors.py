@@ -14,3 +14,7 @@ class UserError(Exception):
 
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C, with a line saying what state the interruption left the run in."""
+
+
+class DiskFull(UserError):
+    """No space left for a write; the destination was left as it was."""

@@ -5,13 +5,15 @@ Written atomically; an existing file is kept unless `force`."""
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .atomic import atomic_path, write_text
+from .atomic import atomic_path
 from .checkpoint import load_run_encoder
 from .data import load_dataset_matching
 from .errors import UserError
@@ -108,6 +110,31 @@ def check_target(out: str | Path, force: bool = False) -> str:
     return ext
 
 
+def write_npy_stream(path: Path, emb) -> str:
+    """Write embeddings [N, E] as a float32 .npy chunk by chunk with plain writes (a full disk is an
+    OSError, never a SIGBUS through a memory map). Returns the file's SHA-256."""
+    h = hashlib.sha256()
+    with open(path, "wb") as fh:
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False,
+                                                      "shape": tuple(int(d) for d in emb.shape)})
+        h.update(header.getvalue())
+        fh.write(header.getvalue())
+        for chunk in _chunks(emb):
+            block = np.ascontiguousarray(chunk, dtype="<f4").tobytes()
+            h.update(block)
+            fh.write(block)
+    return h.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def write_embeddings(cols: dict, out: str | Path, force: bool = False) -> Path:
     """Write the columns of `gather_embeddings` to `out` in the format its extension names."""
     out = Path(out)
@@ -122,16 +149,13 @@ def write_embeddings(cols: dict, out: str | Path, force: bool = False) -> Path:
             np.savez(tmp, embeddings=emb, **rows, config_hash=np.array(cols["config_hash"]),
                      dataset=np.array(cols["dataset"]), classes=np.array(cols["classes"], dtype=str))
     elif ext == ".npy":
-        sidecar = out.with_suffix(".json")
-        with atomic_path(out, suffix=".npy") as tmp:  # streamed into a memory-mapped .npy
-            mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=tuple(emb.shape))
-            start = 0
-            for chunk in _chunks(emb):
-                mm[start:start + len(chunk)] = chunk
-                start += len(chunk)
-            mm.flush()
-            del mm
-        write_text(sidecar, json.dumps(meta | {k: v.tolist() for k, v in rows.items()}) + "\n")
+        # both files are written whole before either replaces an older one; the sidecar holds the
+        # .npy's checksum, so that a pair from two exports is refused when read back
+        with atomic_path(out, suffix=".npy") as tmp:
+            digest = write_npy_stream(tmp, emb)
+            side = meta | {"npy_sha256": digest} | {k: v.tolist() for k, v in rows.items()}
+            with atomic_path(out.with_suffix(".json")) as tmp_side:
+                tmp_side.write_text(json.dumps(side) + "\n")
     elif ext == ".parquet":
         try:
             import pyarrow as pa
@@ -175,6 +199,9 @@ def read_embeddings(path: str | Path) -> dict:
         return out
     if ext == ".npy":
         side = json.loads(path.with_suffix(".json").read_text())
+        if "npy_sha256" in side and side["npy_sha256"] != file_sha256(path):
+            raise UserError(f"{path} and its sidecar {path.with_suffix('.json')} come from different exports; "
+                            "export again")
         out = {k: np.asarray(v) for k, v in side.items() if k in ROW_COLUMNS}
         return out | {"embeddings": np.load(path), "config_hash": side["config_hash"]}
     if ext == ".parquet":

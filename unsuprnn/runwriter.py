@@ -44,9 +44,9 @@ def _lock(out: Path) -> int | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 1000).decode(errors="replace").strip() or "another process"
+            who = os.read(fd, 1000).decode(errors="replace").strip() or "another process"
             os.close(fd)
-            raise UserError(f"{out} is in use by another unsuprnn command ({holder}); "
+            raise UserError(f"{out} is in use by another unsuprnn command ({who}); "
                             "wait for it to end, or choose another --out") from None
         try:  # the holder before us may have removed the file: lock the one at `path` now
             if os.stat(path).st_ino == os.fstat(fd).st_ino:
@@ -57,6 +57,32 @@ def _lock(out: Path) -> int | None:
     os.ftruncate(fd, 0)
     os.write(fd, f"pid {os.getpid()}: {' '.join(sys.argv)}".encode())
     return fd
+
+
+def holder(out: str | Path) -> str | None:
+    """Who holds the lock on `out` (pid and command), or None when no command is writing it. Read-only."""
+    if fcntl is None:
+        return None
+    out = Path(out).resolve()
+    try:
+        fd = os.open(_sibling(out, "lock"), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return os.read(fd, 1000).decode(errors="replace").strip() or "another process"
+    finally:
+        os.close(fd)  # also releases a shared lock taken here
+    return None
+
+
+def refuse_if_in_use(out: str | Path) -> None:
+    """Exit at once when another command is writing `out` (checked again, for good, by `claim_run`)."""
+    who = holder(out)
+    if who:
+        raise UserError(f"{out} is in use by another unsuprnn command ({who}); "
+                        "wait for it to end, or choose another --out")
 
 
 def _unlock(out: Path, fd: int | None) -> None:

@@ -31,7 +31,7 @@ from .models.encoder import build_encoder
 from .objectives import build_objective
 from .budget import check_model_fits, check_schedule_size, warn_if_absurd
 from .rundir import base_meta, check_out, check_resume_config, epoch_line, read_log, write_json, write_log
-from .runwriter import claim_on_rank0
+from .runwriter import claim_on_rank0, refuse_if_in_use
 
 CHECK_EVERY = 25  # steps between host syncs for the non-finite check and the progress bar
 
@@ -85,6 +85,8 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
     device = resolve_device(tc.device)
     precision = resolve_precision(tc.precision, device)
     resuming = check_out(out, resume, force)  # read-only, so every DDP rank may run it
+    if tc.devices * tc.num_nodes == 1:  # (DDP ranks start later than the one that holds the lock)
+        refuse_if_in_use(out)
     if resuming:
         check_resume_config(out, cfg, ignore=resume_ignores(cfg))
 

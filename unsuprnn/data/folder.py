@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..config import DataConfig
-from ..errors import UserError
+from ..errors import DiskFull, UserError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 
@@ -207,10 +207,10 @@ def load_folder_source(arg: str, cfg: DataConfig):
                 del mm
             images = open_memmap(cache)
             _drop_stale_caches(cache)
-        except OSError as exc:  # a read-only or full disk: decode into memory instead
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                print(f"warning: no space for the decoded-image cache in {cache.parent} ({exc.strerror}); "
-                      "decoding into memory instead (free space or set data.cache_dir)", file=sys.stderr)
+        except (OSError, DiskFull) as exc:  # a read-only or full disk: decode into memory instead
+            if isinstance(exc, DiskFull) or exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                print(f"warning: no space for the decoded-image cache in {cache.parent}; decoding into memory "
+                      "instead (free some space or set data.cache_dir)", file=sys.stderr)
             images = np.empty(shape, dtype=np.uint8)
             _decode(all_paths, cfg, images)
     splits = None
