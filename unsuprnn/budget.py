@@ -60,8 +60,7 @@ def check_schedule_size(epochs: int, steps_per_epoch: int) -> None:
                         f"the {MAX_STEPS:,} a run may schedule; lower --epochs or set train.max_steps_per_epoch")
 
 
-def estimated_seconds(cfg: Config, parameters: int, sequence_shape: tuple, images: int,
-                      device: torch.device) -> float:
+def estimated_seconds(parameters: int, sequence_shape: tuple, images: int, device: torch.device) -> float:
     """A rough training time: about 12 FLOPs per parameter per time step per image (two views,
     forward and backward), at the rate of `device`."""
     flops = 12.0 * parameters * sequence_shape[0] * images
@@ -73,7 +72,7 @@ def warn_if_absurd(cfg: Config, encoder: torch.nn.Module, sequence_shape: tuple,
                    device: torch.device) -> None:
     """Print a warning before training when the run would take longer than a week at a typical rate."""
     images = steps * cfg.train.batch_size
-    seconds = estimated_seconds(cfg, sum(p.numel() for p in encoder.parameters()), sequence_shape, images, device)
+    seconds = estimated_seconds(sum(p.numel() for p in encoder.parameters()), sequence_shape, images, device)
     if seconds > ABSURD_SECONDS:
         print(f"warning: at a typical rate on {device.type} this run would take about {seconds / 86400:,.0f} days "
               f"({steps:,} steps of {cfg.train.batch_size} images); lower --epochs or set "
