@@ -143,6 +143,10 @@ def _train_command(objective: str, flags: dict, config, set_, out, resume, force
     metrics = train(cfg, out, resume=resume, force=force, quiet=quiet)
     if metrics is None:  # a DDP rank other than 0: rank 0 reports
         return
+    if metrics.get("collapsed"):
+        typer.echo(f"warning: the embeddings collapsed: the std of L2-normalized embeddings is "
+                   f"{metrics['embedding_std']:.4f}, about {metrics['embedding_std_healthy']:.4f} is healthy; "
+                   "try a lower --lr, another objective or more augmentation", err=True)
     line = f"done: {out} ({cfg.objective.name}, {metrics['epochs']} epochs, loss {metrics['final_loss']:.4f}"
     if metrics.get("knn_top1") is not None:
         line += f", kNN top-1 {metrics['knn_top1']:.2f}%"
@@ -164,8 +168,8 @@ def _train_flags(dataset, data_dir, download, view, patch, test_fraction, graysc
 
 @app.command("pretrain")
 @user_errors
-def pretrain_cmd(out: Out, objective: Annotated[Optional[str], typer.Option("--objective", help="contrastive | autoencoder")] = None,
-                 temperature: Annotated[Optional[float], typer.Option("--temperature", help="NT-Xent temperature.")] = None,
+def pretrain_cmd(out: Out, objective: Annotated[Optional[str], typer.Option("--objective", help="contrastive | autoencoder | byol | simsiam | vicreg | barlowtwins | moco | nnclr | dcl")] = None,
+                 temperature: Annotated[Optional[float], typer.Option("--temperature", help="Temperature of NT-Xent (contrastive, moco, nnclr) and DCL.")] = None,
                  dataset: Dataset = None, data_dir: DataDir = None, download: Download = None, view: View = None,
                  patch: Patch = None, test_fraction: TestFraction = None, grayscale: Grayscale = None,
                  resize: Resize = None, blur: Blur = None, binarize: Binarize = None, cell: Cell = None,

@@ -23,7 +23,8 @@ from .errors import UserError
 
 
 INF = float("inf")
-OBJECTIVE_NAMES = ("contrastive", "autoencoder", "supervised")
+OBJECTIVE_NAMES = ("contrastive", "autoencoder", "byol", "simsiam", "vicreg", "barlowtwins", "moco", "nnclr", "dcl",
+                   "supervised")
 
 
 @dataclass(frozen=True)
@@ -122,9 +123,12 @@ class EncoderConfig:
 @dataclass
 class ObjectiveConfig:
     name: str = opt("contrastive", choices=OBJECTIVE_NAMES)
-    temperature: float = opt(0.2, 1e-4, 100)     # NT-Xent
-    proj_hidden: int = opt(512, 1, 65536)        # SimCLR projection head
+    temperature: float = opt(0.2, 1e-4, 100)     # NT-Xent (contrastive, moco, nnclr), DCL
+    proj_hidden: int = opt(512, 1, 65536)        # projection head of every joint-embedding method
     proj_out: int = opt(128, 1, 65536)
+    pred_hidden: int = opt(512, 1, 65536)        # predictor head (byol, simsiam, nnclr)
+    momentum: float = opt(0.99, 0, 1, note="teacher momentum at the first step, cosine to 1 (byol, moco)")
+    bank_size: int = opt(4096, 1, BIG)           # memory bank: negatives (moco), support set (nnclr)
     decoder_hidden: int = opt(256, 1, 65536)     # sequence autoencoder
     teacher_forcing: bool = True
     denoise: str = opt("mask", choices=("none", "mask", "augment"))
@@ -188,6 +192,9 @@ def check_options(**values: Any) -> None:
             raise UserError(f"{flag} {value!r} is out of range: it must be {bounds.describe()}; pass a valid value")
 
 
+LATER_KEYS = ("objective.pred_hidden", "objective.momentum", "objective.bank_size")
+
+
 @dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
@@ -205,10 +212,15 @@ class Config:
 
     def digest(self) -> str:
         """Short hash of the resolved config, recorded with exported embeddings. The cluster section
-        counts only where it differs from its defaults, so pretrain runs keep the hashes they had."""
+        and keys added later count only where they differ from their defaults, so runs keep the hashes
+        they had."""
         d = self.to_dict()
         if self.cluster == ClusterConfig():
             del d["cluster"]
+        for dotted in LATER_KEYS:
+            sec, key = dotted.split(".")
+            if d[sec][key] == getattr(Config(), sec).__dict__[key]:
+                del d[sec][key]
         blob = json.dumps(d, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 import torch
+from lightly.utils.debug import std_of_l2_normalized
+from lightly.utils.scheduler import cosine_schedule
 from tqdm import tqdm
 
 from .atomic import write_text
@@ -118,6 +120,8 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
     steps_per_epoch = len(loader)
     check_schedule_size(tc.epochs, steps_per_epoch)
     schedule = lr_schedule(tc.lr, tc.epochs * steps_per_epoch, int(tc.warmup_epochs * steps_per_epoch)).tolist()
+    teacher = getattr(objective, "update_teacher", None)  # byol, moco: a cosine momentum schedule to 1
+    momentum = momentum_schedule(cfg.objective.momentum, tc.epochs * steps_per_epoch) if teacher else None
     aug_gen = torch.Generator(device=fabric.device).manual_seed(tc.seed * 1000 + rank + 1)
 
     start_epoch, elapsed, log = 0, 0.0, []
@@ -155,6 +159,8 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
 
         test_idx = ds.splits.get("test")
         monitor = knn_monitor_indices(ds.labels, train_idx, test_idx, tc.seed) if tc.knn_every > 0 else None
+        collapse_idx = train_idx[torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(tc.seed))
+                                 [:COLLAPSE_SAMPLE].sort().values]
         show_bar = not quiet and rank == 0
         for epoch in range(start_epoch, tc.epochs):
             model.train()
@@ -174,6 +180,8 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
                 if tc.grad_clip > 0:
                     fabric.clip_gradients(model, optimizer, max_norm=tc.grad_clip, error_if_nonfinite=False)
                 optimizer.step()
+                if teacher is not None:
+                    teacher(momentum[step])
                 loss_sum += loss.detach()
                 if (i + 1) % CHECK_EVERY == 0 or i + 1 == steps_per_epoch:
                     if bad.item():
@@ -199,6 +207,9 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
                 query = embed_images(encoder, pipeline, ds.images, fabric.device, indices=query_idx)
                 entry["knn_top1"] = knn_accuracy(query, ds.labels[query_idx], bank, ds.labels[bank_idx],
                                                  len(ds.classes), k=min(20, len(bank_idx)))["weighted_top1"]
+            if rank == 0:  # the collapse monitor: about 1/sqrt(dim) is healthy, 0 is one point for every image
+                entry["embedding_std"] = float(std_of_l2_normalized(
+                    embed_images(encoder, pipeline, ds.images, fabric.device, indices=collapse_idx)))
             log.append(entry)
             rng = rank_rng_states(fabric, loader_gen, aug_gen)  # every rank takes part in the gather
             if rank == 0:
@@ -216,6 +227,8 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
         metrics = {"objective": cfg.objective.name, "epochs": tc.epochs,
                    "final_loss": log[-1]["loss"] if log else None, "train_seconds": elapsed,
                    "knn_top1": next((e["knn_top1"] for e in reversed(log) if "knn_top1" in e), None)}
+        if rank == 0 and log:
+            metrics |= collapse_verdict(log[-1]["embedding_std"], encoder.out_dim)
         if cfg.objective.name == "supervised" and test_idx is not None and (ds.labels[test_idx] >= 0).any():
             metrics["test"] = supervised_test_metrics(objective, pipeline, ds.images, ds.labels, test_idx,
                                                       len(ds.classes), fabric.device)
@@ -223,6 +236,21 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
             return None
         write_json(writer.work / "metrics.json", metrics)
     return metrics
+
+
+def momentum_schedule(start: float, total_steps: int) -> list[float]:
+    """Teacher momentum per step: lightly's cosine schedule from `start` to 1 (BYOL, MoCo)."""
+    return [cosine_schedule(step, total_steps, start, 1.0) for step in range(total_steps)]
+
+
+COLLAPSE_SAMPLE = 2048   # training images embedded each epoch for the collapse monitor
+COLLAPSED_BELOW = 0.2    # x 1/sqrt(dim): the std of L2-normalized embeddings under which a run has collapsed
+
+
+def collapse_verdict(std: float, dim: int) -> dict:
+    """metrics.json's collapse fields: the last std of L2-normalized embeddings, against 1/sqrt(dim)."""
+    healthy = dim ** -0.5
+    return {"embedding_std": std, "embedding_std_healthy": healthy, "collapsed": std < COLLAPSED_BELOW * healthy}
 
 
 def rank_rng_states(fabric, loader_gen: torch.Generator, aug_gen: torch.Generator) -> dict:

@@ -1,0 +1,40 @@
+"""What an objective keeps beside its trained weights: momentum teachers and memory banks.
+
+lightly registers a memory bank's contents as non-persistent buffers, so they would be missing from a
+checkpoint; `bank_state`/`load_bank_state` carry them through `get_extra_state`/`set_extra_state`,
+and a resumed run continues with the very bank it stopped with.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from lightly.models.utils import deactivate_requires_grad
+from torch import nn
+
+
+def momentum_copy(module: nn.Module) -> nn.Module:
+    """A frozen copy of `module`: a momentum teacher, updated only by `update_momentum`."""
+    teacher = copy.deepcopy(module)
+    deactivate_requires_grad(teacher)
+    return teacher
+
+
+def two_views(pipeline, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Two independently augmented sequence views of uint8 images x [B, C, H, W] -> [2B, T, D]."""
+    return torch.cat([pipeline.augmented(x, generator), pipeline.augmented(x, generator)])
+
+
+def bank_state(banks: dict[str, nn.Module]) -> dict:
+    """{name: {"bank": tensor, "ptr": tensor}} of lightly memory banks (MemoryBankModule)."""
+    return {name: {"bank": b.bank.detach().clone(), "ptr": b.bank_ptr.detach().clone()} for name, b in banks.items()}
+
+
+def load_bank_state(banks: dict[str, nn.Module], state: dict) -> None:
+    for name, b in banks.items():
+        if b.bank.shape != state[name]["bank"].shape:
+            raise ValueError(f"memory bank {name} is {tuple(state[name]['bank'].shape)} in the checkpoint, "
+                             f"{tuple(b.bank.shape)} here")
+        b.bank = state[name]["bank"].to(b.bank.device).clone()
+        b.bank_ptr = state[name]["ptr"].to(b.bank_ptr.device).clone()
