@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import unsuprnn.cluster as cluster_mod
-from tests.conftest import invoke
+from tests.conftest import die_after_checkpoint, invoke
 from tests.test_train import small_config
 from unsuprnn.checkpoint import load_checkpoint, load_encoder_file, save_encoder
 from unsuprnn.cluster import load_cluster_head, source_config, train_clusters
@@ -84,15 +84,7 @@ def test_labels_never_reach_training(pretrained, tmp_path, monkeypatch):
 @pytest.mark.parametrize("die_after", [2, 3])  # at the SCAN -> self-labeling boundary, and inside self-labeling
 def test_killed_and_resumed_cluster_run_is_identical(pretrained, clustered, tmp_path, monkeypatch, die_after):
     cfg = cluster_config(pretrained)
-    real_save = cluster_mod.save_checkpoint
-    calls = {"n": 0}
-
-    def save_then_die(state, path):
-        real_save(state, path)
-        calls["n"] += 1
-        if calls["n"] == die_after:
-            raise KeyboardInterrupt
-    monkeypatch.setattr(cluster_mod, "save_checkpoint", save_then_die)
+    die_after_checkpoint(monkeypatch, cluster_mod, die_after)  # killed right after that checkpoint
     with pytest.raises(KeyboardInterrupt):
         train_clusters(cfg, pretrained, tmp_path / "r", quiet=True)
     monkeypatch.undo()

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import unsuprnn.train as train_mod
+from tests.conftest import die_after_checkpoint
 from unsuprnn.checkpoint import load_checkpoint, load_run_encoder
 from unsuprnn.config import Config
 from unsuprnn.data import load_dataset
@@ -56,15 +57,7 @@ def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
     cfg = small_config("autoencoder", epochs=3)
     train(cfg, tmp_path / "straight", quiet=True)
 
-    real_save = train_mod.save_checkpoint
-    calls = {"n": 0}
-
-    def save_then_die(state, path):
-        real_save(state, path)
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt  # killed right after epoch 2's checkpoint
-    monkeypatch.setattr(train_mod, "save_checkpoint", save_then_die)
+    die_after_checkpoint(monkeypatch, train_mod, 2)  # killed right after that checkpoint
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "resumed", quiet=True)
     monkeypatch.undo()

@@ -38,16 +38,26 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def loss_figure(logs: dict[str, list[dict]]) -> bytes:
+def loss_figure(logs: dict[str, list[dict]], dims: dict[str, int]) -> bytes:
+    """Training loss, kNN against wall time, and the collapse monitor (std of L2-normalized embeddings
+    x sqrt(dim): 1 for isotropic features, 0 for a collapse), one line per run."""
+    from .train import COLLAPSED_BELOW
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
     for name, log in logs.items():
         axes[0].plot([e["epoch"] for e in log], [e["loss"] for e in log], marker=".", label=name)
         knn = [(e["elapsed"], e["knn_top1"]) for e in log if "knn_top1" in e]
         if knn:
             axes[1].plot(*zip(*knn), marker=".", label=name)
+        std = [(e["epoch"], e["embedding_std"] * dims[name] ** 0.5) for e in log if "embedding_std" in e]
+        if std:
+            axes[2].plot(*zip(*std), marker=".", label=name)
     axes[0].set(xlabel="epoch", ylabel="training loss", title="training loss")
     axes[1].set(xlabel="training time (s)", ylabel="kNN top-1 (%)", title="kNN accuracy against wall time")
+    axes[2].axhline(1.0, color="green", lw=0.8, ls="--")
+    axes[2].axhline(COLLAPSED_BELOW, color="red", lw=0.8, ls="--")
+    axes[2].set(xlabel="epoch", ylabel="std x sqrt(dim)", ylim=(0, None),
+                title="collapse monitor (1 = isotropic; below red: collapsed)")
     for ax in axes:
         ax.grid(alpha=0.3)
         if ax.lines:
@@ -207,7 +217,8 @@ def build_report(runs: list[str | Path], out: str | Path, device="cpu") -> Path:
     if not runs:
         raise UserError("pass at least one run: --runs DIR [--runs DIR ...]")
     info = [collect(Path(r), device) for r in runs]
-    figures = [("Training", loss_figure({r["name"]: r["log"] for r in info}))]
+    figures = [("Training", loss_figure({r["name"]: r["log"] for r in info},
+                                        {r["name"]: r["probe"]["embedding_dim"] for r in info}))]
     for r in info:
         labelled = (r["labels"] >= 0).any()
         n_cls = len(r["classes"]) or 10

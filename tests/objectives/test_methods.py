@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 import unsuprnn.train as train_mod
-from tests.conftest import invoke
+from tests.conftest import die_after_checkpoint, invoke
 from tests.test_train import small_config
 from unsuprnn.checkpoint import load_checkpoint
 from unsuprnn.config import Config
@@ -154,15 +154,7 @@ def test_resume_after_a_kill_is_identical(name, tmp_path, monkeypatch):
     cfg = small_config(name, epochs=3)
     cfg.objective.bank_size, cfg.train.batch_size = 512, 128
     train(cfg, tmp_path / "straight", quiet=True)
-    real_save = train_mod.save_checkpoint
-    calls = {"n": 0}
-
-    def save_then_die(state, path):
-        real_save(state, path)
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise KeyboardInterrupt
-    monkeypatch.setattr(train_mod, "save_checkpoint", save_then_die)
+    die_after_checkpoint(monkeypatch, train_mod, 1)  # killed right after that checkpoint
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "resumed", quiet=True)
     monkeypatch.undo()
