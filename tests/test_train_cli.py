@@ -28,7 +28,7 @@ def test_resume_from_cli_keeps_run_config(runner, tmp_path):
 
 def test_train_bad_inputs(runner, tmp_path):
     (tmp_path / "bad.yaml").write_text("train: {epoch: 3}\n")
-    cases = [["pretrain", "--out", tmp_path / "a", "--objective", "byol"],
+    cases = [["pretrain", "--out", tmp_path / "a", "--objective", "swav"],
              ["pretrain", "--out", tmp_path / "a", "--cell", "transformer"],
              ["pretrain", "--out", tmp_path / "a", "--config", tmp_path / "bad.yaml"],
              ["pretrain", "--out", tmp_path / "a", "--config", tmp_path / "missing.yaml"],

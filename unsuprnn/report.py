@@ -60,7 +60,7 @@ def loss_figure(logs: dict[str, list[dict]], dims: dict[str, int]) -> bytes:
                 title="collapse monitor (1 = isotropic; below red: collapsed)")
     for ax in axes:
         ax.grid(alpha=0.3)
-        if ax.lines:
+        if ax.get_legend_handles_labels()[0]:  # runs logged before a panel existed draw nothing there
             ax.legend(fontsize=8)
     return _png(fig)
 

@@ -92,4 +92,4 @@ def test_loss_falls(name):
 
 def test_unknown_objective():
     with pytest.raises(UserError, match="unknown objective"):
-        _setup("byol")
+        _setup("swav")
