@@ -25,6 +25,15 @@ ENCODER_FORMAT = "unsuprnn-encoder"
 ENCODER_VERSION = 1
 
 
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, read in blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def save_checkpoint(state: dict, path: str | Path) -> None:
     """Write `state` (tensors, dicts, numbers, strings) atomically with a format line and checksum."""
     buf = io.BytesIO()

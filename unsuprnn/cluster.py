@@ -15,7 +15,6 @@ checkpoint.pt, encoder.pt) plus cluster_head.pt; `probe`, `export` and `report` 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import sys
 import time
@@ -27,8 +26,8 @@ from tqdm import tqdm
 
 from .atomic import write_bytes, write_text
 from .budget import check_schedule_size
-from .checkpoint import (load_encoder_file, load_run_checkpoint, load_run_encoder, restore_state, save_checkpoint,
-                         save_encoder)
+from .checkpoint import (file_sha256, load_encoder_file, load_run_checkpoint, load_run_encoder, restore_state,
+                         save_checkpoint, save_encoder)
 from .config import ClusterConfig, Config, check_config
 from .data import load_dataset_matching
 from .data.augment import BatchAugment
@@ -59,10 +58,6 @@ def source_config(run: Path) -> Config:
     cfg = load_encoder_file(path)[1]
     cfg.cluster = ClusterConfig()
     return cfg
-
-
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def load_cluster_head(run: str | Path) -> nn.Module | None:
@@ -135,7 +130,7 @@ def train_clusters(cfg: Config, run: str | Path | None, out: str | Path, resume:
     if run.resolve() == out.resolve():
         raise UserError("--out must be a new directory, not the --run being clustered")
     encoder, pipeline, _, info = load_run_encoder(run, device)
-    source_digest = file_digest(run / "encoder.pt" if run.is_dir() else run)
+    source_digest = file_sha256(run / "encoder.pt" if run.is_dir() else run)
     ds = load_dataset_matching(cfg.data, seed, info["shape"])
     train_idx = ds.splits["train"]
     n = len(train_idx)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .atomic import atomic_path
-from .checkpoint import load_run_encoder
+from .checkpoint import file_sha256, load_run_encoder
 from .data import load_dataset_matching
 from .errors import UserError
 from .evaluate.embed import embed_images
@@ -124,14 +124,6 @@ def write_npy_stream(path: Path, emb) -> str:
             block = np.ascontiguousarray(chunk, dtype="<f4").tobytes()
             h.update(block)
             fh.write(block)
-    return h.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
     return h.hexdigest()
 
 

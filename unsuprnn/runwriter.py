@@ -34,6 +34,16 @@ def _sibling(out: Path, kind: str) -> Path:
     return out.parent / f".{out.name}.{kind}"
 
 
+def _holder_of(fd: int) -> str:
+    """What the lock file open at `fd` says of its holder (pid and command)."""
+    return os.read(fd, 1000).decode(errors="replace").strip() or "another process"
+
+
+def _in_use(out: Path, who: str) -> UserError:
+    return UserError(f"{out} is in use by another unsuprnn command ({who}); "
+                     "wait for it to end, or choose another --out")
+
+
 def _lock(out: Path) -> int | None:
     """An exclusive lock on `out` (a lock file beside it), or a UserError naming the holder."""
     if fcntl is None:
@@ -44,10 +54,9 @@ def _lock(out: Path) -> int | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            who = os.read(fd, 1000).decode(errors="replace").strip() or "another process"
+            who = _holder_of(fd)
             os.close(fd)
-            raise UserError(f"{out} is in use by another unsuprnn command ({who}); "
-                            "wait for it to end, or choose another --out") from None
+            raise _in_use(out, who) from None
         try:  # the holder before us may have removed the file: lock the one at `path` now
             if os.stat(path).st_ino == os.fstat(fd).st_ino:
                 break
@@ -71,7 +80,7 @@ def holder(out: str | Path) -> str | None:
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except BlockingIOError:
-        return os.read(fd, 1000).decode(errors="replace").strip() or "another process"
+        return _holder_of(fd)
     finally:
         os.close(fd)  # also releases a shared lock taken here
     return None
@@ -81,8 +90,7 @@ def refuse_if_in_use(out: str | Path) -> None:
     """Exit at once when another command is writing `out` (checked again, for good, by `claim_run`)."""
     who = holder(out)
     if who:
-        raise UserError(f"{out} is in use by another unsuprnn command ({who}); "
-                        "wait for it to end, or choose another --out")
+        raise _in_use(out, who)
 
 
 def _unlock(out: Path, fd: int | None) -> None:
