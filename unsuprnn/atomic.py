@@ -95,3 +95,21 @@ def write_bytes(dest: str | os.PathLike, data: bytes) -> None:
     """Write `data` to `dest` atomically."""
     with atomic_path(dest) as tmp:
         tmp.write_bytes(data)
+
+
+def check_output_file(dest: str | os.PathLike, force: bool = False, what: str = "--out") -> Path:
+    """Refuse, before any work, an output that names a directory, sits where no folder can be
+    made, or exists without `force` (so that a command never overwrites a result silently)."""
+    from .errors import UserError
+
+    dest = Path(dest)
+    if dest.is_dir():
+        raise UserError(f"{dest} is a directory; {what} must name a file")
+    if dest.exists() and not force:
+        raise UserError(f"{dest} exists; pass --force to overwrite it or choose another {what}")
+    parent = next((p for p in [dest.parent, *dest.parent.parents] if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise UserError(f"cannot write {dest}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write {dest}: no write permission in {parent}")
+    return dest

@@ -10,17 +10,26 @@ import typer
 
 from .errors import RunInterrupted, UserError
 
+# Plain click help: readable in a redirected log, and no `<bool>` type shown after every flag.
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+                  rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]},
                   help="Unsupervised representation learning with recurrent encoders over image sequences.")
 
 
-@app.callback()
-def _root(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False):
-    """Unsupervised representation learning with recurrent encoders over image sequences."""
-    if version:
+def _print_version(value: bool):
+    if value:
         from . import __version__
-        typer.echo(__version__)
+        typer.echo(f"unsuprnn {__version__}")
         raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                help="Print the version and exit.")] = False):
+    """Unsupervised representation learning with recurrent encoders over image sequences.
+
+    Defaults come from unsuprnn/config.py; a --config file overrides them, flags override both.
+    """
 
 
 def user_errors(fn):
@@ -40,20 +49,35 @@ def user_errors(fn):
     return wrapper
 
 
+def _default(key: str) -> str:
+    """The config default of `section.key`, shown in --help (the one place defaults live is config.py)."""
+    from .config import Config
+    section, name = key.split(".")
+    value = getattr(getattr(Config(), section), name)
+    return "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def flag(*names: str, key: str, help: str, **kw):
+    """An option that overrides config key `key` (None = keep the config's value), its default shown."""
+    return typer.Option(*names, help=help, show_default=_default(key), **kw)
+
+
+DATASETS = ("digits | mnist | fashion-mnist | kmnist | emnist-SPLIT | cifar10 | cifar100 | svhn | idx:DIR | "
+            "folder:DIR | npz:FILE | npy:FILE")
 # Options shared by several commands (one definition each, reused by annotation).
-Dataset = Annotated[Optional[str], typer.Option("--dataset", "-d", help="digits | mnist | fashion-mnist | kmnist | emnist-SPLIT | cifar10 | cifar100 | svhn | idx:DIR | folder:DIR | npz:FILE")]
-DataDir = Annotated[Optional[str], typer.Option("--data-dir", help="Where torchvision datasets are stored.")]
-Download = Annotated[Optional[bool], typer.Option("--download/--no-download", help="Let torchvision fetch missing datasets.")]
-View = Annotated[Optional[str], typer.Option("--view", help="rows | columns | patches | snake")]
-Patch = Annotated[Optional[int], typer.Option("--patch", help="Patch side for --view patches.")]
-TestFraction = Annotated[Optional[float], typer.Option("--test-fraction", help="Test share for sources without their own split.")]
-Grayscale = Annotated[Optional[bool], typer.Option("--grayscale/--color", help="Convert images to one channel.")]
-Resize = Annotated[Optional[int], typer.Option("--resize", help="Resize images to N x N.")]
-Blur = Annotated[Optional[float], typer.Option("--blur", help="Gaussian blur sigma in pixels.")]
-Binarize = Annotated[Optional[float], typer.Option("--binarize", help="Threshold in [0, 1]; pixels become 0 or 1.")]
-Seed = Annotated[Optional[int], typer.Option("--seed", help="One seed for splits, init, sampling and augmentation.")]
-Device = Annotated[Optional[str], typer.Option("--device", help="auto | cpu | cuda | cuda:N")]
-ConfigFile = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (see configs/).")]
+Dataset = Annotated[Optional[str], flag("--dataset", "-d", key="data.dataset", help=DATASETS)]
+DataDir = Annotated[Optional[str], flag("--data-dir", key="data.data_dir", help="Where torchvision datasets are stored.")]
+Download = Annotated[Optional[bool], flag("--download/--no-download", key="data.download", help="Let torchvision fetch missing datasets.")]
+View = Annotated[Optional[str], flag("--view", key="data.view", help="rows | columns | patches | snake")]
+Patch = Annotated[Optional[int], flag("--patch", key="data.patch", help="Patch side for --view patches.")]
+TestFraction = Annotated[Optional[float], flag("--test-fraction", key="data.test_fraction", help="Test share for sources without their own split.")]
+Grayscale = Annotated[Optional[bool], flag("--grayscale/--color", key="data.grayscale", help="Convert images to one channel.")]
+Resize = Annotated[Optional[int], flag("--resize", key="data.resize", help="Resize images to N x N.")]
+Blur = Annotated[Optional[float], flag("--blur", key="data.blur", help="Gaussian blur sigma in pixels (0 = off).")]
+Binarize = Annotated[Optional[float], flag("--binarize", key="data.binarize", help="Threshold in [0, 1]; pixels become 0 or 1.")]
+Seed = Annotated[Optional[int], flag("--seed", key="train.seed", help="One seed for splits, init, sampling and augmentation.")]
+Device = Annotated[Optional[str], flag("--device", key="train.device", help="auto | cpu | cuda | cuda:N")]
+ConfigFile = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (see configs/); default: none.")]
 Sets = Annotated[Optional[List[str]], typer.Option("--set", help="Override: section.key=value (repeatable).")]
 
 
@@ -71,6 +95,7 @@ def data_cmd(dataset: Dataset = None, data_dir: DataDir = None, download: Downlo
              view: View = None, patch: Patch = None, test_fraction: TestFraction = None,
              grayscale: Grayscale = None, resize: Resize = None, blur: Blur = None, binarize: Binarize = None,
              grid: Annotated[Optional[Path], typer.Option(help="Write a PNG of samples beside augmented views.")] = None,
+             force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --grid file.")] = False,
              seed: Seed = None, config: ConfigFile = None, set_: Sets = None):
     """Describe a dataset: split sizes, image shape, classes and the sequence shape of a view."""
     from .config import load_config
@@ -81,6 +106,9 @@ def data_cmd(dataset: Dataset = None, data_dir: DataDir = None, download: Downlo
     flags = data_flags(dataset, data_dir, download, view, patch, test_fraction, grayscale, resize, blur, binarize)
     flags["train.seed"] = seed
     cfg = load_config(config, flags, set_)
+    if grid is not None:
+        from .atomic import check_output_file
+        check_output_file(grid, force, "--grid")
     ds = load_dataset(cfg.data, cfg.train.seed)
     images, labels = ds.split(split)
     c, h, w = ds.shape
@@ -107,22 +135,23 @@ def data_cmd(dataset: Dataset = None, data_dir: DataDir = None, download: Downlo
         typer.echo(f"wrote {grid}")
 
 
-Epochs = Annotated[Optional[int], typer.Option("--epochs", help="Training epochs.")]
-BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help="Images per batch (per process).")]
-Lr = Annotated[Optional[float], typer.Option("--lr", help="Peak learning rate (AdamW, warmup + cosine).")]
+Epochs = Annotated[Optional[int], flag("--epochs", key="train.epochs", help="Training epochs.")]
+BatchSize = Annotated[Optional[int], flag("--batch-size", key="train.batch_size", help="Images per batch (per process).")]
+Lr = Annotated[Optional[float], flag("--lr", key="train.lr", help="Peak learning rate (AdamW, warmup + cosine).")]
 Out = Annotated[Path, typer.Option("--out", "-o", help="Run directory to write.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")]
-Force = Annotated[bool, typer.Option("--force", help="Overwrite a run already in --out.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar; one log line per epoch.")]
-Cell = Annotated[Optional[str], typer.Option("--cell", help="lstm | gru | rnn")]
-Bidirectional = Annotated[Optional[bool], typer.Option("--bidirectional/--no-bidirectional", help="Read the sequence both ways.")]
-Layers = Annotated[Optional[int], typer.Option("--layers", help="Stacked RNN layers.")]
-Hidden = Annotated[Optional[int], typer.Option("--hidden", help="Hidden units per direction.")]
-Dropout = Annotated[Optional[float], typer.Option("--dropout", help="Dropout between RNN layers.")]
-Pool = Annotated[Optional[str], typer.Option("--pool", help="last | mean | max | meanmax")]
-InputProj = Annotated[Optional[int], typer.Option("--input-proj", help="Linear patch embedding width (0 = none).")]
-Devices = Annotated[Optional[int], typer.Option("--devices", help="Processes (GPUs) per node; DDP when > 1.")]
-NumNodes = Annotated[Optional[int], typer.Option("--num-nodes", help="Nodes for multi-node DDP.")]
+Force = Annotated[bool, typer.Option("--force", help="Start over: replace the run already in --out (swapped in once the new run has a checkpoint).")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar; one log line per epoch (the same happens when stderr is not a terminal).")]
+QuietBars = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or step lines.")]
+Cell = Annotated[Optional[str], flag("--cell", key="encoder.cell", help="lstm | gru | rnn")]
+Bidirectional = Annotated[Optional[bool], flag("--bidirectional/--no-bidirectional", key="encoder.bidirectional", help="Read the sequence both ways.")]
+Layers = Annotated[Optional[int], flag("--layers", key="encoder.layers", help="Stacked RNN layers.")]
+Hidden = Annotated[Optional[int], flag("--hidden", key="encoder.hidden", help="Hidden units per direction.")]
+Dropout = Annotated[Optional[float], flag("--dropout", key="encoder.dropout", help="Dropout between RNN layers.")]
+Pool = Annotated[Optional[str], flag("--pool", key="encoder.pool", help="last | mean | max | meanmax")]
+InputProj = Annotated[Optional[int], flag("--input-proj", key="encoder.input_proj", help="Linear patch embedding width (0 = none).")]
+Devices = Annotated[Optional[int], flag("--devices", key="train.devices", help="Processes (GPUs) per node; DDP when > 1.")]
+NumNodes = Annotated[Optional[int], flag("--num-nodes", key="train.num_nodes", help="Nodes for multi-node DDP.")]
 
 
 def _train_command(objective: str, flags: dict, config, set_, out, resume, force, quiet):
@@ -168,8 +197,8 @@ def _train_flags(dataset, data_dir, download, view, patch, test_fraction, graysc
 
 @app.command("pretrain")
 @user_errors
-def pretrain_cmd(out: Out, objective: Annotated[Optional[str], typer.Option("--objective", help="contrastive | autoencoder | byol | simsiam | vicreg | barlowtwins | moco | nnclr | dcl")] = None,
-                 temperature: Annotated[Optional[float], typer.Option("--temperature", help="Temperature of NT-Xent (contrastive, moco, nnclr) and DCL.")] = None,
+def pretrain_cmd(out: Out, objective: Annotated[Optional[str], flag("--objective", key="objective.name", help="contrastive | autoencoder | byol | simsiam | vicreg | barlowtwins | moco | nnclr | dcl")] = None,
+                 temperature: Annotated[Optional[float], flag("--temperature", key="objective.temperature", help="Temperature of NT-Xent (contrastive, moco, nnclr) and DCL.")] = None,
                  dataset: Dataset = None, data_dir: DataDir = None, download: Download = None, view: View = None,
                  patch: Patch = None, test_fraction: TestFraction = None, grayscale: Grayscale = None,
                  resize: Resize = None, blur: Blur = None, binarize: Binarize = None, cell: Cell = None,
@@ -208,13 +237,13 @@ def supervised_cmd(out: Out, dataset: Dataset = None, data_dir: DataDir = None, 
 @user_errors
 def cluster_cmd(out: Out,
                 run: Annotated[Optional[Path], typer.Option("--run", "-r", help="Pretrained run to cluster (its encoder.pt); with --resume, default: the one recorded in --out.")] = None,
-                clusters: Annotated[Optional[int], typer.Option("--clusters", "-k", help="Number of clusters K (default: the dataset's number of classes).")] = None,
-                neighbors: Annotated[Optional[int], typer.Option("--neighbors", help="Nearest neighbours mined per training image.")] = None,
-                heads: Annotated[Optional[int], typer.Option("--heads", help="Clustering heads trained side by side; the lowest-loss one is kept.")] = None,
-                epochs: Annotated[Optional[int], typer.Option("--epochs", help="SCAN epochs (neighbour consistency + entropy).")] = None,
-                selflabel_epochs: Annotated[Optional[int], typer.Option("--selflabel-epochs", help="Self-labeling epochs on confident images (0 = skip).")] = None,
-                lr: Annotated[Optional[float], typer.Option("--lr", help="Learning rate of the heads (Adam).")] = None,
-                encoder_lr: Annotated[Optional[float], typer.Option("--encoder-lr", help="Learning rate for fine-tuning the encoder; 0 keeps it frozen.")] = None,
+                clusters: Annotated[Optional[int], typer.Option("--clusters", "-k", help="Number of clusters K.", show_default="the dataset's number of classes")] = None,
+                neighbors: Annotated[Optional[int], flag("--neighbors", key="cluster.neighbors", help="Nearest neighbours mined per training image.")] = None,
+                heads: Annotated[Optional[int], flag("--heads", key="cluster.heads", help="Clustering heads trained side by side; the lowest-loss one is kept.")] = None,
+                epochs: Annotated[Optional[int], flag("--epochs", key="cluster.epochs", help="SCAN epochs (neighbour consistency + entropy).")] = None,
+                selflabel_epochs: Annotated[Optional[int], flag("--selflabel-epochs", key="cluster.selflabel_epochs", help="Self-labeling epochs on confident images (0 = skip).")] = None,
+                lr: Annotated[Optional[float], flag("--lr", key="cluster.lr", help="Learning rate of the heads (Adam).")] = None,
+                encoder_lr: Annotated[Optional[float], flag("--encoder-lr", key="cluster.encoder_lr", help="Learning rate for fine-tuning the encoder; 0 keeps it frozen.")] = None,
                 seed: Seed = None, device: Device = None, resume: Resume = False, force: Force = False,
                 quiet: Quiet = False, set_: Sets = None):
     """Cluster a pretrained run's images without labels (SCAN: mined neighbours, then self-labeling)."""
@@ -250,40 +279,56 @@ def _probe_device(device: Optional[str]):
     return resolve_device(device or "auto")
 
 
+def _say(quiet: bool):
+    """Step lines on stderr (one per step, readable in a redirected log), or nothing with --quiet."""
+    return (lambda line: None) if quiet else (lambda line: typer.echo(line, err=True))
+
+
 @app.command("probe")
 @user_errors
 def probe_cmd(run: Run,
-              method: Annotated[str, typer.Option("--method", "-m", help="knn | linear | kmeans | all, or a comma list")] = "all",
-              dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Bank (train split) and, by default, queries (test split); default: the run's dataset.")] = None,
-              test_dataset: Annotated[Optional[str], typer.Option("--test-dataset", help="Take the queries from this source instead.")] = None,
-              baselines: Annotated[str, typer.Option("--baselines", help="Comma list: raw, pca, random, supervised=RUN.")] = "",
+              method: Annotated[str, typer.Option("--method", "-m", help="knn | linear | kmeans | all, or a comma list.")] = "all",
+              dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Bank (train split) and, by default, queries (test split): " + DATASETS + ".", show_default="the run's dataset")] = None,
+              test_dataset: Annotated[Optional[str], typer.Option("--test-dataset", help="Take the queries from this source instead.", show_default="none")] = None,
+              baselines: Annotated[str, typer.Option("--baselines", help="Comma list: raw, pca, random, supervised=RUN.", show_default="none")] = "",
               k: Annotated[int, typer.Option("--k", help="kNN neighbours (k-means clusters when --method kmeans alone).")] = 20,
               temperature: Annotated[float, typer.Option("--temperature", help="kNN vote temperature.")] = 0.07,
-              clusters: Annotated[Optional[int], typer.Option("--clusters", help="k-means clusters (default: number of classes).")] = None,
-              json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the results as JSON here.")] = None,
+              clusters: Annotated[Optional[int], typer.Option("--clusters", help="k-means clusters.", show_default="the number of classes")] = None,
+              json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write this probe's results as JSON here.", show_default="none")] = None,
               index: Annotated[str, typer.Option("--index", help="kNN index: flat (exact) | ivf (approximate).")] = "flat",
               nlist: Annotated[int, typer.Option("--nlist", help="IVF cells.")] = 1024,
               nprobe: Annotated[int, typer.Option("--nprobe", help="IVF cells searched per query.")] = 16,
-              device: Device = None, quiet: Quiet = False):
-    """Score frozen embeddings: FAISS kNN, linear probe, k-means, beside baselines."""
+              force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --json file.")] = False,
+              device: Device = None, quiet: QuietBars = False):
+    """Score frozen embeddings: FAISS kNN, linear probe, k-means, beside baselines.
+
+    Every measurement is kept in RUN/probe.json: a narrower probe adds to earlier ones.
+    """
     import json
 
-    from .atomic import write_text
+    from .atomic import check_output_file, write_text
     from .config import check_options
     from .evaluate.probe import METHODS, format_table, run_probe
+    from .evaluate.probe_store import record_probe
 
     methods = METHODS if method == "all" else tuple(m.strip() for m in method.split(","))
     if methods == ("kmeans",) and clusters is None and k != 20:
         clusters = k
     check_options(k=k, temperature=temperature, clusters=clusters, nlist=nlist, nprobe=nprobe)
+    if json_out is not None:
+        check_output_file(json_out, force, "--json")
     report = run_probe(run, methods, [b for b in baselines.split(",") if b.strip()], dataset, test_dataset,
                        k, temperature, clusters, _probe_device(device), progress=not quiet,
                        index=index, nlist=nlist, nprobe=nprobe)
-    text = json.dumps(report, indent=2) + "\n"
     if run.is_dir():
-        write_text(run / "probe.json", text)
+        store = record_probe(run, report)
+        kept = sorted({(e["features"], e["method"]) for e in store["measurements"]}
+                      - {(f, m) for f, res in report["results"].items() for m in res})
+        if kept:
+            _say(quiet)(f"{run / 'probe.json'} also keeps {len(kept)} earlier measurement(s) of this encoder: "
+                        + ", ".join(f"{f} {m}" for f, m in kept[:8]) + (" ..." if len(kept) > 8 else ""))
     if json_out is not None:
-        write_text(json_out, text)
+        write_text(json_out, json.dumps(report, indent=2) + "\n")
     typer.echo(f"bank: {report['bank']} train ({report['bank_size']}), queries: {report['queries']} "
                f"({report['query_size']}), embedding dim {report['embedding_dim']}")
     typer.echo(format_table(report))
@@ -294,31 +339,41 @@ def probe_cmd(run: Run,
 
 @app.command("export")
 @user_errors
-def export_cmd(run: Run, out: Annotated[Path, typer.Option("--out", "-o", help="File: .npz, .npy (+ .json), .parquet or .csv")],
-               dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Default: the run's dataset.")] = None,
+def export_cmd(run: Run, out: Annotated[Path, typer.Option("--out", "-o", help="File: .npz, .npy (+ .json), .parquet (needs pyarrow) or .csv.")],
+               dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help=DATASETS + ".", show_default="the run's dataset")] = None,
                split: Annotated[str, typer.Option("--split", help="train | test | all")] = "all",
-               cluster: Annotated[Optional[int], typer.Option("--cluster", help="Add k-means cluster ids with K clusters.")] = None,
-               force: Force = False, device: Device = None, quiet: Quiet = False):
+               cluster: Annotated[Optional[int], typer.Option("--cluster", help="Add k-means cluster ids with K clusters.", show_default="none")] = None,
+               normalize: Annotated[bool, typer.Option("--normalize/--no-normalize", help="L2-normalize the embeddings, as the probes' kNN and k-means do (recorded in the file).")] = True,
+               force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out file.")] = False,
+               device: Device = None, quiet: QuietBars = False):
     """Write embeddings with labels, indices, split and the run's config hash."""
     from .config import check_options
     from .export import check_target, gather_embeddings, write_embeddings
 
     check_options(cluster=cluster)
-    check_target(out, force)  # before the embedding work, not after
-    cols = gather_embeddings(run, dataset, split, _probe_device(device), cluster, progress=not quiet)
+    check_target(out, force)  # format, its library and the path, before the embedding work
+    cols = gather_embeddings(run, dataset, split, _probe_device(device), cluster, progress=not quiet,
+                             normalize=normalize)
     write_embeddings(cols, out, force)
     typer.echo(f"wrote {out}: {len(cols['embeddings'])} x {cols['embeddings'].shape[1]} embeddings "
-               f"({split}, config {cols['config_hash']})")
+               f"({split}, {cols['normalization']} normalization, config {cols['config_hash']})")
 
 
 @app.command("report")
 @user_errors
-def report_cmd(runs: Annotated[List[Path], typer.Option("--runs", help="Run directories (repeat --runs).")],
-               out: Annotated[Path, typer.Option("--out", "-o", help="report.html (self-contained) or report.md")],
-               device: Device = None):
-    """Write an HTML or Markdown report: comparison table, loss curves, t-SNE maps, confusion matrices."""
+def report_cmd(run_args: Annotated[Optional[List[Path]], typer.Argument(metavar="[RUN]...", help="Run directories (or give them with --runs).", show_default=False)] = None,
+               runs: Annotated[Optional[List[Path]], typer.Option("--runs", help="Run directories: --runs A B or --runs A --runs B.", show_default=False)] = None,
+               out: Annotated[Path, typer.Option("--out", "-o", help="report.html (self-contained) or report.md (+ a _files folder).")] = Path("report.html"),
+               force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out report.")] = False,
+               device: Device = None, quiet: QuietBars = False):
+    """Write an HTML or Markdown report: one comparison table per dataset with raw-pixel, PCA, random and
+    supervised references, provenance, loss curves, t-SNE maps, confusion matrices.
+
+    Runs lacking probe measurements are probed first (only what is missing).
+    """
     from .report import build_report
-    build_report(runs, out, _probe_device(device))
+    # `--runs A B`: click gives the option A and the arguments B, so both lists are runs
+    build_report(list(runs or []) + list(run_args or []), out, _probe_device(device), force=force, say=_say(quiet))
     typer.echo(f"wrote {out}")
 
 

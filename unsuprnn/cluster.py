@@ -22,7 +22,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from .atomic import write_bytes, write_text
 from .budget import check_schedule_size
@@ -36,6 +35,7 @@ from .devices import resolve_device
 from .errors import UserError
 from .evaluate.embed import embed_images
 from .evaluate.metrics import clustering_metrics
+from .progress import on_terminal, progress_bar
 from .rundir import base_meta, check_out, check_resume_config, epoch_line, read_json, read_log, write_json, write_log
 from .runwriter import claim_run, refuse_if_in_use
 from .scan import (ClusterHeads, cluster_head, confidence_ce, confident_clusters, mine_neighbors, scan_loss,
@@ -196,6 +196,7 @@ def train_clusters(cfg: Config, run: str | Path | None, out: str | Path, resume:
         test_idx = ds.splits.get("test")
         score_idx = test_idx[ds.labels[test_idx] >= 0] if test_idx is not None else None
         total_epochs = cc.epochs + cc.selflabel_epochs
+        quiet = quiet or not on_terminal()  # off a terminal: one line per epoch, no bar frames
         phase, optimizer = None, None
         for epoch in range(start_epoch, total_epochs):
             want = "scan" if epoch < cc.epochs else "selflabel"
@@ -265,8 +266,7 @@ def run_epoch(phase: str, model, optimizer, loader, position, neighbors, train_i
         with torch.set_grad_enabled(finetune and torch.is_grad_enabled()):
             return encoder(seq)
 
-    bar = tqdm(total=spe * loader.batch_size, unit="img", unit_scale=True, desc=desc, disable=not show_bar,
-               leave=False, file=sys.stderr)
+    bar = progress_bar(show_bar, total=spe * loader.batch_size, unit="img", unit_scale=True, desc=desc)
     for i, (x, _, rows) in enumerate(loader):
         step = phase_epoch * spe + i
         for group in optimizer.param_groups:

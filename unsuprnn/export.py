@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .atomic import atomic_path
+from .atomic import atomic_path, check_output_file
 from .checkpoint import file_sha256, load_run_encoder
 from .data import load_dataset_matching
 from .errors import UserError
@@ -22,10 +22,17 @@ from .evaluate.embed import embed_images
 FORMATS = (".npz", ".npy", ".parquet", ".csv")
 
 
+NORMALIZATIONS = ("l2", "none")
+
+
 def gather_embeddings(run: str | Path, dataset: str | None = None, split: str = "all",
                       device: torch.device | str = "cpu", cluster: int | None = None,
-                      progress: bool = False) -> dict:
-    """Embed `split` ('train', 'test' or 'all') of the run's dataset (or `dataset`) -> dict of columns."""
+                      progress: bool = False, normalize: bool = True) -> dict:
+    """Embed `split` ('train', 'test' or 'all') of the run's dataset (or `dataset`) -> dict of columns.
+
+    normalize: L2-normalize each embedding, as the probes' kNN and k-means do (so that clustering
+    the export reproduces their figures); False keeps the encoder's raw output, which the linear probe
+    standardizes. The choice is recorded as `normalization` (l2 | none)."""
     encoder, pipeline, cfg, info = load_run_encoder(run, device)
     ds = load_dataset_matching(cfg.data, cfg.train.seed, info["shape"], dataset)
     if split == "all":
@@ -38,11 +45,15 @@ def gather_embeddings(run: str | Path, dataset: str | None = None, split: str = 
         names = np.full(len(indices), split, dtype=object)
     else:
         raise UserError(f"{ds.spec} has no split '{split}'; use {', '.join(ds.splits)} or all")
-    emb = LazyEmbeddings(lambda rows: embed_images(encoder, pipeline, ds.images, device, indices=rows).numpy(),
-                         indices, encoder.out_dim, progress)
+    def embed_rows(rows):
+        e = embed_images(encoder, pipeline, ds.images, device, indices=rows)
+        return (torch.nn.functional.normalize(e, dim=1) if normalize else e).numpy()
+
+    emb = LazyEmbeddings(embed_rows, indices, encoder.out_dim, progress)
     cols = {"embeddings": emb, "labels": ds.labels[indices].numpy(),
             "indices": indices.numpy().astype(np.int64), "split": names.astype(str),
-            "config_hash": cfg.digest(), "dataset": ds.spec, "classes": ds.classes}
+            "config_hash": cfg.digest(), "dataset": ds.spec, "classes": ds.classes,
+            "normalization": "l2" if normalize else "none"}
     if ds.paths is not None:
         cols["paths"] = np.array([ds.paths[i] for i in indices.tolist()], dtype=str)
     from .cluster import assign_clusters, load_cluster_head
@@ -54,10 +65,11 @@ def gather_embeddings(run: str | Path, dataset: str | None = None, split: str = 
         ids, conf = assign_clusters(encoder, head, pipeline, ds.images, device, indices=indices, progress=progress)
         cols["cluster"], cols["confidence"] = ids.numpy().astype(np.int64), conf.numpy().astype(np.float32)
     if cluster:  # k-means needs every vector at once
-        from .evaluate.kmeans import kmeans
+        from .evaluate.kmeans import default_restarts, kmeans
         cols["embeddings"] = emb = emb.numpy()
-        cols["cluster"] = kmeans(torch.nn.functional.normalize(torch.from_numpy(emb), dim=1), cluster,
-                                 seed=cfg.train.seed, device=device)[0]
+        x = torch.from_numpy(emb)  # clustered exactly as the probe's k-means clusters (same seed and restarts)
+        x = x if normalize else torch.nn.functional.normalize(x, dim=1)
+        cols["cluster"] = kmeans(x, cluster, seed=cfg.train.seed, device=device, restarts=default_restarts(len(x)))[0]
     return cols
 
 
@@ -73,8 +85,8 @@ class LazyEmbeddings:
         return self.shape[0]
 
     def chunks(self):
-        from tqdm import tqdm
-        with tqdm(total=len(self), unit="img", desc="embedding", disable=not self.progress, leave=False) as bar:
+        from .progress import progress_bar
+        with progress_bar(self.progress, total=len(self), unit="img", desc="embedding") as bar:
             for start in range(0, len(self), self.CHUNK):
                 rows = self.indices[start:start + self.CHUNK]
                 yield self.embed_rows(rows).astype(np.float32)
@@ -105,9 +117,21 @@ def check_target(out: str | Path, force: bool = False) -> str:
     for path in (out, out.with_suffix(".json")) if ext == ".npy" else (out,):
         if path.is_dir():
             raise UserError(f"{path} is a directory; --out must name a file (e.g. {path / 'embeddings'}{ext})")
-        if path.exists() and not force:
-            raise UserError(f"{path} exists; pass --force to overwrite it or choose another --out")
+        check_output_file(path, force)
+    if ext == ".parquet":
+        parquet_module()
     return ext
+
+
+def parquet_module():
+    """pyarrow and pyarrow.parquet, or one line naming the extra that installs them."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise UserError("writing .parquet needs pyarrow, which is not installed: pip install 'unsuprnn[parquet]' "
+                        "(or pip install pyarrow), or export to .npz, .npy or .csv") from None
+    return pa, pq
 
 
 def write_npy_stream(path: Path, emb) -> str:
@@ -132,6 +156,7 @@ def write_embeddings(cols: dict, out: str | Path, force: bool = False) -> Path:
     out = Path(out)
     ext = check_target(out, force)
     meta = {"config_hash": cols["config_hash"], "dataset": cols["dataset"], "classes": cols["classes"],
+            "normalization": cols.get("normalization", "none"),
             "rows": int(cols["embeddings"].shape[0]), "dim": int(cols["embeddings"].shape[1])}
     rows = {k: cols[k] for k in ROW_COLUMNS if k in cols}
     emb = cols["embeddings"]
@@ -139,6 +164,7 @@ def write_embeddings(cols: dict, out: str | Path, force: bool = False) -> Path:
         emb = emb.numpy() if isinstance(emb, LazyEmbeddings) else emb
         with atomic_path(out, suffix=".npz") as tmp:
             np.savez(tmp, embeddings=emb, **rows, config_hash=np.array(cols["config_hash"]),
+                     normalization=np.array(meta["normalization"]),
                      dataset=np.array(cols["dataset"]), classes=np.array(cols["classes"], dtype=str))
     elif ext == ".npy":
         # both files are written whole before either replaces an older one; the sidecar holds the
@@ -149,11 +175,7 @@ def write_embeddings(cols: dict, out: str | Path, force: bool = False) -> Path:
             with atomic_path(out.with_suffix(".json")) as tmp_side:
                 tmp_side.write_text(json.dumps(side) + "\n")
     elif ext == ".parquet":
-        try:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise UserError("writing .parquet needs pyarrow: pip install pyarrow (or export to .npz)") from None
+        pa, pq = parquet_module()
         writer, start = None, 0
         with atomic_path(out, suffix=".parquet") as tmp:  # one row group per chunk
             for chunk in _chunks(emb):
@@ -171,11 +193,12 @@ def write_embeddings(cols: dict, out: str | Path, force: bool = False) -> Path:
         with atomic_path(out, suffix=".csv") as tmp:
             with open(tmp, "w", newline="") as fh:
                 w = csv.writer(fh)
-                w.writerow(list(rows) + ["config_hash"] + [f"e{i}" for i in range(emb.shape[1])])
+                w.writerow(list(rows) + ["config_hash", "normalization"] + [f"e{i}" for i in range(emb.shape[1])])
                 i = 0
                 for chunk in _chunks(emb):
                     for vec in chunk:
-                        w.writerow([rows[k][i] for k in rows] + [cols["config_hash"]] + [f"{v:.7g}" for v in vec])
+                        w.writerow([rows[k][i] for k in rows] + [cols["config_hash"], meta["normalization"]]
+                                   + [f"{v:.7g}" for v in vec])
                         i += 1
     return out
 
@@ -188,6 +211,7 @@ def read_embeddings(path: str | Path) -> dict:
         with np.load(path) as z:
             out = {k: z[k] for k in z.files}
         out["config_hash"] = str(out["config_hash"])
+        out["normalization"] = str(out.get("normalization", "none"))
         return out
     if ext == ".npy":
         side = json.loads(path.with_suffix(".json").read_text())
@@ -195,13 +219,15 @@ def read_embeddings(path: str | Path) -> dict:
             raise UserError(f"{path} and its sidecar {path.with_suffix('.json')} come from different exports; "
                             "export again")
         out = {k: np.asarray(v) for k, v in side.items() if k in ROW_COLUMNS}
-        return out | {"embeddings": np.load(path), "config_hash": side["config_hash"]}
+        return out | {"embeddings": np.load(path), "config_hash": side["config_hash"],
+                      "normalization": side.get("normalization", "none")}
     if ext == ".parquet":
         import pyarrow.parquet as pq
         t = pq.read_table(path)
         out = {k: t.column(k).to_numpy() for k in t.column_names if k != "embedding"}
         out["embeddings"] = np.stack(t.column("embedding").to_numpy(zero_copy_only=False)).astype(np.float32)
-        out["config_hash"] = json.loads(t.schema.metadata[b"unsuprnn"])["config_hash"]
+        meta = json.loads(t.schema.metadata[b"unsuprnn"])
+        out["config_hash"], out["normalization"] = meta["config_hash"], meta.get("normalization", "none")
         return out
     if ext == ".csv":
         with open(path) as fh:
@@ -216,5 +242,6 @@ def read_embeddings(path: str | Path) -> dict:
         first = head.index("e0")
         out["embeddings"] = np.array([row[first:] for row in body], dtype=np.float32)
         out["config_hash"] = body[0][head.index("config_hash")] if body else None
+        out["normalization"] = body[0][head.index("normalization")] if body and "normalization" in head else "none"
         return out
     raise UserError(f"unknown export format '{path.suffix}'")

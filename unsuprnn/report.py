@@ -1,198 +1,110 @@
-"""`report`: one self-contained HTML page (or Markdown with image files) comparing runs: the probe
-table, training-loss curves, kNN accuracy against wall time, a t-SNE map of the test embeddings
-(coloured by label and by cluster, with legends), the linear probe's confusion matrix and, for a cluster
-run, a gallery of each cluster's most and least confident images."""
+"""`report`: one page that answers "are my embeddings better than raw pixels?".
+
+For each dataset (runs whose test images and probe settings are the same) one comparison table: every
+run, then raw pixels, PCA, a random encoder and the supervised reference once each; the best label-free
+figure of each column marked, a "vs raw" difference, and a sentence per run saying where it is better,
+worse or within noise. Then provenance (config, probe settings, versions, commit, dates), the training
+curves, t-SNE maps, confusion matrices and, for a cluster run, its gallery. Self-contained HTML, or
+Markdown with a folder of PNGs. Runs are probed first where their probe.json lacks a measurement.
+"""
 
 from __future__ import annotations
 
-import base64
-import html
-import io
+import dataclasses
 import json
+import math
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .atomic import write_bytes, write_text
-from .cluster import load_cluster_head
+from . import report_figures as figs
+from .atomic import check_output_file
 from .errors import UserError
-from .evaluate.probe import METHODS, columns, load_probe_data, run_probe, summary_rows
+from .evaluate.probe import METHODS, columns
 from .rundir import read_json, read_log
-from .scan import confident_clusters
 
-TSNE_POINTS = 2000
-
-
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
+WANTED_BASELINES = ("raw", "pca", "random")
+HEADLINE = (("kNN", "knn", "weighted_top1"), ("linear", "linear", "accuracy"))
 
 
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    _plt().close(fig)
-    return buf.getvalue()
+@dataclasses.dataclass
+class Row:
+    label: str
+    kind: str               # run | raw | reference | supervised
+    results: dict           # method -> result
+    run: dict | None = None
 
 
-def loss_figure(logs: dict[str, list[dict]], dims: dict[str, int]) -> bytes:
-    """Training loss, kNN against wall time, and the collapse monitor (std of L2-normalized embeddings
-    x sqrt(dim): 1 for isotropic features, 0 for a collapse), one line per run."""
-    from .train import COLLAPSED_BELOW
-    plt = _plt()
-    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
-    for name, log in logs.items():
-        axes[0].plot([e["epoch"] for e in log], [e["loss"] for e in log], marker=".", label=name)
-        knn = [(e["elapsed"], e["knn_top1"]) for e in log if "knn_top1" in e]
-        if knn:
-            axes[1].plot(*zip(*knn), marker=".", label=name)
-        std = [(e["epoch"], e["embedding_std"] * dims[name] ** 0.5) for e in log if "embedding_std" in e]
-        if std:
-            axes[2].plot(*zip(*std), marker=".", label=name)
-    axes[0].set(xlabel="epoch", ylabel="training loss", title="training loss")
-    axes[1].set(xlabel="training time (s)", ylabel="kNN top-1 (%)", title="kNN accuracy against wall time")
-    axes[2].axhline(1.0, color="green", lw=0.8, ls="--")
-    axes[2].axhline(COLLAPSED_BELOW, color="red", lw=0.8, ls="--")
-    axes[2].set(xlabel="epoch", ylabel="std x sqrt(dim)", ylim=(0, None),
-                title="collapse monitor (1 = isotropic; below red: collapsed)")
-    for ax in axes:
-        ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:  # runs logged before a panel existed draw nothing there
-            ax.legend(fontsize=8)
-    return _png(fig)
+def check_report_args(runs: list, out: Path, force: bool) -> list[Path]:
+    """Every input and the output checked before any probing or writing."""
+    if out.suffix.lower() not in (".html", ".md"):
+        raise UserError(f"report --out must end with .html or .md, got '{out.name}'")
+    if not runs:
+        raise UserError("pass at least one run: unsuprnn report RUN [RUN ...] (or --runs RUN ...)")
+    check_output_file(out, force)
+    paths = list(dict.fromkeys(Path(r) for r in runs))
+    for run in paths:
+        if not (run / "encoder.pt").is_file():
+            raise UserError(f"{run} has no encoder.pt; pass run directories written by pretrain, supervised or cluster")
+    return paths
 
 
-def embedding_map(emb: np.ndarray, labels: np.ndarray, classes: list[str], n_clusters: int, seed: int, title: str,
-                  head_clusters: np.ndarray | None = None) -> bytes:
-    """t-SNE of up to TSNE_POINTS embeddings, coloured by label and by cluster (a cluster run's head,
-    else k-means), each panel with its legend."""
-    from sklearn.manifold import TSNE
-
-    from .evaluate.kmeans import kmeans
-    rng = np.random.default_rng(seed)
-    pick = rng.choice(len(emb), min(TSNE_POINTS, len(emb)), replace=False)
-    e, y = emb[pick], labels[pick]
-    xy = TSNE(2, init="pca", random_state=seed, perplexity=min(30.0, max(2.0, (len(e) - 1) / 3))).fit_transform(e)
-    if head_clusters is not None:
-        clusters, what = head_clusters[pick], "cluster head"
-    else:
-        clusters = kmeans(torch.nn.functional.normalize(torch.from_numpy(e), dim=1),
-                          max(1, min(n_clusters, len(e))), seed=seed)[0]
-        what = "k-means cluster"
-    match = matched_colours(clusters, y) if len(classes) > 1 else {}
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
-    for ax, colour, by, names in ((axes[0], y, "label", classes), (axes[1], clusters, what, None)):
-        cmap = plt.get_cmap("tab10" if max(colour.max(), y.max()) < 10 else "tab20")
-        for v in np.unique(colour):
-            m = colour == v
-            if names:
-                name, c = (names[v] if v < len(names) else f"{v}"), int(v)
-            else:  # a cluster takes the colour of the label it matches best (Hungarian), so panels compare
-                c = match.get(int(v), int(v))
-                name = f"{v}" + (f" ~ {classes[c]}" if int(v) in match and c < len(classes) else "")
-            ax.scatter(xy[m, 0], xy[m, 1], color=cmap(c % cmap.N), s=4, label=name)
-        ax.set(title=f"{title}: t-SNE of test embeddings by {by}", xticks=[], yticks=[])
-        ax.legend(fontsize=7, markerscale=3, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False,
-                  title=by, ncol=1 if len(np.unique(colour)) <= 20 else 2)
-    fig.tight_layout()
-    return _png(fig)
+def _missing(view: dict | None, features: list[str], methods: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """(methods, feature sets) a probe must still measure so that every feature set has every method."""
+    results = view["results"] if view else {}
+    need = [(f, m) for f in features for m in methods if m not in results.get(f, {})]
+    return sorted({m for _, m in need}, key=methods.index), list(dict.fromkeys(f for f, _ in need))
 
 
-def matched_colours(clusters: np.ndarray, labels: np.ndarray) -> dict[int, int]:
-    """cluster id -> the label it overlaps most under a one-to-one (Hungarian) matching."""
-    from scipy.optimize import linear_sum_assignment
-    counts = np.zeros((clusters.max() + 1, labels.max() + 1), dtype=np.int64)
-    np.add.at(counts, (clusters, labels), 1)
-    rows, cols = linear_sum_assignment(counts, maximize=True)
-    return {int(r): int(c) for r, c in zip(rows, cols)}
-
-
-GALLERY_STRIP = 8          # images per strip: the most and the least confident of each cluster
-GALLERY_CLUSTERS = 30      # clusters shown, largest first
-
-
-def cluster_gallery(images: np.ndarray, clusters: np.ndarray, confidence: np.ndarray, labels: np.ndarray,
-                    classes: list[str], title: str) -> bytes:
-    """One row per cluster (largest first): its size, majority label and purity where labels exist,
-    a strip of its most confident images and a strip of its least confident ones.
-    images: uint8 [N, C, H, W]; clusters, confidence, labels: [N] (label -1 = unknown)."""
-    plt = _plt()
-    sizes = np.bincount(clusters)
-    shown = [c for c in np.argsort(-sizes, kind="stable") if sizes[c] > 0][:GALLERY_CLUSTERS]
-    s = GALLERY_STRIP
-    fig, axes = plt.subplots(len(shown), 2 * s + 2, figsize=(0.55 * (2 * s) + 3.2, 0.62 * len(shown) + 0.6),
-                             gridspec_kw={"width_ratios": [5.5] + [1] * s + [0.3] + [1] * s}, squeeze=False)
-    for r, c in enumerate(shown):
-        idx = np.flatnonzero(clusters == c)
-        idx = idx[np.argsort(-confidence[idx], kind="stable")]
-        text = f"cluster {c}: {len(idx)} images"
-        known = labels[idx] >= 0
-        if known.any():
-            counts = np.bincount(labels[idx][known])
-            major = int(counts.argmax())
-            name = classes[major] if major < len(classes) else str(major)
-            text += f"\nmajority '{name}', purity {100 * counts[major] / known.sum():.0f}%"
-        axes[r, 0].text(0, 0.5, text, va="center", fontsize=8)
-        strips = (idx[:s], idx[::-1][:s][::-1])  # least confident strip ends with the least confident
-        for j, pos in enumerate(list(range(1, s + 1)) + list(range(s + 2, 2 * s + 2))):
-            strip, k = strips[j // s], j % s
-            if k < len(strip):
-                img = images[strip[k]]
-                axes[r, pos].imshow(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0),
-                                    cmap="gray" if img.shape[0] == 1 else None, vmin=0, vmax=255)
-        for ax in axes[r]:
-            ax.axis("off")
-    axes[0, 1 + s // 2].set_title("most confident", fontsize=9)
-    axes[0, s + 2 + s // 2].set_title("least confident", fontsize=9)
-    fig.suptitle(f"{title}: clusters of the test split", fontsize=10)
-    return _png(fig)
-
-
-def confusion_figure(conf: list[list[int]], classes: list[str], title: str) -> bytes:
-    plt = _plt()
-    c = np.asarray(conf)
-    fig, ax = plt.subplots(figsize=(4.5, 4))
-    ax.imshow(c, cmap="Blues")
-    n = len(c)
-    if n <= 20:
-        for i in range(n):
-            for j in range(n):
-                ax.text(j, i, str(c[i, j]), ha="center", va="center", fontsize=6,
-                        color="white" if c[i, j] > c.max() / 2 else "black")
-        ax.set_xticks(range(n), classes[:n], fontsize=7)
-        ax.set_yticks(range(n), classes[:n], fontsize=7)
-    ax.set(xlabel="predicted", ylabel="true", title=f"{title}: linear probe confusion")
-    return _png(fig)
-
-
-def collect(run: Path, device) -> dict:
-    """Everything the report shows about one run; probes it (with a raw-pixel baseline) if needed."""
+def collect(run: Path, device, say=lambda line: None) -> dict:
+    """Everything the report shows about one run, probing what its probe.json lacks (the encoder and
+    the raw, PCA and random baselines, under the settings of the encoder's latest measurement)."""
     from .checkpoint import load_run_encoder
+    from .cluster import load_cluster_head
     from .evaluate.embed import embed_images
+    from .evaluate.probe import encoder_digest, load_probe_data, run_probe
+    from .evaluate.probe_store import read_store, record_probe, view
 
-    if not (run / "encoder.pt").is_file():
-        raise UserError(f"{run} has no encoder.pt; pass run directories written by pretrain or supervised")
-    probe_file = run / "probe.json"
-    probe = read_json(probe_file) if probe_file.is_file() else None
-    encoder, pipeline, cfg, info = load_run_encoder(run, device)
+    loaded = load_run_encoder(run, device)
+    encoder, pipeline, cfg, info = loaded
     head = load_cluster_head(run)
-    # reuse the last probe only if it scored every method (and a cluster run's head) on the run's own split
-    wanted = set(METHODS) | ({"head"} if head is not None else set())
-    if (probe is None or not wanted <= set(probe["results"].get("encoder", {}))
-            or probe["bank"] != cfg.data.dataset or probe["queries"] != cfg.data.dataset):
-        probe = run_probe(run, METHODS, ["raw"], device=device)
-        write_text(probe_file, json.dumps(probe, indent=2) + "\n")
     data = load_probe_data(cfg, tuple(info["shape"]))
+    own = data.bank_spec
+    store = read_store(run, encoder_digest(encoder, head))
+    table = view(store, own, own) if store else None
+    labelled = bool((data.bank_y >= 0).any()) and bool((data.query_y >= 0).any())
+    methods = METHODS if labelled else ("kmeans",)
+    pca = f"pca{min(encoder.out_dim, int(np.prod(info['shape'])), len(data.bank_idx))}"
+    want = ["encoder", "raw", pca, "random"]
+    need_methods, need_features = _missing(table, want, methods)
+    if head is not None and "head" not in (table or {}).get("results", {}).get("encoder", {}):
+        need_methods, need_features = need_methods or ["kmeans"], need_features or ["encoder"]
+    if need_methods:
+        s = (table or {}).get("settings", {})
+        knn, km = s.get("knn", {}), s.get("kmeans", {})
+        baselines = [b for b, f in zip(WANTED_BASELINES, want[1:]) if f in need_features]
+        say(f"report: probing {run} ({', '.join(need_methods)}; "
+            f"{', '.join(['encoder'] + baselines)}) on {len(data.bank_idx)} + {len(data.query_idx)} images")
+        t0 = time.perf_counter()
+        probe = run_probe(run, tuple(need_methods), baselines, k=knn.get("k", 20),
+                          temperature=knn.get("temperature", 0.07), clusters=km.get("clusters"), device=device,
+                          progress=True, index=knn.get("index", "flat"), nlist=knn.get("nlist") or 1024,
+                          nprobe=knn.get("nprobe") or 16, loaded=loaded, data=data)
+        table = view(record_probe(run, probe), own, own)
+        say(f"report: probed {run} in {time.perf_counter() - t0:.0f} s")
+    else:
+        say(f"report: {run}: every measurement is in its probe.json")
     emb = embed_images(encoder, pipeline, data.query_images, device, indices=data.query_idx).numpy()
-    out = {"name": run.name, "probe": probe, "log": read_log(run / "log.jsonl"),
+    meta = read_json(run / "meta.json") if (run / "meta.json").is_file() else {}
+    out = {"path": run, "name": run.name, "probe": table, "log": read_log(run / "log.jsonl"), "cfg": cfg, "meta": meta,
            "metrics": read_json(run / "metrics.json") if (run / "metrics.json").is_file() else {},
            "emb": emb, "labels": data.query_y.numpy(), "classes": data.classes, "seed": cfg.train.seed,
-           "objective": cfg.objective.name + (" + cluster" if head is not None else ""), "dataset": cfg.data.dataset}
+           "objective": cfg.objective.name + (" + cluster" if head is not None else ""), "dataset": own,
+           "supervised": cfg.objective.name == "supervised"}
     if head is not None:
+        from .scan import confident_clusters
         with torch.no_grad():
             ids, conf = confident_clusters(head(torch.from_numpy(emb)))
         out |= {"head_clusters": ids.numpy(), "confidence": conf.numpy(),
@@ -200,67 +112,210 @@ def collect(run: Path, device) -> dict:
     return out
 
 
-def table_rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
-    cols = columns([r["probe"] for r in runs])
-    header = ["run", "features"] + [c for c, _ in cols]
-    rows = []
-    for r in runs:
-        for name, cells in summary_rows(r["probe"], cols):
-            rows.append([r["name"], name] + cells)
-    return header, rows
+def group_key(r: dict) -> str:
+    """Runs compare in one table when their raw pixels, split and probe settings are the same."""
+    d = dataclasses.asdict(r["cfg"].data)
+    pixels = {k: v for k, v in d.items() if k not in ("view", "patch", "cache_dir", "data_dir", "download")}
+    p = r["probe"]
+    return json.dumps({"pixels": pixels, "seed": r["seed"], "bank": p["bank"], "queries": p["queries"],
+                       "sizes": [p["bank_size"], p["query_size"]],
+                       "settings": {m: v for m, v in p["settings"].items() if m != "head"}}, sort_keys=True)
 
 
-def build_report(runs: list[str | Path], out: str | Path, device="cpu") -> Path:
-    out = Path(out)
-    if out.suffix.lower() not in (".html", ".md"):
-        raise UserError(f"report --out must end with .html or .md, got '{out.name}'")
-    if not runs:
-        raise UserError("pass at least one run: --runs DIR [--runs DIR ...]")
-    info = [collect(Path(r), device) for r in runs]
-    figures = [("Training", loss_figure({r["name"]: r["log"] for r in info},
-                                        {r["name"]: r["probe"]["embedding_dim"] for r in info}))]
-    for r in info:
-        labelled = (r["labels"] >= 0).any()
-        n_cls = len(r["classes"]) or 10
-        figures.append((f"{r['name']}: embedding map",
-                        embedding_map(r["emb"], np.where(r["labels"] >= 0, r["labels"], 0) if labelled
-                                      else np.zeros(len(r["emb"]), int), r["classes"] if labelled else ["unlabelled"],
-                                      n_cls, r["seed"], r["name"], r.get("head_clusters"))))
-        if "head_clusters" in r:
-            figures.append((f"{r['name']}: cluster gallery",
-                            cluster_gallery(r["images"], r["head_clusters"], r["confidence"], r["labels"],
-                                            r["classes"], r["name"])))
-        conf = r["probe"]["results"].get("encoder", {}).get("linear", {}).get("confusion")
-        if conf:
-            figures.append((f"{r['name']}: confusion matrix", confusion_figure(conf, r["classes"], r["name"])))
-    header, rows = table_rows(info)
-    runs_line = [f"{r['name']}: {r['objective']} on {r['dataset']}, bank {r['probe']['bank_size']}, "
-                 f"queries {r['probe']['query_size']}, embedding dim {r['probe']['embedding_dim']}" for r in info]
-    if out.suffix.lower() == ".html":
-        write_text(out, _html(header, rows, runs_line, figures))
-    else:
-        files = out.parent / f"{out.stem}_files"
-        files.mkdir(parents=True, exist_ok=True)
-        links = []
-        for i, (title, png) in enumerate(figures):
-            write_bytes(files / f"figure{i}.png", png)
-            links.append(f"### {title}\n\n![{title}]({files.name}/figure{i}.png)\n")
-        md = ["# unsuprnn report", "", *[f"- {line}" for line in runs_line], "",
-              "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-              *["| " + " | ".join(r) + " |" for r in rows], "", *links]
-        write_text(out, "\n".join(md) + "\n")
+def _arch(cfg) -> str:
+    e = cfg.encoder
+    return f"{'bi' if e.bidirectional else ''}{e.cell} {e.layers}x{e.hidden}, {e.pool} pool"
+
+
+def table_rows(group: list[dict]) -> list[Row]:
+    """The group's runs, then each reference once: raw pixels, PCA, random encoder(s), supervised."""
+    rows = [Row(f"{r['name']} ({r['objective']})", "supervised" if r["supervised"] else "run",
+                r["probe"]["results"].get("encoder", {}), r) for r in group]
+    refs, randoms, sup_sources = {}, {}, {str(r["path"].resolve()) for r in group if r["supervised"]}
+    for r in group:
+        for name, res in r["probe"]["results"].items():
+            if name == "raw":
+                refs.setdefault("raw", Row("raw pixels", "raw", res))
+            elif name.startswith("pca"):
+                refs.setdefault(name, Row(f"PCA of raw pixels ({name[3:]} dims)", "reference", res))
+            elif name == "random":
+                randoms.setdefault(_arch(r["cfg"]), res)
+    out = rows[:0]
+    out += [row for row in rows if row.kind == "run"]
+    out += [refs[k] for k in sorted(refs, key=lambda k: (k != "raw", k))]
+    for arch, res in randoms.items():
+        out.append(Row("random encoder" + (f" ({arch})" if len(randoms) > 1 else ""), "reference", res))
+    out += [row for row in rows if row.kind == "supervised"]
+    for r in group:  # a supervised run measured as a probe baseline, unless it is in the report itself
+        res = r["probe"]["results"].get("supervised")
+        src = r["probe"].get("sources", {}).get("supervised")
+        if res and (src is None or str(Path(src).resolve()) not in sup_sources):
+            sup_sources.add(str(Path(src).resolve()) if src else r["name"])
+            out.append(Row(f"supervised reference ({Path(src).name if src else 'probe baseline'})", "supervised", res))
     return out
 
 
-def _html(header, rows, runs_line, figures) -> str:
-    esc = html.escape
-    table = ("<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>"
-             + "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in rows) + "</table>")
-    figs = "".join(f"<h2>{esc(t)}</h2><img alt='{esc(t)}' src='data:image/png;base64,{base64.b64encode(p).decode()}'>"
-                   for t, p in figures)
-    style = ("body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:nth-child(-n+2){text-align:left}"
-             "th{background:#f3f3f3}img{max-width:100%}")
-    items = "".join(f"<li>{esc(line)}</li>" for line in runs_line)
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>unsuprnn report</title><style>{style}</style>"
-            f"</head><body><h1>unsuprnn report</h1><ul>{items}</ul><h2>Comparison</h2>{table}{figs}</body></html>\n")
+def _value(res: dict, method: str, key: str) -> float | None:
+    v = res.get(method, {}).get(key)
+    return None if v is None else float(v)
+
+
+def _cluster_acc(res: dict) -> tuple[float | None, str]:
+    """The row's best clustering accuracy: its cluster head where it has one, else k-means."""
+    if _value(res, "head", "accuracy") is not None:
+        return _value(res, "head", "accuracy"), "cluster head"
+    return _value(res, "kmeans", "accuracy"), "k-means"
+
+
+def best_cells(rows: list[Row], cols) -> set[tuple[int, int]]:
+    """(row, column) of the best label-free figure per column (ties all marked); the supervised
+    reference is shown for comparison, not ranked."""
+    best = set()
+    for j, (_, (method, key)) in enumerate(cols):
+        vals = [(i, _value(r.results, method, key)) for i, r in enumerate(rows) if r.kind != "supervised"]
+        vals = [(i, v) for i, v in vals if v is not None]
+        if len(vals) >= 2:
+            top = max(v for _, v in vals)
+            best |= {(i, j) for i, v in vals if v >= top - 1e-9}
+    return best
+
+
+def vs_raw(row: Row, raw: Row | None) -> list[float | None]:
+    """Differences from raw pixels in points: kNN top-1, linear top-1, cluster accuracy."""
+    if raw is None or row is raw:
+        return []
+    out = [None if _value(row.results, m, k) is None or _value(raw.results, m, k) is None
+           else _value(row.results, m, k) - _value(raw.results, m, k) for _, m, k in HEADLINE]
+    mine, raw_acc = _cluster_acc(row.results)[0], _value(raw.results, "kmeans", "accuracy")
+    return out + [None if mine is None or raw_acc is None else mine - raw_acc]
+
+
+def _noise(p1: float, p2: float, n: int) -> float:
+    """Two standard errors of the difference of two accuracies (in points) on n queries."""
+    return 200 * math.sqrt((p1 / 100 * (1 - p1 / 100) + p2 / 100 * (1 - p2 / 100)) / max(n, 1))
+
+
+def verdicts(rows: list[Row], n_queries: int) -> list[str]:
+    """One sentence per label-free run: better, worse or within noise of raw pixels at neighbours,
+    the linear probe and clusters."""
+    raw = next((r for r in rows if r.kind == "raw"), None)
+    if raw is None:
+        return []
+    lines = []
+    for row in rows:
+        if row.kind != "run":
+            continue
+        parts = []
+        for name, method, key in HEADLINE:
+            a, b = _value(row.results, method, key), _value(raw.results, method, key)
+            if a is not None and b is not None:
+                parts.append(_compare(name, a, b, _noise(a, b, n_queries)))
+        (a, how), b = _cluster_acc(row.results), _value(raw.results, "kmeans", "accuracy")
+        if a is not None and b is not None:
+            spread = max([row.results.get("kmeans", {}).get("spread", {}).get("accuracy", {}).get("std", 0),
+                          raw.results.get("kmeans", {}).get("spread", {}).get("accuracy", {}).get("std", 0)])
+            parts.append(_compare(f"clusters ({how} vs raw k-means, accuracy)", a, b,
+                                  max(_noise(a, b, n_queries), 2 * spread)))
+        if parts:
+            lines.append(f"{row.label} against raw pixels: " + "; ".join(parts) + ".")
+    return lines
+
+
+def _compare(name: str, a: float, b: float, noise: float) -> str:
+    d = a - b
+    word = "within noise" if abs(d) < noise else "better" if d > 0 else "worse"
+    return f"{name} {a:.2f} vs {b:.2f} ({d:+.2f}, {word}; noise ±{noise:.2f})"
+
+
+def _group_title(group: list[dict]) -> str:
+    r = group[0]
+    p, split = r["probe"], r["meta"].get("split", {})
+    how = "own split" if split.get("source") == "own" else f"seeded split (seed {r['seed']})"
+    s = p["settings"]
+    knn = s.get("knn", {})
+    km = s.get("kmeans", {})
+    probe = [f"kNN k={knn['k']}, temperature {knn['temperature']}, {knn['index']} index" if knn else "",
+             f"k-means {km['clusters']} clusters" if km else ""]
+    return (f"{r['dataset']}: {p['bank_size']} bank (train) and {p['query_size']} query (test) images, {how}; "
+            + "; ".join(x for x in probe if x))
+
+
+def provenance(info: list[dict]) -> tuple[list[str], list[list[str]]]:
+    header = ["run", "objective", "data", "encoder", "training", "trained", "commit", "versions", "probe settings"]
+    rows = []
+    for r in info:
+        cfg, meta, m = r["cfg"], r["meta"], r["metrics"]
+        t = cfg.train
+        view = cfg.data.view + (f" {cfg.data.patch}x{cfg.data.patch}" if cfg.data.view == "patches" else "")
+        v = meta.get("versions", {})
+        s = r["probe"]["settings"]
+        probe = "; ".join(f"{k}: " + ", ".join(f"{a}={b}" for a, b in v_.items()) if v_ else k for k, v_ in s.items())
+        seconds = m.get("train_seconds")
+        if m.get("stage") == "cluster":
+            c = cfg.cluster
+            training = (f"{c.epochs} SCAN + {c.selflabel_epochs} self-label epochs, {m.get('clusters')} clusters, "
+                        f"batch {c.batch_size}, lr {c.lr}, encoder lr {c.encoder_lr}, seed {t.seed}")
+        else:
+            training = f"{m.get('epochs', t.epochs)} epochs, batch {t.batch_size}, lr {t.lr}, seed {t.seed}"
+        rows.append([str(r["path"]), r["objective"], f"{r['dataset']}, {view} view",
+                     f"{_arch(cfg)}, dim {r['probe']['embedding_dim']}",
+                     training + (f", {seconds:.0f} s on {meta.get('device', '?')}" if seconds else ""),
+                     meta.get("started", "-"), (meta.get("git_commit") or "-")[:10],
+                     ", ".join(f"{k} {v[k]}" for k in ("unsuprnn", "torch", "lightly") if v.get(k)), probe])
+    return header, rows
+
+
+def build_report(runs: list[str | Path], out: str | Path, device="cpu", force: bool = False,
+                 say=lambda line: None) -> Path:
+    """Probe what is missing, then write the report to `out` (.html or .md) atomically."""
+    from .report_write import write_report
+    out = Path(out)
+    paths = check_report_args(runs, out, force)
+    info = []
+    for i, run in enumerate(paths):
+        say(f"report: [{i + 1}/{len(paths)}] {run}")
+        info.append(collect(run, device, say))
+    groups: dict[str, list[dict]] = {}
+    for r in info:
+        groups.setdefault(group_key(r), []).append(r)
+    sections = []
+    for group in groups.values():
+        rows = table_rows(group)
+        cols = columns([{"results": {str(i): row.results for i, row in enumerate(rows)}}])
+        sections.append({"title": _group_title(group), "rows": rows, "cols": cols, "best": best_cells(rows, cols),
+                         "verdicts": verdicts(rows, group[0]["probe"]["query_size"] or 0),
+                         "no_supervised": not any(r.kind == "supervised" for r in rows)})
+    say("report: drawing figures")
+    figures = report_figures(info, sections)
+    write_report(out, sections, provenance(info), figures, device)
+    return out
+
+
+def report_figures(info: list[dict], sections: list[dict]) -> list[tuple[str, str, figs.Figure]]:
+    """(title, kind, figure) in page order."""
+    references = {}
+    for s in sections:
+        tag = f" ({s['title'].split(':')[0]})" if len(sections) > 1 else ""
+        for row in s["rows"]:
+            v = _value(row.results, "knn", "weighted_top1")
+            if row.kind in ("raw", "reference") and not row.label.startswith("random") and v is not None:
+                references[f"{row.label}{tag}"] = v
+    out = [("Training", "training", figs.training_figure(
+        [{"name": r["name"], "objective": r["objective"], "log": r["log"], "dim": r["probe"]["embedding_dim"]}
+         for r in info], references))]
+    for r in info:
+        labelled = (r["labels"] >= 0).any()
+        n_cls = len(r["classes"]) or 10
+        out.append((f"{r['name']}: embedding map", "embedding-map",
+                    figs.embedding_map(r["emb"], np.where(r["labels"] >= 0, r["labels"], 0) if labelled
+                                       else np.zeros(len(r["emb"]), int), r["classes"] if labelled else ["unlabelled"],
+                                       n_cls, r["seed"], r["name"], r.get("head_clusters"))))
+        if "head_clusters" in r:
+            out.append((f"{r['name']}: cluster gallery", "cluster-gallery",
+                        figs.cluster_gallery(r["images"], r["head_clusters"], r["confidence"], r["labels"],
+                                             r["classes"], r["name"])))
+        conf = r["probe"]["results"].get("encoder", {}).get("linear", {}).get("confusion")
+        if conf:
+            out.append((f"{r['name']}: confusion matrix", "confusion",
+                        figs.confusion_figure(conf, r["classes"], r["name"])))
+    return out

@@ -16,7 +16,6 @@ from pathlib import Path
 import torch
 from lightly.utils.debug import std_of_l2_normalized
 from lightly.utils.scheduler import cosine_schedule
-from tqdm import tqdm
 
 from .atomic import write_text
 from .checkpoint import load_run_checkpoint, restore_state, save_checkpoint, save_encoder
@@ -30,6 +29,7 @@ from .evaluate.embed import embed_images
 from .evaluate.knn import knn_accuracy
 from .evaluate.metrics import classification_metrics
 from .models.encoder import build_encoder
+from .progress import on_terminal, progress_bar
 from .objectives import build_objective
 from .budget import check_model_fits, check_schedule_size, warn_if_absurd
 from .rundir import base_meta, check_out, check_resume_config, epoch_line, read_log, write_json, write_log
@@ -161,14 +161,15 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
         monitor = knn_monitor_indices(ds.labels, train_idx, test_idx, tc.seed) if tc.knn_every > 0 else None
         collapse_idx = train_idx[torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(tc.seed))
                                  [:COLLAPSE_SAMPLE].sort().values]
+        quiet = quiet or not on_terminal()  # off a terminal: one line per epoch, no bar frames
         show_bar = not quiet and rank == 0
         for epoch in range(start_epoch, tc.epochs):
             model.train()
             t0 = time.perf_counter()
             loss_sum = torch.zeros((), device=fabric.device)
             bad = torch.zeros((), dtype=torch.bool, device=fabric.device)
-            bar = tqdm(total=steps_per_epoch * loader.batch_size * world, unit="img", unit_scale=True,
-                       desc=f"epoch {epoch + 1}/{tc.epochs}", disable=not show_bar, leave=False, file=sys.stderr)
+            bar = progress_bar(show_bar, total=steps_per_epoch * loader.batch_size * world, unit="img",
+                               unit_scale=True, desc=f"epoch {epoch + 1}/{tc.epochs}")
             for i, (x, y, _) in enumerate(loader):
                 step = epoch * steps_per_epoch + i
                 for group in optimizer.param_groups:

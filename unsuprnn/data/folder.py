@@ -89,14 +89,16 @@ def _first_mode(path: Path, cfg: DataConfig) -> str:
 def _decode(paths: list[Path], cfg: DataConfig, dest) -> None:
     """Decode every image into `dest` (a uint8 [N, C, H, W] array, e.g. a memory map), in batches,
     with DataLoader workers for large folders."""
-    from tqdm import tqdm
+    from ..progress import on_terminal, progress_bar
 
     mode = _first_mode(paths[0], cfg)
     workers = min(4, os.cpu_count() or 1) if len(paths) >= 2000 else 0
     loader = torch.utils.data.DataLoader(_Decoder(paths, mode, cfg.resize), batch_size=256, num_workers=workers,
                                          collate_fn=list)
     size, row = None, 0
-    with tqdm(total=len(paths), desc="decoding images", unit="img", disable=len(paths) < 2000) as bar:
+    if len(paths) >= 2000 and not on_terminal():
+        print(f"decoding {len(paths)} images (once; later loads read the cache)", file=sys.stderr)
+    with progress_bar(len(paths) >= 2000, total=len(paths), desc="decoding images", unit="img") as bar:
         for batch in loader:
             for arr, info in batch:
                 if arr is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import time
 from pathlib import Path
 
 import torch
@@ -60,9 +61,16 @@ def load_probe_data(cfg: Config, shape: tuple, dataset: str | None = None,
 def state_digest(module: torch.nn.Module) -> str:
     h = hashlib.sha256()
     for k, v in sorted(module.state_dict().items()):
+        if not isinstance(v, torch.Tensor):  # extra state (e.g. a memory bank's pointer)
+            continue
         h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        h.update(v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
+
+
+def encoder_digest(encoder: torch.nn.Module, head: torch.nn.Module | None = None) -> str:
+    """What a probe result depends on in a run: its encoder's weights (and a cluster run's head)."""
+    return state_digest(encoder) + ("" if head is None else "+" + state_digest(head)[:16])
 
 
 def score_features(bank: torch.Tensor, bank_y: torch.Tensor, query: torch.Tensor, query_y: torch.Tensor,
@@ -150,8 +158,12 @@ def feature_sets(loaded: tuple, data: ProbeData, baselines: list[str], device: t
 def run_probe(run: str | Path, methods: tuple[str, ...] = METHODS, baselines: list[str] | None = None,
               dataset: str | None = None, test_dataset: str | None = None, k: int = 20,
               temperature: float = 0.07, clusters: int | None = None, device: torch.device | str = "cpu",
-              progress: bool = False, index: str = "flat", nlist: int = 1024, nprobe: int = 16) -> dict:
-    """Score the run's encoder (and baselines) with each method. Returns a JSON-ready dict."""
+              progress: bool = False, index: str = "flat", nlist: int = 1024, nprobe: int = 16,
+              loaded: tuple | None = None, data: ProbeData | None = None) -> dict:
+    """Score the run's encoder (and baselines) with each method. Returns a JSON-ready dict.
+
+    loaded, data: the run's `load_run_encoder` result and `load_probe_data` for it, where the caller
+    has them already (they are loaded here otherwise)."""
     run = Path(run)
     bad = [m for m in methods if m not in METHODS]
     if bad:
@@ -159,9 +171,9 @@ def run_probe(run: str | Path, methods: tuple[str, ...] = METHODS, baselines: li
     if index not in INDEXES:
         raise UserError(f"unknown index '{index}'; use one of: {', '.join(INDEXES)}")
     device = torch.device(device)
-    loaded = load_run_encoder(run, device)
+    loaded = loaded or load_run_encoder(run, device)
     _, _, cfg, info = loaded
-    data = load_probe_data(cfg, tuple(info["shape"]), dataset, test_dataset)
+    data = data or load_probe_data(cfg, tuple(info["shape"]), dataset, test_dataset)
     num_classes = len(data.classes)
     n_bank = int((data.bank_y >= 0).sum())
     if "knn" in methods and k > n_bank:
@@ -176,9 +188,13 @@ def run_probe(run: str | Path, methods: tuple[str, ...] = METHODS, baselines: li
     head = load_cluster_head(run) if run.is_dir() else None
     if head is not None:  # a cluster run: its own head's clusters, beside k-means on the same embeddings
         results["encoder"]["head"] = head_scores(head, sets["encoder"][1], data.query_y)
+    sources = {name: str(Path(b.partition("=")[2])) for b in baselines or [] for name in ["supervised"]
+               if b.startswith("supervised=")}
     return {"run": str(run), "bank": data.bank_spec, "queries": data.query_spec,
-            "bank_size": len(data.bank_idx), "query_size": len(data.query_idx), "k": k, "temperature": temperature, "index": index,
-            "embedding_dim": int(sets["encoder"][0].shape[1]), "results": results}
+            "bank_size": len(data.bank_idx), "query_size": len(data.query_idx), "k": k, "temperature": temperature,
+            "index": index, "nlist": nlist, "nprobe": nprobe, "embedding_dim": int(sets["encoder"][0].shape[1]),
+            "encoder_sha256": encoder_digest(loaded[0], head), "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "sources": sources, "results": results}
 
 
 def head_scores(head: torch.nn.Module, query: torch.Tensor, query_y: torch.Tensor) -> dict:
@@ -195,7 +211,8 @@ def head_scores(head: torch.nn.Module, query: torch.Tensor, query_y: torch.Tenso
     return out | clustering_metrics(query_y[known].numpy(), ids[known].numpy())
 
 
-COLUMNS = [("kNN top-1", ("knn", "weighted_top1")), ("kNN maj.", ("knn", "majority_top1")),
+COLUMNS = [("kNN top-1", ("knn", "weighted_top1")), ("kNN top-5", ("knn", "weighted_top5")),
+           ("kNN maj.", ("knn", "majority_top1")),
            ("linear top-1", ("linear", "accuracy")), ("macro F1", ("linear", "f1")),
            ("NMI", ("kmeans", "nmi")), ("ARI", ("kmeans", "ari")), ("cluster acc", ("kmeans", "accuracy"))]
 HEAD_COLUMNS = [("head NMI", ("head", "nmi")), ("head ARI", ("head", "ari")), ("head acc", ("head", "accuracy"))]
@@ -207,17 +224,18 @@ def columns(reports: list[dict]) -> list[tuple[str, tuple[str, str]]]:
     return COLUMNS + (HEAD_COLUMNS if has_head else [])
 
 
+def cell_text(result: dict, method: str, key: str) -> str:
+    """One table cell: the figure (NMI and ARI to 3 places, percentages to 2) and, for k-means, ± the
+    standard deviation over restarts; '-' where it was not measured."""
+    v = result.get(method, {}).get(key)
+    fmt = (lambda x: f"{x:.3f}") if key in ("nmi", "ari") else (lambda x: f"{x:.2f}")
+    spread = result.get(method, {}).get("spread", {}).get(key)
+    return "-" if v is None else fmt(v) + (f" ±{fmt(spread['std'])}" if spread else "")
+
+
 def summary_rows(report: dict, cols: list | None = None) -> list[tuple[str, list[str]]]:
-    rows = []
-    for name, res in report["results"].items():
-        cells = []
-        for _, (method, key) in cols or columns([report]):
-            v = res.get(method, {}).get(key)
-            fmt = (lambda x: f"{x:.3f}") if key in ("nmi", "ari") else (lambda x: f"{x:.2f}")
-            spread = res.get(method, {}).get("spread", {}).get(key)
-            cells.append("-" if v is None else fmt(v) + (f" ±{fmt(spread['std'])}" if spread else ""))
-        rows.append((name, cells))
-    return rows
+    return [(name, [cell_text(res, method, key) for _, (method, key) in cols or columns([report])])
+            for name, res in report["results"].items()]
 
 
 def format_table(report: dict) -> str:

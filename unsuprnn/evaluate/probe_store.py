@@ -1,0 +1,126 @@
+"""RUN/probe.json: every measurement the probes made of one run's encoder, kept across probes.
+
+A measurement is keyed by (feature set, method, settings). A narrower probe (`--method knn`) adds
+to what an earlier one measured; measuring the same thing again with the same settings replaces it;
+a measurement under other settings (another k, another dataset) sits beside it. A changed encoder
+(resumed training, `--force`) invalidates them all: the file records the encoder's weight digest.
+
+`results` in the file is the table view of the latest probe's data: for each method, the settings
+of the encoder's latest measurement and every feature set measured under exactly those settings,
+so that a row is never compared with another measured differently.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from ..atomic import write_text
+from ..rundir import read_json
+
+FORMAT = 2
+PROBE_FILE = "probe.json"
+VIEW_KEYS = ("bank", "queries", "bank_size", "query_size")
+
+
+def method_settings(probe: dict, method: str, result: dict) -> dict:
+    """What a measurement depends on besides the encoder: the data, and the method's own options."""
+    s = {"bank": probe["bank"], "queries": probe["queries"]}
+    if method == "knn":
+        s |= {"k": probe["k"], "temperature": probe["temperature"], "index": probe.get("index", "flat")}
+        if s["index"] == "ivf":
+            s |= {"nlist": probe.get("nlist"), "nprobe": probe.get("nprobe")}
+    elif method == "kmeans":
+        s["clusters"] = result.get("k")
+    return s
+
+
+def measurements(probe: dict) -> list[dict]:
+    """The entries of one `run_probe` result (every feature set x method it measured)."""
+    when = probe.get("measured") or time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    sources = probe.get("sources", {})
+    out = []
+    for features, methods in probe["results"].items():
+        for method, result in methods.items():
+            settings = method_settings(probe, method, result)
+            if features in sources:  # e.g. which supervised run a `supervised` row comes from
+                settings["source"] = sources[features]
+            out.append({"features": features, "method": method, "settings": settings, "result": result,
+                        "sizes": [probe["bank_size"], probe["query_size"]], "measured": when})
+    return out
+
+
+def _key(entry: dict) -> tuple:
+    return entry["features"], entry["method"], json.dumps(entry["settings"], sort_keys=True)
+
+
+def _same(a: dict, b: dict) -> bool:
+    """Settings equal, apart from where a feature set came from."""
+    drop = lambda s: {k: v for k, v in s.items() if k != "source"}
+    return drop(a) == drop(b)
+
+
+def merge(stored: dict | None, probe: dict) -> dict:
+    """The store after `probe` (a `run_probe` result carrying `encoder_sha256`): stored measurements of
+    the same encoder are kept unless measured again; those of another encoder are dropped."""
+    kept = stored["measurements"] if stored and stored.get("encoder_sha256") == probe["encoder_sha256"] else []
+    new = measurements(probe)
+    fresh = {_key(e) for e in new}
+    entries = [e for e in kept if _key(e) not in fresh] + new
+    store = {"format": FORMAT, "run": probe["run"], "encoder_sha256": probe["encoder_sha256"],
+             "embedding_dim": probe["embedding_dim"], "measurements": entries}
+    return store | view(store, probe["bank"], probe["queries"])
+
+
+def view(store: dict, bank: str, queries: str) -> dict:
+    """The probe-shaped table of the store's measurements on (bank, queries): `results`
+    {features: {method: result}} and the settings they share (`k`, `temperature`, ...)."""
+    on_data = [e for e in store["measurements"] if e["settings"]["bank"] == bank and e["settings"]["queries"] == queries]
+    chosen = {}  # method -> settings of the encoder's latest measurement (the file's order is time order)
+    for e in on_data:
+        if e["features"] == "encoder":
+            chosen[e["method"]] = e["settings"]
+    results: dict[str, dict] = {}
+    sizes, sources = None, {}
+    for e in on_data:
+        if e["method"] in chosen and _same(e["settings"], chosen[e["method"]]):
+            results.setdefault(e["features"], {})[e["method"]] = e["result"]
+            sizes = e["sizes"]
+            if "source" in e["settings"]:
+                sources[e["features"]] = e["settings"]["source"]
+    if "encoder" in results:  # the run's own row first
+        results = {"encoder": results.pop("encoder")} | results
+    knn = chosen.get("knn", {})
+    out = {"bank": bank, "queries": queries, "bank_size": sizes[0] if sizes else None,
+           "query_size": sizes[1] if sizes else None, "embedding_dim": store.get("embedding_dim"),
+           "results": results, "sources": sources, "settings": {m: {k: v for k, v in s.items() if k not in ("bank", "queries")}
+                                            for m, s in chosen.items()}}
+    for k in ("k", "temperature", "index"):
+        if k in knn:
+            out[k] = knn[k]
+    return out
+
+
+def read_store(run: Path, encoder_sha256: str) -> dict | None:
+    """The run's probe store if it describes this encoder, else None. A probe.json written before
+    measurements were kept (no digest) is trusted only if it is newer than the run's encoder.pt."""
+    path = Path(run) / PROBE_FILE
+    if not path.is_file():
+        return None
+    stored = read_json(path)
+    if stored.get("format") != FORMAT:
+        if "results" not in stored or path.stat().st_mtime < (Path(run) / "encoder.pt").stat().st_mtime:
+            return None
+        legacy = {"measured": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(path.stat().st_mtime)),
+                  "k": stored.get("k", 20), "temperature": stored.get("temperature", 0.07)}
+        return {"encoder_sha256": encoder_sha256, "measurements": measurements(stored | legacy),
+                "embedding_dim": stored.get("embedding_dim")}
+    return stored if stored.get("encoder_sha256") == encoder_sha256 else None
+
+
+def record_probe(run: Path, probe: dict) -> dict:
+    """Add a probe's measurements to RUN/probe.json (atomically) and return the new store."""
+    store = merge(read_store(run, probe["encoder_sha256"]), probe)
+    write_text(Path(run) / PROBE_FILE, json.dumps(store, indent=2) + "\n")
+    return store

@@ -1,0 +1,129 @@
+"""Writing the report: self-contained HTML, or Markdown beside a folder of PNGs. Both are written so
+that an interrupted `report` leaves the previous report readable: the page (or the .md) is replaced
+atomically, and a Markdown report's figures carry content-hash names, so the old .md keeps pointing at
+its own files until the new one replaces it (the old figures are removed after)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import time
+from pathlib import Path
+
+from .atomic import write_bytes, write_text
+from .evaluate.probe import cell_text
+from .rundir import git_commit
+
+NOTE = ("Bold: the best label-free figure in each column (the supervised reference is shown, not ranked). "
+        "kNN: cosine, temperature-weighted votes (maj.: plain majority). Linear: logistic regression on "
+        "standardized features. k-means (NMI, ARI, cluster acc): the restart with the lowest objective, ± the "
+        "standard deviation over restarts. vs raw: points above (+) or below (-) raw pixels at kNN top-1, linear "
+        "top-1 and cluster accuracy (a cluster run's head, else k-means, against raw-pixel k-means).")
+NO_SUPERVISED = ("No supervised reference on this data: add a `unsuprnn supervised` run with the same data and "
+                 "view to the report (or probe with --baselines supervised=RUN).")
+
+
+def _vs_raw_parts(section: dict, row) -> list[float | None]:
+    from .report import vs_raw
+    raw = next((r for r in section["rows"] if r.kind == "raw"), None)
+    return vs_raw(row, raw)
+
+
+def _header(section: dict) -> list[str]:
+    return ["features"] + [c for c, _ in section["cols"]] + ["vs raw: kNN / linear / clusters"]
+
+
+def _generated(device) -> str:
+    import torch
+
+    from . import __version__
+    commit = git_commit()
+    return (f"Generated {time.strftime('%Y-%m-%d %H:%M:%S %z')} by unsuprnn {__version__}"
+            + (f" (commit {commit[:10]})" if commit else "") + f", torch {torch.__version__}, probes on {device}.")
+
+
+def write_report(out: Path, sections: list[dict], provenance: tuple, figures: list, device) -> None:
+    if out.suffix.lower() == ".html":
+        write_text(out, html_page(sections, provenance, figures, _generated(device)))
+    else:
+        write_markdown(out, sections, provenance, figures, _generated(device))
+
+
+def _diff(v: float | None) -> str:
+    return "-" if v is None else f"{v:+.2f}"
+
+
+def html_page(sections: list[dict], provenance: tuple, figures: list, generated: str) -> str:
+    esc = html.escape
+    body = [f"<h1>unsuprnn report</h1><p class='generated'>{esc(generated)}</p><h2>Comparison</h2>"]
+    for s in sections:
+        head = "".join(f"<th>{esc(h)}</th>" for h in _header(s))
+        rows = []
+        for i, row in enumerate(s["rows"]):
+            cells = [f"<td class='label'>{esc(row.label)}</td>"]
+            for j, (_, (method, key)) in enumerate(s["cols"]):
+                text = esc(cell_text(row.results, method, key))
+                cells.append(f"<td class='best'><b>{text}</b></td>" if (i, j) in s["best"] else f"<td>{text}</td>")
+            parts = _vs_raw_parts(s, row)
+            spans = " / ".join(f"<span class='{'up' if v and v > 0 else 'down' if v and v < 0 else 'flat'}'>"
+                               f"{_diff(v)}</span>" for v in parts) if parts else "-"
+            cells.append(f"<td class='vs-raw'>{spans}</td>")
+            rows.append(f"<tr class='kind-{row.kind}'>" + "".join(cells) + "</tr>")
+        body.append(f"<h3>{esc(s['title'])}</h3><table class='comparison'><tr>{head}</tr>{''.join(rows)}</table>"
+                    f"<p class='note'>{esc(NOTE)}</p>")
+        if s["verdicts"]:
+            body.append("<ul class='verdicts'>" + "".join(f"<li>{esc(v)}</li>" for v in s["verdicts"]) + "</ul>")
+        if s["no_supervised"]:
+            body.append(f"<p class='note'>{esc(NO_SUPERVISED)}</p>")
+    header, rows = provenance
+    body.append("<h2>Provenance</h2><table class='provenance'><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header)
+                + "</tr>" + "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in rows)
+                + "</table>")
+    for title, kind, fig in figures:
+        src = "data:image/png;base64," + base64.b64encode(fig.png).decode()
+        body.append(f"<h2>{esc(title)}</h2><figure data-kind='{kind}' data-legends='{esc('|'.join(fig.legends))}'>"
+                    f"<img alt='{esc(title)}' width='{fig.width}' src='{src}'><figcaption>{esc(title)}"
+                    + (f" (legends: {esc(', '.join(fig.legends))})" if fig.legends else "") + "</figcaption></figure>")
+    style = ("body{font-family:sans-serif;margin:2em auto;max-width:1340px;padding:0 1em}"
+             "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+             "td.label,table.provenance td{text-align:left}th{background:#f3f3f3}td.best{background:#e3f4e6}"
+             "tr.kind-raw td,tr.kind-reference td{color:#444}tr.kind-supervised td{color:#555;font-style:italic}"
+             ".up{color:#137333}.down{color:#b3261e}.note,.generated{color:#555;font-size:0.9em;max-width:1100px}"
+             "figure{margin:0}img{max-width:100%;height:auto}figcaption{color:#555;font-size:0.85em}")
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>unsuprnn report</title><style>{style}</style>"
+            f"</head><body>{''.join(body)}</body></html>\n")
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    clean = lambda c: c.replace("|", "\\|")
+    return (["| " + " | ".join(map(clean, header)) + " |", "|" + "---|" * len(header)]
+            + ["| " + " | ".join(map(clean, r)) + " |" for r in rows])
+
+
+def write_markdown(out: Path, sections: list[dict], provenance: tuple, figures: list, generated: str) -> None:
+    files = out.parent / f"{out.stem}_files"
+    files.mkdir(parents=True, exist_ok=True)
+    md = ["# unsuprnn report", "", generated, "", "## Comparison", ""]
+    for s in sections:
+        rows = []
+        for i, row in enumerate(s["rows"]):
+            cells = [cell_text(row.results, m, k) for _, (m, k) in s["cols"]]
+            cells = [f"**{c}**" if (i, j) in s["best"] else c for j, c in enumerate(cells)]
+            parts = _vs_raw_parts(s, row)
+            rows.append([row.label] + cells + [" / ".join(map(_diff, parts)) if parts else "-"])
+        md += [f"### {s['title']}", "", *_md_table(_header(s), rows), "", NOTE, ""]
+        md += [f"- {v}" for v in s["verdicts"]] + ([""] if s["verdicts"] else [])
+        md += [NO_SUPERVISED, ""] if s["no_supervised"] else []
+    md += ["## Provenance", "", *_md_table(*provenance), ""]
+    names = []
+    for title, _, fig in figures:
+        name = f"fig-{hashlib.sha256(fig.png).hexdigest()[:16]}.png"
+        if not (files / name).is_file():
+            write_bytes(files / name, fig.png)
+        names.append(name)
+        md += [f"## {title}", "", f"![{title}]({files.name}/{name})", ""]
+    write_text(out, "\n".join(md))
+    for old in files.glob("*.png"):  # figures of the report this one replaced
+        if old.name not in names and (old.name.startswith("fig-") or old.name.startswith("figure")):
+            old.unlink()
