@@ -77,7 +77,7 @@ Blur = Annotated[Optional[float], flag("--blur", key="data.blur", help="Gaussian
 Binarize = Annotated[Optional[float], flag("--binarize", key="data.binarize", help="Threshold in [0, 1]; pixels become 0 or 1.")]
 Seed = Annotated[Optional[int], flag("--seed", key="train.seed", help="One seed for splits, init, sampling and augmentation.")]
 Device = Annotated[Optional[str], flag("--device", key="train.device", help="auto | cpu | cuda | cuda:N")]
-ConfigFile = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (see configs/); default: none.")]
+ConfigFile = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (see configs/).", show_default="none")]
 Sets = Annotated[Optional[List[str]], typer.Option("--set", help="Override: section.key=value (repeatable).")]
 
 
@@ -94,7 +94,7 @@ def data_cmd(dataset: Dataset = None, data_dir: DataDir = None, download: Downlo
              split: Annotated[str, typer.Option(help="train | test | all")] = "train",
              view: View = None, patch: Patch = None, test_fraction: TestFraction = None,
              grayscale: Grayscale = None, resize: Resize = None, blur: Blur = None, binarize: Binarize = None,
-             grid: Annotated[Optional[Path], typer.Option(help="Write a PNG of samples beside augmented views.")] = None,
+             grid: Annotated[Optional[Path], typer.Option(help="Write a PNG of samples beside augmented views.", show_default="none")] = None,
              force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --grid file.")] = False,
              seed: Seed = None, config: ConfigFile = None, set_: Sets = None):
     """Describe a dataset: split sizes, image shape, classes and the sequence shape of a view."""
@@ -207,7 +207,7 @@ def pretrain_cmd(out: Out, objective: Annotated[Optional[str], flag("--objective
                  batch_size: BatchSize = None, lr: Lr = None, seed: Seed = None, device: Device = None,
                  devices: Devices = None, num_nodes: NumNodes = None, resume: Resume = False, force: Force = False,
                  quiet: Quiet = False, config: ConfigFile = None, set_: Sets = None):
-    """Pretrain a recurrent encoder without labels (contrastive or sequence autoencoder)."""
+    """Pretrain a recurrent encoder without labels (contrastive, autoencoder or one of lightly's methods)."""
     flags = _train_flags(dataset, data_dir, download, view, patch, test_fraction, grayscale, resize, blur, binarize,
                          cell, bidirectional, layers, hidden, dropout, pool, input_proj, epochs, batch_size, lr,
                          seed, device, devices, num_nodes)
@@ -361,8 +361,8 @@ def export_cmd(run: Run, out: Annotated[Path, typer.Option("--out", "-o", help="
 
 @app.command("report")
 @user_errors
-def report_cmd(run_args: Annotated[Optional[List[Path]], typer.Argument(metavar="[RUN]...", help="Run directories (or give them with --runs).", show_default=False)] = None,
-               runs: Annotated[Optional[List[Path]], typer.Option("--runs", help="Run directories: --runs A B or --runs A --runs B.", show_default=False)] = None,
+def report_cmd(run_args: Annotated[Optional[List[Path]], typer.Argument(metavar="RUN", help="Run directories (or give them with --runs).", show_default=False)] = None,
+               runs: Annotated[Optional[List[Path]], typer.Option("--runs", metavar="RUN", help="Run directories: --runs A B or --runs A --runs B.", show_default="none")] = None,
                out: Annotated[Path, typer.Option("--out", "-o", help="report.html (self-contained) or report.md (+ a _files folder).")] = Path("report.html"),
                force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out report.")] = False,
                device: Device = None, quiet: QuietBars = False):

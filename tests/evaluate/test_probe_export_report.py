@@ -138,3 +138,42 @@ def test_export_interrupted_mid_write_leaves_no_file(runs, tmp_path, ext, monkey
     with pytest.raises(KeyboardInterrupt):
         write_embeddings(gather_embeddings(runs / "con", split="test"), tmp_path / f"e.{ext}")
     assert list(tmp_path.iterdir()) == []  # neither the file nor a temporary remains
+
+
+def test_parquet_without_pyarrow_fails_before_any_embedding(runner, runs, tmp_path, monkeypatch):
+    import sys
+
+    import unsuprnn.export as export
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow -> ImportError
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    monkeypatch.setattr(export, "gather_embeddings", lambda *a, **k: pytest.fail("embedded before checking"))
+    r = invoke(runner, "export", "--run", runs / "con", "--out", tmp_path / "e.parquet")
+    lines = r.stderr.strip().splitlines()
+    assert r.exit_code == 2 and len(lines) == 1 and "unsuprnn[parquet]" in lines[0]
+    assert not list(tmp_path.iterdir())
+
+
+def test_clustering_an_export_reproduces_the_probe(runner, runs, tmp_path):
+    """The default export is L2-normalized like the probes' inputs: its k-means column scores exactly
+    what the probe's k-means scored, and k-means on the exported vectors gives the same column."""
+    from unsuprnn.evaluate.kmeans import default_restarts, kmeans
+    from unsuprnn.evaluate.metrics import clustering_metrics
+    r = invoke(runner, "probe", "--run", runs / "con", "--method", "kmeans", "--json", tmp_path / "p.json",
+               "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    probe = json.loads((tmp_path / "p.json").read_text())["results"]["encoder"]["kmeans"]
+    r = invoke(runner, "export", "--run", runs / "con", "--split", "test", "--cluster", "10",
+               "--out", tmp_path / "e.npz", "--device", "cpu")
+    assert r.exit_code == 0 and "l2 normalization" in r.stdout
+    e = read_embeddings(tmp_path / "e.npz")
+    assert e["normalization"] == "l2" and np.allclose(np.linalg.norm(e["embeddings"], axis=1), 1, atol=1e-5)
+    scores = clustering_metrics(e["labels"], e["cluster"])
+    assert scores["accuracy"] == pytest.approx(probe["accuracy"]) and scores["nmi"] == pytest.approx(probe["nmi"])
+    again = kmeans(torch.from_numpy(e["embeddings"]), 10, seed=0, restarts=default_restarts(len(e["labels"])))[0]
+    assert np.array_equal(again, e["cluster"])
+    r = invoke(runner, "export", "--run", runs / "con", "--split", "test", "--no-normalize",
+               "--out", tmp_path / "raw.csv", "--device", "cpu")
+    raw = read_embeddings(tmp_path / "raw.csv")
+    assert raw["normalization"] == "none" and not np.allclose(np.linalg.norm(raw["embeddings"], axis=1), 1)
+    assert np.allclose(raw["embeddings"] / np.linalg.norm(raw["embeddings"], axis=1, keepdims=True),
+                       e["embeddings"], atol=1e-5)
