@@ -37,6 +37,13 @@ class Row:
     run: dict | None = None
 
 
+def read_run_files(run: Path) -> dict:
+    """A run's log, meta and metrics (checked: a damaged file is one error line, before any probing)."""
+    return {"log": read_log(run / "log.jsonl"),
+            "meta": read_json(run / "meta.json") if (run / "meta.json").is_file() else {},
+            "metrics": read_json(run / "metrics.json") if (run / "metrics.json").is_file() else {}}
+
+
 def check_report_args(runs: list, out: Path, force: bool) -> list[Path]:
     """Every input and the output checked before any probing or writing."""
     if out.suffix.lower() not in (".html", ".md"):
@@ -58,7 +65,7 @@ def _missing(view: dict | None, features: list[str], methods: tuple[str, ...]) -
     return sorted({m for _, m in need}, key=methods.index), list(dict.fromkeys(f for f, _ in need))
 
 
-def collect(run: Path, device, say=lambda line: None) -> dict:
+def collect(run: Path, files: dict, device, say=lambda line: None) -> dict:
     """Everything the report shows about one run, probing what its probe.json lacks (the encoder and
     the raw, PCA and random baselines, under the settings of the encoder's latest measurement)."""
     from .checkpoint import load_run_encoder
@@ -97,10 +104,7 @@ def collect(run: Path, device, say=lambda line: None) -> dict:
     else:
         say(f"report: {run}: every measurement is in its probe.json")
     emb = embed_images(encoder, pipeline, data.query_images, device, indices=data.query_idx).numpy()
-    meta = read_json(run / "meta.json") if (run / "meta.json").is_file() else {}
-    out = {"path": run, "name": run.name, "probe": table, "log": read_log(run / "log.jsonl"), "cfg": cfg, "meta": meta,
-           "metrics": read_json(run / "metrics.json") if (run / "metrics.json").is_file() else {},
-           "emb": emb, "labels": data.query_y.numpy(), "classes": data.classes, "seed": cfg.train.seed,
+    out = files | {"path": run, "name": run.name, "probe": table, "cfg": cfg, "emb": emb, "labels": data.query_y.numpy(), "classes": data.classes, "seed": cfg.train.seed,
            "objective": cfg.objective.name + (" + cluster" if head is not None else ""), "dataset": own,
            "supervised": cfg.objective.name == "supervised"}
     if head is not None:
@@ -271,10 +275,11 @@ def build_report(runs: list[str | Path], out: str | Path, device="cpu", force: b
     from .report_write import write_report
     out = Path(out)
     paths = check_report_args(runs, out, force)
+    files = [read_run_files(run) for run in paths]
     info = []
     for i, run in enumerate(paths):
         say(f"report: [{i + 1}/{len(paths)}] {run}")
-        info.append(collect(run, device, say))
+        info.append(collect(run, files[i], device, say))
     groups: dict[str, list[dict]] = {}
     for r in info:
         groups.setdefault(group_key(r), []).append(r)
