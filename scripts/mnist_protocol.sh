@@ -39,9 +39,9 @@ unsuprnn pretrain --config configs/mnist_rows_bilstm_autoencoder.yaml "${COMMON[
 unsuprnn supervised --config configs/mnist_rows_bilstm_contrastive.yaml "${COMMON[@]}" --out "$OUT/supervised"
 for run in contrastive autoencoder; do
   unsuprnn probe --run "$OUT/$run" --method all --device "$DEVICE" --quiet \
-    --baselines "raw,pca,random,supervised=$OUT/supervised" --json "$OUT/$run-probe.json" > /dev/null
+    --baselines "raw,pca,random,supervised=$OUT/supervised" --json "$OUT/$run-probe.json" --force > /dev/null
 done
 unsuprnn probe --run "$OUT/contrastive-cluster" --method all --device "$DEVICE" --quiet \
-  --baselines raw --json "$OUT/contrastive-cluster-probe.json" > /dev/null
-unsuprnn probe --run "$OUT/supervised" --method all --device "$DEVICE" --quiet --json "$OUT/supervised-probe.json" > /dev/null
+  --baselines raw --json "$OUT/contrastive-cluster-probe.json" --force > /dev/null
+unsuprnn probe --run "$OUT/supervised" --method all --device "$DEVICE" --quiet --json "$OUT/supervised-probe.json" --force > /dev/null
 python scripts/protocol_table.py "$OUT"

@@ -133,7 +133,8 @@ def _arch(cfg) -> str:
 
 def table_rows(group: list[dict]) -> list[Row]:
     """The group's runs, then each reference once: raw pixels, PCA, random encoder(s), supervised."""
-    rows = [Row(f"{r['name']} ({r['objective']})", "supervised" if r["supervised"] else "run",
+    rows = [Row(r["name"] if r["name"] == r["objective"] else f"{r['name']} ({r['objective']})",
+                "supervised" if r["supervised"] else "run",
                 r["probe"]["results"].get("encoder", {}), r) for r in group]
     refs, randoms, sup_sources = {}, {}, {str(r["path"].resolve()) for r in group if r["supervised"]}
     for r in group:
