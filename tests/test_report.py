@@ -237,3 +237,18 @@ def test_best_cells_rank_label_free_rows_and_mark_ties():
     # 359 queries: 2 standard errors of a difference near 95% is about 3.2 points
     said = verdicts(rows, 359)
     assert len(said) == 2 and "kNN 90.00 vs 95.00 (-5.00, worse" in said[0] and "(+0.00, within noise" in said[1]
+
+
+def test_report_of_an_unlabelled_run_scores_nothing_and_says_so(runner, tmp_path):
+    import numpy as np
+    from sklearn.datasets import load_digits
+    np.savez(tmp_path / "u.npz", images=(load_digits().images[:300] * 16).clip(0, 255).astype(np.uint8))
+    cfg = small_config("contrastive", epochs=1)
+    cfg.data.dataset = f"npz:{tmp_path / 'u.npz'}"
+    train(cfg, tmp_path / "run", quiet=True)
+    r = invoke(runner, "report", tmp_path / "run", "--out", tmp_path / "r.html", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    page = Page((tmp_path / "r.html").read_text())
+    assert "has no labels" in r.stderr and not (tmp_path / "run" / "probe.json").exists()
+    assert [f["legends"] for f in page.figures if f["kind"] == "embedding-map"] == [["label", "k-means cluster"]]
+    assert "no labels, so no figure can be scored" in (tmp_path / "r.html").read_text()

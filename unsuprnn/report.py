@@ -82,7 +82,7 @@ def collect(run: Path, files: dict, device, say=lambda line: None) -> dict:
     store = read_store(run, encoder_digest(encoder, head))
     table = view(store, own, own) if store else None
     labelled = bool((data.bank_y >= 0).any()) and bool((data.query_y >= 0).any())
-    methods = METHODS if labelled else ("kmeans",)
+    methods = METHODS if labelled else ()  # without labels there is nothing to score; the maps still show clusters
     pca = f"pca{min(encoder.out_dim, int(np.prod(info['shape'])), len(data.bank_idx))}"
     want = ["encoder", "raw", pca, "random"]
     need_methods, need_features = _missing(table, want, methods)
@@ -101,12 +101,16 @@ def collect(run: Path, files: dict, device, say=lambda line: None) -> dict:
                           nprobe=knn.get("nprobe") or 16, loaded=loaded, data=data)
         table = view(record_probe(run, probe), own, own)
         say(f"report: probed {run} in {time.perf_counter() - t0:.0f} s")
-    else:
+    elif labelled:
         say(f"report: {run}: every measurement is in its probe.json")
+    if not labelled:
+        say(f"report: {run}: {own} has no labels, so nothing is scored; the map shows its k-means clusters")
+        table = {"bank": own, "queries": own, "bank_size": len(data.bank_idx), "query_size": len(data.query_idx),
+                 "embedding_dim": encoder.out_dim, "results": {}, "settings": {}, "sources": {}}
     emb = embed_images(encoder, pipeline, data.query_images, device, indices=data.query_idx).numpy()
     out = files | {"path": run, "name": run.name, "probe": table, "cfg": cfg, "emb": emb, "labels": data.query_y.numpy(), "classes": data.classes, "seed": cfg.train.seed,
            "objective": cfg.objective.name + (" + cluster" if head is not None else ""), "dataset": own,
-           "supervised": cfg.objective.name == "supervised"}
+           "supervised": cfg.objective.name == "supervised", "labelled": labelled}
     if head is not None:
         from .scan import confident_clusters
         with torch.no_grad():
@@ -290,7 +294,8 @@ def build_report(runs: list[str | Path], out: str | Path, device="cpu", force: b
         cols = columns([{"results": {str(i): row.results for i, row in enumerate(rows)}}])
         sections.append({"title": _group_title(group), "rows": rows, "cols": cols, "best": best_cells(rows, cols),
                          "verdicts": verdicts(rows, group[0]["probe"]["query_size"] or 0),
-                         "no_supervised": not any(r.kind == "supervised" for r in rows)})
+                         "no_supervised": group[0]["labelled"] and not any(r.kind == "supervised" for r in rows),
+                         "unlabelled": not group[0]["labelled"]})
     say("report: drawing figures")
     figures = report_figures(info, sections)
     write_report(out, sections, provenance(info), figures, device)

@@ -20,6 +20,8 @@ NOTE = ("Bold: the best label-free figure in each column (the supervised referen
         "standardized features. k-means (NMI, ARI, cluster acc): the restart with the lowest objective, ± the "
         "standard deviation over restarts. vs raw: points above (+) or below (-) raw pixels at kNN top-1, linear "
         "top-1 and cluster accuracy (a cluster run's head, else k-means, against raw-pixel k-means).")
+UNLABELLED = ("This dataset has no labels, so no figure can be scored here; the embedding map shows k-means "
+              "clusters, and `unsuprnn export --cluster K` writes them.")
 NO_SUPERVISED = ("No supervised reference on this data: add a `unsuprnn supervised` run with the same data and "
                  "view to the report (or probe with --baselines supervised=RUN).")
 
@@ -74,8 +76,9 @@ def html_page(sections: list[dict], provenance: tuple, figures: list, generated:
                     f"<p class='note'>{esc(NOTE)}</p>")
         if s["verdicts"]:
             body.append("<ul class='verdicts'>" + "".join(f"<li>{esc(v)}</li>" for v in s["verdicts"]) + "</ul>")
-        if s["no_supervised"]:
-            body.append(f"<p class='note'>{esc(NO_SUPERVISED)}</p>")
+        for flag, text in (("unlabelled", UNLABELLED), ("no_supervised", NO_SUPERVISED)):
+            if s[flag]:
+                body.append(f"<p class='note'>{esc(text)}</p>")
     header, rows = provenance
     body.append("<h2>Provenance</h2><table class='provenance'><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header)
                 + "</tr>" + "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in rows)
@@ -114,7 +117,8 @@ def write_markdown(out: Path, sections: list[dict], provenance: tuple, figures: 
             rows.append([row.label] + cells + [" / ".join(map(_diff, parts)) if parts else "-"])
         md += [f"### {s['title']}", "", *_md_table(_header(s), rows), "", NOTE, ""]
         md += [f"- {v}" for v in s["verdicts"]] + ([""] if s["verdicts"] else [])
-        md += [NO_SUPERVISED, ""] if s["no_supervised"] else []
+        md += [text for flag, text in (("unlabelled", UNLABELLED), ("no_supervised", NO_SUPERVISED)) if s[flag]]
+        md += [""]
     md += ["## Provenance", "", *_md_table(*provenance), ""]
     names = []
     for title, _, fig in figures:
