@@ -8,7 +8,7 @@
 # BiLSTM rows), trains the supervised reference on the same 8,000 with labels, probes every run with the
 # 8,000 as bank / probe training set and scores on the 2,000, beside raw-pixel, PCA and random-encoder
 # baselines. Prints a Markdown table and, last, one JSON line.
-# --quick: a small encoder and one epoch each, to check the whole path in about a minute on a CPU.
+# --quick: a small encoder and one epoch each, to check the whole path in about 3 minutes on a 2-core CPU.
 # Flags after `--` go to every pretrain/supervised command (e.g. -- --epochs 10 --hidden 128);
 # CLUSTER_FLAGS (environment) go to the clustering stage on the contrastive run (e.g. "--epochs 20").
 set -euo pipefail
