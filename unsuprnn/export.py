@@ -22,9 +22,6 @@ from .evaluate.embed import embed_images
 FORMATS = (".npz", ".npy", ".parquet", ".csv")
 
 
-NORMALIZATIONS = ("l2", "none")
-
-
 def gather_embeddings(run: str | Path, dataset: str | None = None, split: str = "all",
                       device: torch.device | str = "cpu", cluster: int | None = None,
                       progress: bool = False, normalize: bool = True) -> dict:

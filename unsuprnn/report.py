@@ -34,7 +34,6 @@ class Row:
     label: str
     kind: str               # run | raw | reference | supervised
     results: dict           # method -> result
-    run: dict | None = None
 
 
 def read_run_files(run: Path) -> dict:
@@ -71,7 +70,7 @@ def collect(run: Path, files: dict, device, say=lambda line: None) -> dict:
     from .checkpoint import load_run_encoder
     from .cluster import load_cluster_head
     from .evaluate.embed import embed_images
-    from .evaluate.probe import encoder_digest, load_probe_data, run_probe
+    from .evaluate.probe import encoder_digest, load_probe_data, pca_dim, run_probe
     from .evaluate.probe_store import read_store, record_probe, view
 
     loaded = load_run_encoder(run, device)
@@ -83,7 +82,7 @@ def collect(run: Path, files: dict, device, say=lambda line: None) -> dict:
     table = view(store, own, own) if store else None
     labelled = bool((data.bank_y >= 0).any()) and bool((data.query_y >= 0).any())
     methods = METHODS if labelled else ()  # without labels there is nothing to score; the maps still show clusters
-    pca = f"pca{min(encoder.out_dim, int(np.prod(info['shape'])), len(data.bank_idx))}"
+    pca = f"pca{pca_dim(encoder.out_dim, int(np.prod(info['shape'])), len(data.bank_idx))}"
     want = ["encoder", "raw", pca, "random"]
     need_methods, need_features = _missing(table, want, methods)
     if head is not None and "head" not in (table or {}).get("results", {}).get("encoder", {}):
@@ -139,7 +138,7 @@ def table_rows(group: list[dict]) -> list[Row]:
     """The group's runs, then each reference once: raw pixels, PCA, random encoder(s), supervised."""
     rows = [Row(r["name"] if r["name"] == r["objective"] else f"{r['name']} ({r['objective']})",
                 "supervised" if r["supervised"] else "run",
-                r["probe"]["results"].get("encoder", {}), r) for r in group]
+                r["probe"]["results"].get("encoder", {})) for r in group]
     refs, randoms, sup_sources = {}, {}, {str(r["path"].resolve()) for r in group if r["supervised"]}
     for r in group:
         for name, res in r["probe"]["results"].items():
@@ -149,8 +148,7 @@ def table_rows(group: list[dict]) -> list[Row]:
                 refs.setdefault(name, Row(f"PCA of raw pixels ({name[3:]} dims)", "reference", res))
             elif name == "random":
                 randoms.setdefault(_arch(r["cfg"]), res)
-    out = rows[:0]
-    out += [row for row in rows if row.kind == "run"]
+    out = [row for row in rows if row.kind == "run"]
     out += [refs[k] for k in sorted(refs, key=lambda k: (k != "raw", k))]
     for arch, res in randoms.items():
         out.append(Row("random encoder" + (f" ({arch})" if len(randoms) > 1 else ""), "reference", res))
@@ -292,7 +290,9 @@ def build_report(runs: list[str | Path], out: str | Path, device="cpu", force: b
     for group in groups.values():
         rows = table_rows(group)
         cols = columns([{"results": {str(i): row.results for i, row in enumerate(rows)}}])
+        raw = next((row for row in rows if row.kind == "raw"), None)
         sections.append({"title": _group_title(group), "rows": rows, "cols": cols, "best": best_cells(rows, cols),
+                         "vs_raw": [vs_raw(row, raw) for row in rows],
                          "verdicts": verdicts(rows, group[0]["probe"]["query_size"] or 0),
                          "no_supervised": group[0]["labelled"] and not any(r.kind == "supervised" for r in rows),
                          "unlabelled": not group[0]["labelled"]})

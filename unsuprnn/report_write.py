@@ -26,12 +26,6 @@ NO_SUPERVISED = ("No supervised reference on this data: add a `unsuprnn supervis
                  "view to the report (or probe with --baselines supervised=RUN).")
 
 
-def _vs_raw_parts(section: dict, row) -> list[float | None]:
-    from .report import vs_raw
-    raw = next((r for r in section["rows"] if r.kind == "raw"), None)
-    return vs_raw(row, raw)
-
-
 def _header(section: dict) -> list[str]:
     return ["features"] + [c for c, _ in section["cols"]] + ["vs raw: kNN / linear / clusters"]
 
@@ -67,7 +61,7 @@ def html_page(sections: list[dict], provenance: tuple, figures: list, generated:
             for j, (_, (method, key)) in enumerate(s["cols"]):
                 text = esc(cell_text(row.results, method, key))
                 cells.append(f"<td class='best'><b>{text}</b></td>" if (i, j) in s["best"] else f"<td>{text}</td>")
-            parts = _vs_raw_parts(s, row)
+            parts = s["vs_raw"][i]
             spans = " / ".join(f"<span class='{'up' if v and v > 0 else 'down' if v and v < 0 else 'flat'}'>"
                                f"{_diff(v)}</span>" for v in parts) if parts else "-"
             cells.append(f"<td class='vs-raw'>{spans}</td>")
@@ -113,7 +107,7 @@ def write_markdown(out: Path, sections: list[dict], provenance: tuple, figures: 
         for i, row in enumerate(s["rows"]):
             cells = [cell_text(row.results, m, k) for _, (m, k) in s["cols"]]
             cells = [f"**{c}**" if (i, j) in s["best"] else c for j, c in enumerate(cells)]
-            parts = _vs_raw_parts(s, row)
+            parts = s["vs_raw"][i]
             rows.append([row.label] + cells + [" / ".join(map(_diff, parts)) if parts else "-"])
         md += [f"### {s['title']}", "", *_md_table(_header(s), rows), "", NOTE, ""]
         md += [f"- {v}" for v in s["verdicts"]] + ([""] if s["verdicts"] else [])

@@ -111,6 +111,12 @@ def raw_features(pipeline, images: torch.Tensor, indices: torch.Tensor) -> torch
     return torch.cat(out)
 
 
+def pca_dim(embedding_dim: int, pixels: int, bank: int) -> int:
+    """Dimensions of the PCA baseline (feature set `pca{dim}`): the embedding's, at most the pixel
+    count and the bank size."""
+    return min(embedding_dim, pixels, bank)
+
+
 def feature_sets(loaded: tuple, data: ProbeData, baselines: list[str], device: torch.device,
                  progress: bool = False) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """name -> (bank features, query features) for the run's encoder and each baseline.
@@ -132,7 +138,7 @@ def feature_sets(loaded: tuple, data: ProbeData, baselines: list[str], device: t
             from sklearn.decomposition import PCA
             rb = raw_features(pipeline, data.bank_images, data.bank_idx)
             rq = raw_features(pipeline, data.query_images, data.query_idx)
-            dim = min(encoder.out_dim, rb.shape[1], len(rb))
+            dim = pca_dim(encoder.out_dim, rb.shape[1], len(rb))
             pca = PCA(n_components=dim, random_state=cfg.train.seed).fit(rb.numpy())
             sets[f"pca{dim}"] = (torch.from_numpy(pca.transform(rb.numpy())).float(),
                                  torch.from_numpy(pca.transform(rq.numpy())).float())
@@ -188,8 +194,7 @@ def run_probe(run: str | Path, methods: tuple[str, ...] = METHODS, baselines: li
     head = load_cluster_head(run) if run.is_dir() else None
     if head is not None:  # a cluster run: its own head's clusters, beside k-means on the same embeddings
         results["encoder"]["head"] = head_scores(head, sets["encoder"][1], data.query_y)
-    sources = {name: str(Path(b.partition("=")[2])) for b in baselines or [] for name in ["supervised"]
-               if b.startswith("supervised=")}
+    sources = {"supervised": str(Path(b.partition("=")[2])) for b in baselines or [] if b.startswith("supervised=")}
     return {"run": str(run), "bank": data.bank_spec, "queries": data.query_spec,
             "bank_size": len(data.bank_idx), "query_size": len(data.query_idx), "k": k, "temperature": temperature,
             "index": index, "nlist": nlist, "nprobe": nprobe, "embedding_dim": int(sets["encoder"][0].shape[1]),

@@ -21,7 +21,6 @@ from ..rundir import read_json
 
 FORMAT = 2
 PROBE_FILE = "probe.json"
-VIEW_KEYS = ("bank", "queries", "bank_size", "query_size")
 
 
 def method_settings(probe: dict, method: str, result: dict) -> dict:
