@@ -92,7 +92,7 @@ def test_every_readme_command_parses():
 
 
 def test_report_takes_runs_as_arguments_or_after_one_flag(runner, monkeypatch, tmp_path):
-    import unsuprnn.report as report
+    import unsuprnn.report.build as report
     seen = {}
     monkeypatch.setattr(report, "build_report", lambda runs, out, device, force, say: seen.setdefault("runs", runs))
     assert invoke(runner, "report", "--runs", "a", "b", "--out", tmp_path / "r.html").exit_code == 0

@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-import unsuprnn.cluster as cluster_mod
+import unsuprnn.cluster.stage as cluster_mod
+import unsuprnn.runs.lifecycle as lifecycle
 from tests.conftest import die_after_checkpoint, invoke
 from tests.test_train import small_config
-from unsuprnn.checkpoint import load_checkpoint, load_encoder_file, save_encoder
-from unsuprnn.cluster import load_cluster_head, source_config, train_clusters
+from unsuprnn.runs.checkpoint import load_checkpoint, load_encoder_file, save_encoder
+from unsuprnn.cluster.stage import source_config, train_clusters
+from unsuprnn.runs.checkpoint import load_cluster_head
 from unsuprnn.config import ClusterConfig
 from unsuprnn.errors import UserError
 from unsuprnn.export import read_embeddings
@@ -84,7 +86,7 @@ def test_labels_never_reach_training(pretrained, tmp_path, monkeypatch):
 @pytest.mark.parametrize("die_after", [2, 3])  # at the SCAN -> self-labeling boundary, and inside self-labeling
 def test_killed_and_resumed_cluster_run_is_identical(pretrained, clustered, tmp_path, monkeypatch, die_after):
     cfg = cluster_config(pretrained)
-    die_after_checkpoint(monkeypatch, cluster_mod, die_after)  # killed right after that checkpoint
+    die_after_checkpoint(monkeypatch, lifecycle, die_after)  # killed right after that checkpoint
     with pytest.raises(KeyboardInterrupt):
         train_clusters(cfg, pretrained, tmp_path / "r", quiet=True)
     monkeypatch.undo()
@@ -109,8 +111,8 @@ def test_cluster_settings_come_from_defaults_not_from_the_source_run(pretrained,
 
 
 def test_frozen_encoder_stays_frozen(pretrained, tmp_path):
-    from unsuprnn.checkpoint import load_run_encoder
-    from unsuprnn.evaluate.probe import state_digest
+    from unsuprnn.runs.checkpoint import load_run_encoder
+    from unsuprnn.evaluate.baselines import state_digest
     train_clusters(cluster_config(pretrained, encoder_lr=0.0, selflabel_epochs=1), pretrained, tmp_path / "f",
                    quiet=True)
     assert state_digest(load_run_encoder(tmp_path / "f")[0]) == state_digest(load_run_encoder(pretrained)[0])
@@ -169,7 +171,7 @@ def test_cluster_bad_input(runner, pretrained, tmp_path):
 
 
 def test_report_shows_the_cluster_gallery(clustered, tmp_path):
-    from unsuprnn.report import build_report
+    from unsuprnn.report.build import build_report
     out, _ = clustered
     build_report([out], tmp_path / "r.html")
     page = (tmp_path / "r.html").read_text()
@@ -200,7 +202,7 @@ def test_interrupted_cluster_force_leaves_the_finished_cluster_run_whole(pretrai
 
     def interrupt(*a, **k):
         raise KeyboardInterrupt
-    monkeypatch.setattr(cluster_mod, "run_epoch", interrupt)
+    monkeypatch.setattr(cluster_mod, "cluster_one_epoch", interrupt)
     with pytest.raises(RunInterrupted, match="still holds the previous run"):
         train_clusters(cluster_config(pretrained), pretrained, out, force=True, quiet=True)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

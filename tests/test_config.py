@@ -53,7 +53,7 @@ def test_choices_in_the_config_match_what_the_code_accepts():
     from unsuprnn.data.views import VIEWS
     from unsuprnn.devices import PRECISIONS
     from unsuprnn.models.encoder import CELLS, POOLS
-    from unsuprnn.objectives import OBJECTIVES
+    from unsuprnn.objectives import specs
     from unsuprnn.objectives.autoencoder import DENOISE
 
     def choices(section, key):
@@ -61,6 +61,6 @@ def test_choices_in_the_config_match_what_the_code_accepts():
     c = Config()
     assert choices(c.data, "view") == set(VIEWS)
     assert choices(c.encoder, "cell") == set(CELLS) and choices(c.encoder, "pool") == set(POOLS)
-    assert choices(c.objective, "name") == set(OBJECTIVES)
+    assert choices(c.objective, "name") == set(specs())
     assert choices(c.objective, "denoise") == set(DENOISE)
     assert choices(c.train, "precision") == set(PRECISIONS)

@@ -10,7 +10,7 @@ import time
 
 import torch
 
-from unsuprnn.checkpoint import load_checkpoint, load_run_encoder
+from unsuprnn.runs.checkpoint import load_checkpoint, load_run_encoder
 
 SMALL = ["--hidden", "16", "--layers", "1", "--device", "cpu", "--quiet", "--seed", "3",
          "--set", "objective.proj_hidden=32", "--set", "objective.decoder_hidden=16"]

@@ -14,9 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import invoke
-from unsuprnn.config import OPTION_BOUNDS, Config
+from unsuprnn.bounds import field_bounds
+from unsuprnn.config import Config, ProbeSettings
 from unsuprnn.errors import RunInterrupted
-from unsuprnn.runwriter import claim_run, recover
+from unsuprnn.runs.writer import claim_run, recover
 from unsuprnn.train import train
 
 SMALL = ["--dataset", "digits", "--hidden", "16", "--layers", "1", "--epochs", "1", "--device", "cpu", "--quiet",
@@ -125,7 +126,7 @@ def test_two_concurrent_pretrains_on_one_out(tmp_path):
     assert sorted(rc for rc, _ in results) == [0, 2], results
     err = next(e for rc, e in results if rc == 2)
     assert "in use by another unsuprnn command" in err or "already holds a run" in err, err
-    from unsuprnn.checkpoint import load_run_encoder
+    from unsuprnn.runs.checkpoint import load_run_encoder
     encoder, _, cfg, _ = load_run_encoder(out, "cpu")
     assert encoder.hidden == cfg.encoder.hidden
 
@@ -223,10 +224,17 @@ def key_and_value():
     return st.sampled_from(KEYS).flatmap(draw)
 
 
+# the probe and export options that take a number, with the ProbeSettings field each sets
+NUMBER_OPTIONS = {"--k": "k", "--temperature": "temperature", "--clusters": "clusters", "--cluster": "clusters",
+                  "--nlist": "nlist", "--nprobe": "nprobe"}
+
+
 def option_and_value():
+    bounds = field_bounds(ProbeSettings)
+
     def draw(flag):
-        return bad_values(OPTION_BOUNDS[flag], flag != "--temperature").map(lambda v: (flag, v))
-    return st.sampled_from(sorted(OPTION_BOUNDS)).flatmap(draw)
+        return bad_values(bounds[NUMBER_OPTIONS[flag]], flag != "--temperature").map(lambda v: (flag, v))
+    return st.sampled_from(sorted(NUMBER_OPTIONS)).flatmap(draw)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

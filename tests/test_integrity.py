@@ -9,7 +9,7 @@ import torch
 
 from tests.conftest import invoke
 from tests.test_hardening import SMALL, assert_one_error_line, snapshot
-from unsuprnn.checkpoint import MAGIC
+from unsuprnn.runs.checkpoint import MAGIC
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +159,7 @@ def test_a_killed_writers_temp_file_is_removed_by_the_next_write(tmp_path):
     import subprocess
     import sys
 
-    from unsuprnn.atomic import write_text
+    from unsuprnn.runs.atomic import write_text
     p = subprocess.Popen([sys.executable, "-c", "pass"])
     p.wait()  # a pid that is no longer running
     stale = tmp_path / f".emb.npy.{p.pid}.abcd1234.tmp.npy"
@@ -171,7 +171,7 @@ def test_a_killed_writers_temp_file_is_removed_by_the_next_write(tmp_path):
 
 
 def test_probing_a_run_that_is_being_written_says_so(runner, run_copy):
-    from unsuprnn.runwriter import claim_run
+    from unsuprnn.runs.writer import claim_run
     with claim_run(run_copy, resume=True, force=False):
         r = invoke(runner, "probe", "--run", run_copy, "--method", "knn", "--device", "cpu", "--quiet")
     assert r.exit_code == 0, r.output

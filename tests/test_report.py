@@ -119,7 +119,7 @@ def test_report_answers_are_my_embeddings_better_than_raw_pixels(runner, runs, t
 
 
 def test_training_figure_has_a_loss_panel_per_objective_and_reference_lines():
-    from unsuprnn.report_figures import training_figure
+    from unsuprnn.report.figures import training_figure
     log = [{"epoch": 1, "loss": 5.0, "elapsed": 1.0, "knn_top1": 90.0}, {"epoch": 2, "loss": 4.0, "elapsed": 2.0}]
     ae = [{"epoch": 1, "loss": 0.8, "elapsed": 1.0}]
     fig = training_figure([{"name": "a", "objective": "contrastive", "log": log, "dim": 64},
@@ -129,7 +129,7 @@ def test_training_figure_has_a_loss_panel_per_objective_and_reference_lines():
 
 
 def test_confusion_matrix_is_row_normalised_with_accuracy_in_the_title(monkeypatch):
-    import unsuprnn.report_figures as figs
+    import unsuprnn.report.figures as figs
     seen = {}
     real = figs._render
 
@@ -225,7 +225,7 @@ def test_probe_json_and_grid_refuse_to_overwrite_without_force(runner, runs, tmp
 
 
 def test_best_cells_rank_label_free_rows_and_mark_ties():
-    from unsuprnn.report import Row, best_cells, verdicts, vs_raw
+    from unsuprnn.report.tables import Row, best_cells, verdicts, vs_raw
     knn = lambda v: {"knn": {"weighted_top1": v}, "kmeans": {"accuracy": v / 2}}
     rows = [Row("a", "run", knn(90.0)), Row("b", "run", knn(95.0)), Row("raw pixels", "raw", knn(95.0)),
             Row("sup", "supervised", knn(99.0)), Row("c", "run", {})]

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from unsuprnn.evaluate.metrics import cluster_accuracy
-from unsuprnn.scan import ClusterHeads, confidence_ce, mine_neighbors, scan_loss, strong_augment
+from unsuprnn.cluster.scan import ClusterHeads, confidence_ce, mine_neighbors, scan_loss, strong_augment
 
 
 def test_mine_neighbors_on_a_hand_built_bank():

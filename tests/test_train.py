@@ -3,14 +3,15 @@ import json
 import pytest
 import torch
 
-import unsuprnn.train as train_mod
+import unsuprnn.runs.lifecycle as lifecycle
 from tests.conftest import die_after_checkpoint
-from unsuprnn.checkpoint import load_checkpoint, load_run_encoder
+from unsuprnn.runs.checkpoint import load_checkpoint, load_run_encoder
 from unsuprnn.config import Config
 from unsuprnn.data import load_dataset
 from unsuprnn.errors import UserError
 from unsuprnn.evaluate.embed import embed_images
-from unsuprnn.train import lr_schedule, train
+from unsuprnn.schedules import lr_schedule
+from unsuprnn.train import train
 
 
 def small_config(objective="contrastive", epochs=2) -> Config:
@@ -57,7 +58,7 @@ def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
     cfg = small_config("autoencoder", epochs=3)
     train(cfg, tmp_path / "straight", quiet=True)
 
-    die_after_checkpoint(monkeypatch, train_mod, 2)  # killed right after that checkpoint
+    die_after_checkpoint(monkeypatch, lifecycle, 2)  # killed right after that checkpoint
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "resumed", quiet=True)
     monkeypatch.undo()

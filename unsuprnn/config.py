@@ -10,8 +10,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,65 +17,8 @@ from typing import Any, Optional
 
 import yaml
 
+from .bounds import BIG, coerce, check_fields, opt
 from .errors import UserError
-
-
-INF = float("inf")
-OBJECTIVE_NAMES = ("contrastive", "autoencoder", "byol", "simsiam", "vicreg", "barlowtwins", "moco", "nnclr", "dcl",
-                   "supervised")
-
-
-@dataclass(frozen=True)
-class Bounds:
-    """The values a config key accepts: a numeric interval (NaN and infinity never pass), a set of
-    choices, or both (`also`: values allowed outside the interval, e.g. 0 = off)."""
-    lo: float = -INF
-    hi: float = INF
-    lo_open: bool = False
-    hi_open: bool = False
-    choices: tuple = ()
-    also: tuple = ()
-    note: str = ""
-
-    def allows(self, value: Any) -> bool:
-        if self.choices:
-            return value in self.choices
-        if value in self.also:
-            return True
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
-            return False
-        above = value > self.lo if self.lo_open else value >= self.lo
-        below = value < self.hi if self.hi_open else value <= self.hi
-        return above and below
-
-    def describe(self) -> str:
-        if self.choices:
-            return "one of " + ", ".join(map(str, self.choices))
-        lo, hi = _number(self.lo), _number(self.hi)
-        if self.lo > -INF and self.hi < INF:
-            text = f"in {'(' if self.lo_open else '['}{lo}, {hi}{')' if self.hi_open else ']'}"
-        elif self.lo > -INF:
-            text = f"{'>' if self.lo_open else '>='} {lo}"
-        else:
-            text = f"{'<' if self.hi_open else '<='} {hi}"
-        text = " or ".join([str(a) for a in self.also] + [text])
-        return text + (f" ({self.note})" if self.note else "")
-
-
-def _number(x: float) -> str:
-    return str(int(x)) if math.isfinite(x) and x == int(x) else f"{x:g}"
-
-
-def opt(default: Any, lo: float = -INF, hi: float = INF, *, gt: float | None = None, lt: float | None = None,
-        choices: tuple = (), also: tuple = (), note: str = ""):
-    """A config field: its default and, beside it, the values it accepts (`gt`/`lt` for open ends)."""
-    b = Bounds(lo=lo if gt is None else gt, hi=hi if lt is None else lt, lo_open=gt is not None,
-               hi_open=lt is not None, choices=choices, also=also, note=note)
-    return field(default=default, metadata={"bounds": b})
-
-
-BIG = 1 << 20  # a generous ceiling for sizes, so that a typo fails here and not as an allocation
-
 
 @dataclass
 class DataConfig:
@@ -120,19 +61,25 @@ class EncoderConfig:
     input_proj: int = opt(0, 0, 65536, note="linear patch embedding width, 0 = none")
 
 
-@dataclass
-class ObjectiveConfig:
-    name: str = opt("contrastive", choices=OBJECTIVE_NAMES)
-    temperature: float = opt(0.2, 1e-4, 100)     # NT-Xent (contrastive, moco, nnclr), DCL
-    proj_hidden: int = opt(512, 1, 65536)        # projection head of every joint-embedding method
-    proj_out: int = opt(128, 1, 65536)
-    pred_hidden: int = opt(512, 1, 65536)        # predictor head (byol, simsiam, nnclr)
-    momentum: float = opt(0.99, 0, 1, note="teacher momentum at the first step, cosine to 1 (byol, moco)")
-    bank_size: int = opt(4096, 1, BIG)           # memory bank: negatives (moco), support set (nnclr)
-    decoder_hidden: int = opt(256, 1, 65536)     # sequence autoencoder
-    teacher_forcing: bool = True
-    denoise: str = opt("mask", choices=("none", "mask", "augment"))
-    recon_loss: str = opt("auto", choices=("auto", "mse", "bce"))  # auto: bce when binarized
+def _objective_section() -> type:
+    """The `objective` section: `name`, then every objective's keys, declared in the objective files
+    (objectives/_shared.py and objectives/NAME.py: a new objective brings its keys with it)."""
+    from . import objectives
+
+    types_ = {"int": int, "float": float, "str": str, "bool": bool}
+    fields = [("name", str, opt("contrastive", choices=tuple(objectives.names()), help="the training objective"))]
+    for key, decl in objectives.objective_keys().items():
+        decl = dict(decl)
+        default = decl.pop("default")
+        tp = types_[decl.pop("type")] if "type" in decl else type(default)
+        bounded = any(b in decl for b in ("lo", "hi", "gt", "lt", "choices", "also"))
+        spec = opt(default, **decl) if bounded else field(default=default, metadata={"help": decl.get("help", "")})
+        fields.append((key, Optional[tp] if default is None else tp, spec))
+    return dataclasses.make_dataclass("ObjectiveConfig", fields, namespace={
+        "__doc__": "The objective and its settings; each objective reads the keys it declares."})
+
+
+ObjectiveConfig = _objective_section()
 
 
 @dataclass
@@ -172,27 +119,47 @@ class ClusterConfig:
     strong_augment: float = opt(1.5, 1, 4)     # self-labeling: the strong view's augmentation strength, x the run's
 
 
-# Options of the commands that read a run (`probe`, `export`): not part of a run's config, bounded here too.
-OPTION_BOUNDS = {
-    "--k": Bounds(1, BIG),
-    "--temperature": Bounds(1e-4, 100, note="the kNN vote temperature"),
-    "--clusters": Bounds(2, BIG),
-    "--cluster": Bounds(2, BIG, note="k-means clusters"),
-    "--nlist": Bounds(1, BIG),
-    "--nprobe": Bounds(1, BIG),
+@dataclass
+class ProbeSettings:
+    """How a run's frozen embeddings are measured (`probe`, the report's probes, `export --cluster`):
+    not part of a run's config; a probe.json records them beside each figure."""
+    k: int = opt(20, 1, BIG, help="kNN neighbours")
+    temperature: float = opt(0.07, 1e-4, 100, note="the kNN vote temperature")
+    clusters: Optional[int] = opt(None, 2, BIG, note="k-means clusters; none = the number of classes")
+    index: str = opt("flat", choices=("flat", "ivf"), help="kNN index: flat (exact) | ivf (approximate)")
+    nlist: int = opt(1024, 1, BIG, help="IVF cells")
+    nprobe: int = opt(16, 1, BIG, help="IVF cells searched per query")
+    restarts: Optional[int] = opt(None, 1, 1000, note="k-means restarts; none = 20 up to 20,000 queries, else 5")
+
+    def check(self, flags: dict[str, str] | None = None) -> "ProbeSettings":
+        """Every setting within its bounds, else a UserError naming its flag (`flags`: a command's own
+        names for them, e.g. export's --cluster)."""
+        def complaint(name, value, b):
+            flag = (flags or {}).get(name, "--" + name.replace("_", "-"))
+            return f"{flag} {value!r} is out of range: it must be {b.describe()}; pass a valid value"
+        check_fields(self, complaint)
+        return self
+
+
+# The digest rule. `Config.digest()` names a run's config in its exports; adding a key to the config must
+# not change the digest of any existing run. So a key counts in the digest only where its value differs
+# from its default, except the keys the digest was first computed with (DIGEST_KEYS), which always count.
+# The cluster section, read only by `unsuprnn cluster`, counts only where one of its keys differs from its
+# default. tests/test_config.py pins the digest of configs/digits.yaml.
+DIGEST_KEYS = {
+    "data": ("dataset", "data_dir", "download", "test_fraction", "view", "patch", "grayscale", "resize", "blur",
+             "binarize", "normalize", "cache_dir"),
+    "augment": ("crop_scale", "rotate", "translate", "shear", "noise", "erase_prob", "erase_max", "brightness",
+                "contrast", "hflip"),
+    "encoder": ("cell", "bidirectional", "layers", "hidden", "dropout", "pool", "input_proj"),
+    "objective": ("name", "temperature", "proj_hidden", "proj_out", "decoder_hidden", "teacher_forcing", "denoise",
+                  "recon_loss"),
+    "train": ("epochs", "batch_size", "lr", "weight_decay", "warmup_epochs", "grad_clip", "seed", "device",
+              "precision", "devices", "num_nodes", "knn_every", "max_steps_per_epoch"),
+    "cluster": ("clusters", "neighbors", "heads", "epochs", "selflabel_epochs", "batch_size", "lr", "selflabel_lr",
+                "encoder_lr", "selflabel_encoder_lr", "weight_decay", "entropy_weight", "threshold", "strong_augment"),
 }
-
-
-def check_options(**values: Any) -> None:
-    """Check command options (named as in OPTION_BOUNDS without the dashes; None = not given)."""
-    for name, value in values.items():
-        flag = "--" + name.replace("_", "-")
-        bounds = OPTION_BOUNDS[flag]
-        if value is not None and not bounds.allows(value):
-            raise UserError(f"{flag} {value!r} is out of range: it must be {bounds.describe()}; pass a valid value")
-
-
-LATER_KEYS = ("objective.pred_hidden", "objective.momentum", "objective.bank_size")
+OPTIONAL_SECTIONS = ("cluster",)
 
 
 @dataclass
@@ -211,53 +178,15 @@ class Config:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     def digest(self) -> str:
-        """Short hash of the resolved config, recorded with exported embeddings. The cluster section
-        and keys added later count only where they differ from their defaults, so runs keep the hashes
-        they had."""
-        d = self.to_dict()
-        if self.cluster == ClusterConfig():
-            del d["cluster"]
-        for dotted in LATER_KEYS:
-            sec, key = dotted.split(".")
-            if d[sec][key] == getattr(Config(), sec).__dict__[key]:
-                del d[sec][key]
-        blob = json.dumps(d, sort_keys=True).encode()
+        """Short hash of the resolved config, recorded with exported embeddings (the digest rule above)."""
+        d, defaults = self.to_dict(), Config().to_dict()
+        kept = {}
+        for sec, values in d.items():
+            if sec in OPTIONAL_SECTIONS and values == defaults[sec]:
+                continue
+            kept[sec] = {k: v for k, v in values.items() if k in DIGEST_KEYS[sec] or v != defaults[sec][k]}
+        blob = json.dumps(kept, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
-
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Convert `value` to the annotated type `tp`, or raise a UserError naming `key`."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
-            return None
-        return _coerce(value, args[0], key)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on", "false", "no", "0", "off"):
-            return value.lower() in ("true", "yes", "1", "on")
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                pass
-    elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-    elif tp is str:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return str(value)
-    raise UserError(f"config key '{key}' expects {getattr(tp, '__name__', tp)}, got {value!r}; fix the value")
 
 
 _SECTIONS = {f.name: f.type for f in dataclasses.fields(Config)}
@@ -277,7 +206,7 @@ def _set(cfg: Config, dotted: str, value: Any) -> None:
     hints = typing.get_type_hints(type(sec))
     if key not in hints:
         raise UserError(f"unknown config key '{dotted}'; valid keys in [{sec_name}]: {', '.join(hints)}")
-    setattr(sec, key, _coerce(value, hints[key], dotted))
+    setattr(sec, key, coerce(value, hints[key], dotted))
 
 
 def apply_mapping(cfg: Config, mapping: dict) -> Config:
@@ -319,14 +248,12 @@ def check_config(cfg: Config) -> Config:
     """Every value of `cfg` within the bounds declared beside its default, else a UserError that
     names the key, the value, the allowed values and the fix. Cheap: run it before any work."""
     for sec_name in _SECTIONS:
-        sec = getattr(cfg, sec_name)
-        for f in dataclasses.fields(sec):
-            bounds, value = f.metadata.get("bounds"), getattr(sec, f.name)
-            if bounds is not None and value is not None and not bounds.allows(value):
-                key = f"{sec_name}.{f.name}"
-                what = "is not a valid choice" if bounds.choices else "is out of range"
-                raise UserError(f"{key} = {value!r} {what}: it must be {bounds.describe()}; "
-                                f"pass a valid value (its flag, or --set {key}=VALUE)")
+        def complaint(name, value, bounds, sec_name=sec_name):
+            key = f"{sec_name}.{name}"
+            what = "is not a valid choice" if bounds.choices else "is out of range"
+            return (f"{key} = {value!r} {what}: it must be {bounds.describe()}; "
+                    f"pass a valid value (its flag, or --set {key}=VALUE)")
+        check_fields(getattr(cfg, sec_name), complaint)
     return cfg
 
 

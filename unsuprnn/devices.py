@@ -1,4 +1,4 @@
-"""Choosing the device and precision for a run."""
+"""Choosing the device and precision for a run, and the Lightning Fabric that runs it."""
 
 from __future__ import annotations
 
@@ -36,3 +36,18 @@ def resolve_precision(name: str, device: torch.device) -> str:
     if prec != "32-true" and device.type == "cpu":
         raise UserError(f"precision {name} needs a CUDA device; use --set train.precision=32 on CPU")
     return prec
+
+
+def make_fabric(device: torch.device, precision: str, devices: int, num_nodes: int):
+    """Lightning Fabric for `devices` processes per node on `num_nodes` nodes (DDP when more than one)."""
+    from lightning_fabric import Fabric
+
+    if device.type == "cuda":
+        torch.backends.cudnn.enabled = True
+        torch.backends.cudnn.benchmark = True
+        devs = [device.index] if (device.index is not None and devices == 1) else devices
+    else:
+        devs = devices
+    strategy = "ddp" if devices * num_nodes > 1 else "auto"
+    return Fabric(accelerator=device.type, devices=devs, num_nodes=num_nodes, precision=precision,
+                  strategy=strategy)

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .atomic import atomic_path, check_output_file
-from .checkpoint import file_sha256, load_run_encoder
+from .runs.atomic import atomic_path, check_output_file
+from .runs.checkpoint import file_sha256, load_run_encoder
 from .data import load_dataset_matching
 from .errors import UserError
 from .evaluate.embed import embed_images
@@ -53,7 +53,8 @@ def gather_embeddings(run: str | Path, dataset: str | None = None, split: str = 
             "normalization": "l2" if normalize else "none"}
     if ds.paths is not None:
         cols["paths"] = np.array([ds.paths[i] for i in indices.tolist()], dtype=str)
-    from .cluster import assign_clusters, load_cluster_head
+    from .cluster.scan import assign_clusters
+    from .runs.checkpoint import load_cluster_head
     head = load_cluster_head(run) if Path(run).is_dir() else None
     if head is not None:  # a cluster run: its head's cluster and confidence for every row
         if cluster:

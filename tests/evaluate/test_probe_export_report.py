@@ -6,8 +6,8 @@ import torch
 
 from tests.conftest import invoke
 from tests.test_train import small_config
-from unsuprnn.checkpoint import load_run_encoder
-from unsuprnn.evaluate.probe import state_digest
+from unsuprnn.runs.checkpoint import load_run_encoder
+from unsuprnn.evaluate.baselines import state_digest
 from unsuprnn.export import gather_embeddings, read_embeddings, write_embeddings
 from unsuprnn.train import train
 

@@ -7,15 +7,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import unsuprnn.train as train_mod
+import unsuprnn.monitors as monitors
+import unsuprnn.runs.lifecycle as lifecycle
 from tests.conftest import die_after_checkpoint, invoke
 from tests.test_train import small_config
-from unsuprnn.checkpoint import load_checkpoint
+from unsuprnn.runs.checkpoint import load_checkpoint
 from unsuprnn.config import Config
 from unsuprnn.data.pipeline import build_pipeline
 from unsuprnn.models.encoder import build_encoder
-from unsuprnn.objectives import OBJECTIVES, build_objective
-from unsuprnn.train import momentum_schedule, train
+from unsuprnn.objectives import build_objective, specs
+from unsuprnn.schedules import momentum_schedule
+from unsuprnn.train import train
 
 NEW = ["byol", "simsiam", "vicreg", "barlowtwins", "moco", "nnclr", "dcl"]
 g = torch.Generator().manual_seed(0)
@@ -128,7 +130,7 @@ def test_momentum_schedule_is_cosine_from_start_to_one():
 
 @pytest.mark.parametrize("name", ["byol", "moco", "nnclr"])
 def test_teachers_and_memory_banks_survive_a_checkpoint(name, tmp_path):
-    from unsuprnn.checkpoint import save_checkpoint
+    from unsuprnn.runs.checkpoint import save_checkpoint
     obj = small_objective(name)
     for _ in range(2):  # move the banks and their pointers off their start
         loss, _ = obj(images(), None, torch.Generator().manual_seed(2))
@@ -154,7 +156,7 @@ def test_resume_after_a_kill_is_identical(name, tmp_path, monkeypatch):
     cfg = small_config(name, epochs=3)
     cfg.objective.bank_size, cfg.train.batch_size = 512, 128
     train(cfg, tmp_path / "straight", quiet=True)
-    die_after_checkpoint(monkeypatch, train_mod, 1)  # killed right after that checkpoint
+    die_after_checkpoint(monkeypatch, lifecycle, 1)  # killed right after that checkpoint
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "resumed", quiet=True)
     monkeypatch.undo()
@@ -172,9 +174,12 @@ def test_resume_after_a_kill_is_identical(name, tmp_path, monkeypatch):
     assert loss[0] == loss[1]
 
 
-def test_every_objective_is_registered_and_named_in_the_config():
-    from unsuprnn.config import OBJECTIVE_NAMES
-    assert set(OBJECTIVES) == set(OBJECTIVE_NAMES) and set(NEW) <= set(OBJECTIVES)
+def test_every_objective_file_is_registered_and_named_in_the_config():
+    import dataclasses
+
+    from unsuprnn.config import Config
+    names = next(f for f in dataclasses.fields(Config().objective) if f.name == "name").metadata["bounds"].choices
+    assert set(specs()) == set(names) and set(NEW) <= set(specs())
 
 
 def test_unknown_objective_lists_the_valid_names(runner, tmp_path):
@@ -185,7 +190,7 @@ def test_unknown_objective_lists_the_valid_names(runner, tmp_path):
 
 
 def test_collapse_is_logged_and_reported(runner, tmp_path, monkeypatch):
-    from unsuprnn.train import collapse_verdict
+    from unsuprnn.monitors import collapse_verdict
     assert collapse_verdict(0.001, 512)["collapsed"] and not collapse_verdict(0.04, 512)["collapsed"]
     r = invoke(runner, "pretrain", "--objective", "simsiam", "--out", tmp_path / "ok", "--dataset", "digits",
                "--hidden", "16", "--layers", "1", "--epochs", "1", "--device", "cpu", "--quiet")
@@ -193,7 +198,7 @@ def test_collapse_is_logged_and_reported(runner, tmp_path, monkeypatch):
     log = json.loads((tmp_path / "ok" / "log.jsonl").read_text().splitlines()[-1])
     metrics = json.loads((tmp_path / "ok" / "metrics.json").read_text())
     assert 0 < log["embedding_std"] == metrics["embedding_std"] and metrics["collapsed"] is False
-    monkeypatch.setattr(train_mod, "std_of_l2_normalized", lambda z: torch.tensor(0.0))  # a collapsed encoder
+    monkeypatch.setattr(monitors, "std_of_l2_normalized", lambda z: torch.tensor(0.0))  # a collapsed encoder
     r = invoke(runner, "pretrain", "--objective", "simsiam", "--out", tmp_path / "bad", "--dataset", "digits",
                "--hidden", "16", "--layers", "1", "--epochs", "1", "--device", "cpu", "--quiet")
     assert r.exit_code == 0 and "warning: the embeddings collapsed" in r.stderr

@@ -18,6 +18,7 @@ import torch
 
 from ..config import DataConfig
 from ..errors import DiskFull, UserError
+from .arrays import open_memmap
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 
@@ -170,8 +171,7 @@ def _preallocate(path: Path) -> None:
 
 def load_folder_source(arg: str, cfg: DataConfig):
     """-> (images uint8 [N, C, H, W] memory map, labels, class names, splits or None, file paths)."""
-    from ..atomic import atomic_path
-    from .sources import open_memmap
+    from ..runs.atomic import atomic_path
 
     root = Path(arg)
     if not root.is_dir():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import atomic_path
+from ..runs.atomic import atomic_path
 from .augment import BatchAugment
 
 

@@ -10,6 +10,9 @@ import torch
 
 from ..errors import UserError
 
+# what a source returns: (images, labels, classes, splits or None, paths or None)
+Raw = tuple[torch.Tensor, torch.Tensor, list[str], Optional[dict[str, torch.Tensor]], Optional[list[str]]]
+
 
 @dataclass
 class Images:

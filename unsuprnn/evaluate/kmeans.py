@@ -148,3 +148,23 @@ def kmeans_scores(x: torch.Tensor, labels: torch.Tensor | None, k: int, seed: in
     out["spread"] = {m: {"min": float(np.min(v)), "max": float(np.max(v)), "std": float(np.std(v))}
                      for m in scores[best] for v in [[s[m] for s in scores]]}
     return out
+
+
+# --- the `kmeans` probe method (see evaluate/methods.py): the queries are clustered, labels only score
+NEEDS_LABELS = False
+COLUMNS = (("NMI", "nmi"), ("ARI", "ari"), ("cluster acc", "accuracy"))
+
+
+def settings_of(settings: dict, result: dict) -> dict:
+    """What a k-means figure depends on besides the data: the number of clusters (and restarts, if set)."""
+    s = {"clusters": result.get("k")}
+    if settings.get("restarts"):
+        s["restarts"] = settings["restarts"]
+    return s
+
+
+def measure(bank, bank_y, query, query_y, num_classes: int, settings, seed: int, device) -> dict:
+    k = settings.clusters or num_classes
+    if not k:
+        raise UserError("the dataset has no classes to count; pass --clusters K for the number of clusters")
+    return kmeans_scores(query, query_y, k, seed=seed, restarts=settings.restarts, device=device)

@@ -14,7 +14,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..config import ProbeSettings
 from ..errors import UserError
+
+DEFAULT = ProbeSettings()
 
 BACKENDS = ("auto", "faiss", "torch")
 
@@ -50,11 +53,11 @@ def _torch_search(query: torch.Tensor, bank: torch.Tensor, k: int, chunk: int):
     return torch.cat(sims), torch.cat(idx)
 
 
-INDEXES = ("flat", "ivf")
+INDEXES = ("flat", "ivf")  # = ProbeSettings.index's choices
 
 
-def build_index(bank: np.ndarray, index: str = "flat", nlist: int = 1024, nprobe: int = 16,
-                use_gpu: bool = False, seed: int = 0):
+def build_index(bank: np.ndarray, index: str = "flat", nlist: int = DEFAULT.nlist,
+                nprobe: int = DEFAULT.nprobe, use_gpu: bool = False, seed: int = 0):
     """A FAISS inner-product index over bank [N, E] (float32, L2-normalized): exact `flat`, or `ivf`
     (inverted lists: `nlist` k-means cells trained on a sample, `nprobe` cells searched per query)."""
     import faiss
@@ -81,7 +84,7 @@ def build_index(bank: np.ndarray, index: str = "flat", nlist: int = 1024, nprobe
 
 
 def _faiss_search(query: torch.Tensor, bank: torch.Tensor, k: int, chunk: int, use_gpu: bool,
-                  index: str = "flat", nlist: int = 1024, nprobe: int = 16):
+                  index: str, nlist: int, nprobe: int):
     index = build_index(np.ascontiguousarray(bank.detach().float().cpu().numpy()), index, nlist, nprobe, use_gpu)
     q = np.ascontiguousarray(query.detach().float().cpu().numpy())
     sims, idx = [], []
@@ -93,8 +96,8 @@ def _faiss_search(query: torch.Tensor, bank: torch.Tensor, k: int, chunk: int, u
 
 
 def knn_search(query: torch.Tensor, bank: torch.Tensor, k: int, backend: str = "auto",
-               chunk: int = 4096, index: str = "flat", nlist: int = 1024,
-               nprobe: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+               chunk: int = 4096, index: str = DEFAULT.index, nlist: int = DEFAULT.nlist,
+               nprobe: int = DEFAULT.nprobe) -> tuple[torch.Tensor, torch.Tensor]:
     """Cosine similarities [Q, k] and bank indices [Q, k] of the k nearest bank rows, best first.
 
     query: [Q, E], bank: [N, E]; both are L2-normalized here. index: `flat` (exact) or `ivf`
@@ -121,7 +124,7 @@ def knn_search(query: torch.Tensor, bank: torch.Tensor, k: int, backend: str = "
 
 
 def knn_vote(sims: torch.Tensor, neighbor_labels: torch.Tensor, num_classes: int,
-             temperature: float = 0.07, weighted: bool = True) -> torch.Tensor:
+             temperature: float = DEFAULT.temperature, weighted: bool = True) -> torch.Tensor:
     """Class scores [Q, C] from neighbours: sims [Q, k], neighbor_labels [Q, k] (int64).
 
     weighted: each neighbour votes exp(sim / T) (as in InstDisc / DINO); else one vote each.
@@ -153,8 +156,9 @@ def ranked_classes(scores: torch.Tensor, sims: torch.Tensor, neighbor_labels: to
 
 
 def knn_accuracy(query: torch.Tensor, query_labels: torch.Tensor, bank: torch.Tensor,
-                 bank_labels: torch.Tensor, num_classes: int, k: int = 20, temperature: float = 0.07,
-                 backend: str = "auto", index: str = "flat", nlist: int = 1024, nprobe: int = 16) -> dict:
+                 bank_labels: torch.Tensor, num_classes: int, k: int = DEFAULT.k,
+                 temperature: float = DEFAULT.temperature, backend: str = "auto", index: str = DEFAULT.index,
+                 nlist: int = DEFAULT.nlist, nprobe: int = DEFAULT.nprobe) -> dict:
     """Top-1/top-5 accuracy (in %) of weighted and majority kNN votes."""
     sims, idx = knn_search(query, bank, k, backend, index=index, nlist=nlist, nprobe=nprobe)
     nl = bank_labels.cpu()[idx.clamp_min(0)]
@@ -166,3 +170,23 @@ def knn_accuracy(query: torch.Tensor, query_labels: torch.Tensor, bank: torch.Te
         out[f"{name}_top1"] = 100.0 * (top[:, 0] == y).float().mean().item()
         out[f"{name}_top5"] = 100.0 * (top == y[:, None]).any(1).float().mean().item()
     return out
+
+
+# --- the `knn` probe method (see evaluate/methods.py)
+NEEDS_LABELS = True
+COLUMNS = (("kNN top-1", "weighted_top1"), ("kNN top-5", "weighted_top5"), ("kNN maj.", "majority_top1"))
+
+
+def settings_of(settings: dict, result: dict) -> dict:
+    """What a kNN figure depends on besides the data: k, the temperature and the index."""
+    s = {"k": settings["k"], "temperature": settings["temperature"], "index": settings.get("index", "flat")}
+    if s["index"] == "ivf":
+        s |= {"nlist": settings.get("nlist"), "nprobe": settings.get("nprobe")}
+    return s
+
+
+def measure(bank: torch.Tensor, bank_y: torch.Tensor, query: torch.Tensor, query_y: torch.Tensor, num_classes: int,
+            settings: ProbeSettings, seed: int, device) -> dict:
+    """Cosine kNN of labelled query rows against labelled bank rows."""
+    return knn_accuracy(query, query_y, bank, bank_y, num_classes, k=settings.k, temperature=settings.temperature,
+                        index=settings.index, nlist=settings.nlist, nprobe=settings.nprobe)

@@ -63,3 +63,17 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
     out = classification_metrics(test_y.numpy(), pred.numpy(), num_classes)
     out.update(weight_decay=best, validation_accuracy={str(k): 100 * v for k, v in val_acc.items()})
     return out
+
+
+# --- the `linear` probe method (see evaluate/methods.py)
+NEEDS_LABELS = True
+COLUMNS = (("linear top-1", "accuracy"), ("macro F1", "f1"))
+
+
+def settings_of(settings: dict, result: dict) -> dict:
+    """The linear probe has no settings of its own (its weight decay is chosen on held-out data)."""
+    return {}
+
+
+def measure(bank, bank_y, query, query_y, num_classes: int, settings, seed: int, device) -> dict:
+    return linear_probe(bank, bank_y, query, query_y, num_classes, device=device, seed=seed)

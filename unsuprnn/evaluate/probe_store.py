@@ -16,23 +16,30 @@ import json
 import time
 from pathlib import Path
 
-from ..atomic import write_text
-from ..rundir import read_json
+from ..config import ProbeSettings
+from ..runs.atomic import write_text
+from ..runs.files import read_json
+from .methods import METHOD_NAMES, method
 
 FORMAT = 2
 PROBE_FILE = "probe.json"
 
 
-def method_settings(probe: dict, method: str, result: dict) -> dict:
-    """What a measurement depends on besides the encoder: the data, and the method's own options."""
+def method_settings(probe: dict, method_name: str, result: dict) -> dict:
+    """What a measurement depends on besides the encoder: the data, and the method's own settings (a
+    cluster run's `head` has none)."""
     s = {"bank": probe["bank"], "queries": probe["queries"]}
-    if method == "knn":
-        s |= {"k": probe["k"], "temperature": probe["temperature"], "index": probe.get("index", "flat")}
-        if s["index"] == "ivf":
-            s |= {"nlist": probe.get("nlist"), "nprobe": probe.get("nprobe")}
-    elif method == "kmeans":
-        s["clusters"] = result.get("k")
-    return s
+    return s | (method(method_name).settings_of(probe, result) if method_name in METHOD_NAMES else {})
+
+
+def probe_settings(view_settings: dict) -> ProbeSettings:
+    """The ProbeSettings under which a view's figures were measured (`view(...)["settings"]`), so that
+    what is still missing is measured the same way."""
+    knn, km = view_settings.get("knn", {}), view_settings.get("kmeans", {})
+    given = {"k": knn.get("k"), "temperature": knn.get("temperature"), "index": knn.get("index"),
+             "nlist": knn.get("nlist"), "nprobe": knn.get("nprobe"), "clusters": km.get("clusters"),
+             "restarts": km.get("restarts")}
+    return ProbeSettings(**{k: v for k, v in given.items() if v is not None})
 
 
 def measurements(probe: dict) -> list[dict]:
@@ -41,11 +48,11 @@ def measurements(probe: dict) -> list[dict]:
     sources = probe.get("sources", {})
     out = []
     for features, methods in probe["results"].items():
-        for method, result in methods.items():
-            settings = method_settings(probe, method, result)
+        for name, result in methods.items():
+            settings = method_settings(probe, name, result)
             if features in sources:  # e.g. which supervised run a `supervised` row comes from
                 settings["source"] = sources[features]
-            out.append({"features": features, "method": method, "settings": settings, "result": result,
+            out.append({"features": features, "method": name, "settings": settings, "result": result,
                         "sizes": [probe["bank_size"], probe["query_size"]], "measured": when})
     return out
 
@@ -111,8 +118,9 @@ def read_store(run: Path, encoder_sha256: str) -> dict | None:
     if stored.get("format") != FORMAT:
         if "results" not in stored or path.stat().st_mtime < (Path(run) / "encoder.pt").stat().st_mtime:
             return None
+        default = ProbeSettings()
         legacy = {"measured": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(path.stat().st_mtime)),
-                  "k": stored.get("k", 20), "temperature": stored.get("temperature", 0.07)}
+                  "k": stored.get("k", default.k), "temperature": stored.get("temperature", default.temperature)}
         return {"encoder_sha256": encoder_sha256, "measurements": measurements(stored | legacy),
                 "embedding_dim": stored.get("embedding_dim")}
     return stored if stored.get("encoder_sha256") == encoder_sha256 else None

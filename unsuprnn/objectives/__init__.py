@@ -1,37 +1,88 @@
-"""Objective registry: name -> module class. Each objective is one file; every class takes
-(encoder, pipeline, cfg, num_classes, **options) and its forward(x_uint8, y, generator)
-returns (loss, stats). Objectives with a momentum teacher (byol, moco) also have
-`update_teacher(momentum)`, which the training loop calls after every optimizer step."""
+"""Training objectives, one file each: `objectives/NAME.py` is the objective NAME. Adding one is adding
+its file (and its recipe, tests and README line): the registry, the config's list of objectives and
+the CLI's help read the files themselves.
+
+An objective file holds
+- a docstring that starts with the method's name and a colon (`"SimCLR: two augmented views ..."`; the
+  CLI's help lists the name);
+- `KEYS`: the config keys (`objective.KEY`) that it alone reads, a literal dict
+  `{key: {"default": ..., "lo": ..., "hi": ..., "choices": [...], "note": ..., "help": ...}}` (the
+  arguments of `bounds.opt`). It is read without importing the file, so the CLI starts without torch:
+  keep it a literal. Keys that several objectives read are declared once, in `_shared.py`;
+- `USES_LABELS = True` if it trains with labels (the supervised reference; `pretrain` refuses it);
+- `OBJECTIVE`: its `nn.Module` class, built as `OBJECTIVE(encoder, pipeline, cfg, num_classes, **options)`
+  (options: `binarized`, `gather_distributed`); `forward(x_uint8, y, generator)` returns
+  `(loss, stats)`; an objective with a momentum teacher also has `update_teacher(momentum)`, which the
+  training loop calls after every optimizer step. Files whose names start with `_` are helpers.
+"""
 
 from __future__ import annotations
 
-from ..errors import UserError
-from .autoencoder import AutoencoderObjective
-from .barlowtwins import BarlowTwinsObjective
-from .byol import BYOLObjective
-from .contrastive import ContrastiveObjective
-from .dcl import DCLObjective
-from .moco import MoCoObjective
-from .nnclr import NNCLRObjective
-from .simsiam import SimSiamObjective
-from .supervised import SupervisedObjective
-from .vicreg import VICRegObjective
+import ast
+import dataclasses
+import functools
+import importlib
+from pathlib import Path
 
-OBJECTIVES = {
-    "contrastive": ContrastiveObjective,
-    "autoencoder": AutoencoderObjective,
-    "byol": BYOLObjective,
-    "simsiam": SimSiamObjective,
-    "vicreg": VICRegObjective,
-    "barlowtwins": BarlowTwinsObjective,
-    "moco": MoCoObjective,
-    "nnclr": NNCLRObjective,
-    "dcl": DCLObjective,
-    "supervised": SupervisedObjective,
-}
+from ..errors import UserError
+
+HERE = Path(__file__).parent
+
+
+@dataclasses.dataclass(frozen=True)
+class ObjectiveSpec:
+    """What the registry knows of an objective without importing its file."""
+    name: str
+    summary: str
+    keys: dict
+    uses_labels: bool
+
+
+def read_spec(path: Path) -> ObjectiveSpec:
+    """The method's name (its docstring up to the first colon), `KEYS` and `USES_LABELS` of an objective
+    file, read as literals."""
+    tree = ast.parse(path.read_text(), str(path))
+    found = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
+                and node.targets[0].id in ("KEYS", "USES_LABELS"):
+            try:
+                found[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                raise TypeError(f"{path}: {node.targets[0].id} must be a literal (it is read without importing "
+                                "the file)") from None
+    summary = (ast.get_docstring(tree) or path.stem).split(":")[0].strip()
+    return ObjectiveSpec(path.stem, summary, found.get("KEYS", {}), bool(found.get("USES_LABELS", False)))
+
+
+@functools.cache
+def specs() -> dict[str, ObjectiveSpec]:
+    """name -> spec of every objective file, in name order."""
+    return {p.stem: read_spec(p) for p in sorted(HERE.glob("*.py")) if not p.stem.startswith("_")}
+
+
+def names(uses_labels: bool | None = None) -> list[str]:
+    """Objective names; `uses_labels` False: the label-free ones (what `pretrain` offers)."""
+    return [n for n, s in specs().items() if uses_labels is None or s.uses_labels == uses_labels]
+
+
+@functools.cache
+def objective_keys() -> dict[str, dict]:
+    """Every `objective.KEY` declaration: the shared ones first, then each objective's own in name order.
+    Two files declaring one key is an error (a shared key belongs in `_shared.py`)."""
+    keys = dict(read_spec(HERE / "_shared.py").keys)
+    owner = dict.fromkeys(keys, "_shared")
+    for name, spec in specs().items():
+        for key, decl in spec.keys.items():
+            if key in keys or key == "name":
+                raise TypeError(f"objective key '{key}' is declared by both {owner.get(key, 'config')}.py and "
+                                f"{name}.py; declare a shared key once, in objectives/_shared.py")
+            keys[key], owner[key] = decl, name
+    return keys
 
 
 def build_objective(name: str, encoder, pipeline, cfg, num_classes: int, **options):
-    if name not in OBJECTIVES:
-        raise UserError(f"unknown objective '{name}'; use one of: {', '.join(OBJECTIVES)}")
-    return OBJECTIVES[name](encoder, pipeline, cfg, num_classes, **options)
+    """The objective `name` as an nn.Module around `encoder` (see the module docstring)."""
+    if name not in specs():
+        raise UserError(f"unknown objective '{name}'; use one of: {', '.join(specs())}")
+    return importlib.import_module(f"{__name__}.{name}").OBJECTIVE(encoder, pipeline, cfg, num_classes, **options)

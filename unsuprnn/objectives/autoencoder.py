@@ -14,7 +14,13 @@ from ..errors import UserError
 from ..models.encoder import RNNEncoder
 from ..models.heads import SequenceDecoder
 
-DENOISE = ("none", "mask", "augment")
+KEYS = {
+    "decoder_hidden": {"default": 256, "lo": 1, "hi": 65536, "help": "the RNN decoder's hidden units"},
+    "teacher_forcing": {"default": True, "help": "feed the decoder the previous true step"},
+    "denoise": {"default": "mask", "choices": ["none", "mask", "augment"], "help": "what the encoder sees"},
+    "recon_loss": {"default": "auto", "choices": ["auto", "mse", "bce"], "help": "auto: bce when binarized"},
+}
+DENOISE = tuple(KEYS["denoise"]["choices"])
 
 
 class AutoencoderObjective(nn.Module):
@@ -57,3 +63,6 @@ class AutoencoderObjective(nn.Module):
         else:
             loss = F.mse_loss(image, (clean01 - p.mean) / p.std)
         return loss, {}
+
+
+OBJECTIVE = AutoencoderObjective

@@ -8,7 +8,7 @@ from lightly.loss import BarlowTwinsLoss
 from lightly.models.modules.heads import BarlowTwinsProjectionHead
 from torch import nn
 
-from .state import two_views
+from ._shared import two_views
 
 
 class BarlowTwinsObjective(nn.Module):
@@ -22,3 +22,6 @@ class BarlowTwinsObjective(nn.Module):
         b = x.shape[0]
         z = self.projection(self.encoder(two_views(self.pipeline, x, generator)))
         return self.criterion(z[:b], z[b:]), {}
+
+
+OBJECTIVE = BarlowTwinsObjective

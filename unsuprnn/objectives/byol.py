@@ -9,7 +9,7 @@ from lightly.models.modules.heads import BYOLPredictionHead, BYOLProjectionHead
 from lightly.models.utils import update_momentum
 from torch import nn
 
-from .state import momentum_copy, two_views
+from ._shared import momentum_copy, two_views
 
 
 class BYOLObjective(nn.Module):
@@ -35,3 +35,6 @@ class BYOLObjective(nn.Module):
         with torch.no_grad():
             z = self.teacher["projection"](self.teacher["encoder"](views))
         return 0.5 * (self.criterion(p[:b], z[b:]) + self.criterion(p[b:], z[:b])), {}
+
+
+OBJECTIVE = BYOLObjective

@@ -29,3 +29,6 @@ class ContrastiveObjective(nn.Module):
         z = self.head(self.encoder(views))
         loss = self.criterion(z[:b], z[b:])
         return loss, {}
+
+
+OBJECTIVE = ContrastiveObjective

@@ -8,7 +8,7 @@ from lightly.loss import DCLLoss
 from lightly.models.modules.heads import SimCLRProjectionHead
 from torch import nn
 
-from .state import two_views
+from ._shared import two_views
 
 
 class DCLObjective(nn.Module):
@@ -22,3 +22,6 @@ class DCLObjective(nn.Module):
         b = x.shape[0]
         z = self.head(self.encoder(two_views(self.pipeline, x, generator)))
         return self.criterion(z[:b], z[b:]), {}
+
+
+OBJECTIVE = DCLObjective

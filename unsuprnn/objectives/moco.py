@@ -10,7 +10,7 @@ from lightly.models.modules.heads import MoCoProjectionHead
 from lightly.models.utils import update_momentum
 from torch import nn
 
-from .state import bank_state, load_bank_state, momentum_copy
+from ._shared import bank_state, load_bank_state, momentum_copy
 
 
 class MoCoObjective(nn.Module):
@@ -38,3 +38,6 @@ class MoCoObjective(nn.Module):
 
     def set_extra_state(self, state: dict) -> None:
         load_bank_state({"negatives": self.criterion.memory_bank}, state)
+
+
+OBJECTIVE = MoCoObjective

@@ -9,7 +9,7 @@ from lightly.models.modules import NNMemoryBankModule
 from lightly.models.modules.heads import NNCLRPredictionHead, NNCLRProjectionHead
 from torch import nn
 
-from .state import bank_state, load_bank_state, two_views
+from ._shared import bank_state, load_bank_state, two_views
 
 
 class NNCLRObjective(nn.Module):
@@ -34,3 +34,6 @@ class NNCLRObjective(nn.Module):
 
     def set_extra_state(self, state: dict) -> None:
         load_bank_state({"support": self.support}, state)
+
+
+OBJECTIVE = NNCLRObjective

@@ -8,7 +8,7 @@ from lightly.loss import NegativeCosineSimilarity
 from lightly.models.modules.heads import SimSiamPredictionHead, SimSiamProjectionHead
 from torch import nn
 
-from .state import two_views
+from ._shared import two_views
 
 
 class SimSiamObjective(nn.Module):
@@ -25,3 +25,6 @@ class SimSiamObjective(nn.Module):
         p = self.prediction(z)
         z = z.detach()
         return 0.5 * (self.criterion(p[:b], z[b:]) + self.criterion(p[b:], z[:b])), {}
+
+
+OBJECTIVE = SimSiamObjective

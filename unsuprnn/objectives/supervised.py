@@ -11,6 +11,8 @@ from ..data.pipeline import SequencePipeline
 from ..errors import UserError
 from ..models.encoder import RNNEncoder
 
+USES_LABELS = True  # the supervised reference: `unsuprnn supervised`, never `pretrain`
+
 
 class SupervisedObjective(nn.Module):
     def __init__(self, encoder: RNNEncoder, pipeline: SequencePipeline, cfg: ObjectiveConfig,
@@ -30,3 +32,6 @@ class SupervisedObjective(nn.Module):
         loss = F.cross_entropy(logits, y[keep])
         acc = (logits.argmax(1) == y[keep]).float().mean()
         return loss, {"acc": acc}
+
+
+OBJECTIVE = SupervisedObjective

@@ -8,7 +8,7 @@ from lightly.loss import VICRegLoss
 from lightly.models.modules.heads import VICRegProjectionHead
 from torch import nn
 
-from .state import two_views
+from ._shared import two_views
 
 
 class VICRegObjective(nn.Module):
@@ -22,3 +22,6 @@ class VICRegObjective(nn.Module):
         b = x.shape[0]
         z = self.projection(self.encoder(two_views(self.pipeline, x, generator)))
         return self.criterion(z[:b], z[b:]), {}
+
+
+OBJECTIVE = VICRegObjective

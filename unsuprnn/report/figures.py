@@ -49,7 +49,7 @@ def training_figure(runs: list[dict], references: dict[str, float]) -> Figure:
     """runs: {name, objective, log, dim}. One loss panel per objective (losses of different objectives
     are not on one scale), then kNN top-1 against wall time with `references` (label -> accuracy, e.g.
     raw pixels) as horizontal lines, and the collapse monitor (std of L2-normalized embeddings x sqrt(dim))."""
-    from .train import COLLAPSED_BELOW
+    from ..monitors import COLLAPSED_BELOW
     plt = _plt()
     objectives = list(dict.fromkeys(r["objective"] for r in runs))
     per_row = min(4, max(2, len(objectives)))
@@ -108,7 +108,7 @@ def embedding_map(emb: np.ndarray, labels: np.ndarray, classes: list[str], n_clu
     of the label it matches (Hungarian), so that the two panels compare by colour."""
     from sklearn.manifold import TSNE
 
-    from .evaluate.kmeans import kmeans
+    from ..evaluate.kmeans import kmeans
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(emb), min(TSNE_POINTS, len(emb)), replace=False)
     e, y = emb[pick], labels[pick]

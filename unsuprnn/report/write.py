@@ -11,9 +11,9 @@ import html
 import time
 from pathlib import Path
 
-from .atomic import write_bytes, write_text
-from .evaluate.probe import cell_text
-from .rundir import git_commit
+from ..runs.atomic import write_bytes, write_text
+from ..evaluate.table import cell_text
+from ..runs.files import git_commit
 
 NOTE = ("Bold: the best label-free figure in each column (the supervised reference is shown, not ranked). "
         "kNN: cosine, temperature-weighted votes (maj.: plain majority). Linear: logistic regression on "
@@ -33,7 +33,7 @@ def _header(section: dict) -> list[str]:
 def _generated(device) -> str:
     import torch
 
-    from . import __version__
+    from .. import __version__
     commit = git_commit()
     return (f"Generated {time.strftime('%Y-%m-%d %H:%M:%S %z')} by unsuprnn {__version__}"
             + (f" (commit {commit[:10]})" if commit else "") + f", torch {torch.__version__}, probes on {device}.")

@@ -1,6 +1,7 @@
 """SCAN's pieces (Van Gansbeke et al., ECCV 2020), as pure functions and one small module:
 neighbour mining, the neighbour-consistency loss with an entropy term, the confidence-based
-self-labeling loss, and the clustering heads. The stage that trains them is `unsuprnn.cluster`.
+self-labeling loss, the clustering heads, and a head's clusters of a set of images. The stage that
+trains them is `unsuprnn.cluster.stage`.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import AugmentConfig
-from .evaluate.knn import knn_search
+from ..config import AugmentConfig
+from ..evaluate.embed import embed_images
+from ..evaluate.knn import knn_search
 
 EPS = 1e-8  # as in SCAN: keeps log(0) out of the entropy
 
@@ -111,3 +113,21 @@ def strong_augment(cfg: AugmentConfig, factor: float) -> AugmentConfig:
         shear=min(cfg.shear * factor, 60.0), noise=cfg.noise * factor, erase_prob=min(cfg.erase_prob * factor, 1.0),
         erase_max=min(cfg.erase_max * factor, 0.6), brightness=min(cfg.brightness * factor, 0.9),
         contrast=min(cfg.contrast * factor, 0.9))
+
+
+@torch.no_grad()
+def assign_clusters(encoder: nn.Module, head: nn.Module, pipeline, images: torch.Tensor, device,
+                    indices: torch.Tensor | None = None, progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clean images -> (cluster ids [n] int64, confidence = the largest softmax probability [n])."""
+    return confident_clusters(embed_images(nn.Sequential(encoder, head.to(device)), pipeline, images, device,
+                                           indices=indices, progress=progress))
+
+
+@torch.no_grad()
+def head_losses(heads: ClusterHeads, z: torch.Tensor, neighbors: torch.Tensor, entropy_weight: float) -> torch.Tensor:
+    """Each head's SCAN loss on clean embeddings z [N, E] with all mined neighbours [N, n] -> [heads]:
+    every (image, neighbour) pair once. The head with the lowest one is kept (as SCAN does)."""
+    heads.eval()  # batch norm on its running statistics, and left unchanged by this pass
+    n = neighbors.shape[1]
+    return torch.stack([scan_loss(lg.repeat_interleave(n, 0), lg[neighbors.reshape(-1)], entropy_weight)[0]
+                        for lg in heads(z)]).cpu()

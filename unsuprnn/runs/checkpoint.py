@@ -1,9 +1,10 @@
-"""Checkpoint files.
+"""The files that hold weights: `checkpoint.pt`, `encoder.pt` and a cluster run's `cluster_head.pt`.
 
 `checkpoint.pt` (full training state) starts with a format line and the SHA-256 of the torch
 payload, so a truncated or foreign file is refused with a clear message. `encoder.pt` is a plain
 `torch.load`-able dict: the encoder weights plus what is needed to rebuild the encoder and its
-input pipeline (config, image shape, normalization), nothing else.
+input pipeline (config, image shape, normalization), nothing else. `cluster_head.pt` holds a cluster
+run's head (its format line, its sizes and its weights).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from typing import Any
 
 import torch
 
+from ..config import Config, config_from_dict
+from ..errors import UserError
 from .atomic import write_bytes
-from .config import Config, config_from_dict
-from .errors import UserError
+from .files import config_difference
+from .writer import holder
 
 MAGIC = b"UNSUPRNN-CHECKPOINT v1\n"
 ENCODER_FORMAT = "unsuprnn-encoder"
@@ -74,8 +77,6 @@ def load_run_checkpoint(out: Path, cfg: Config, ignore: tuple[str, ...] = (), ke
     """The checkpoint of the run in `out`, refused unless it holds every key in `keys` and was written
     with the run's own config `cfg` (keys in `ignore` aside): a checkpoint copied from another run,
     even of the same architecture, must not be resumed silently."""
-    from .rundir import config_difference
-
     path = Path(out) / "checkpoint.pt"
     state = load_checkpoint(path, map_location)
     missing = [k for k in keys if k not in state]
@@ -133,14 +134,13 @@ def load_run_encoder(run: str | Path, device: torch.device | str = "cpu"):
 
     Returns (encoder in eval mode on `device`, pipeline on `device`, config, pipeline info).
     """
-    from .data.pipeline import SequencePipeline
-    from .models.encoder import build_encoder
+    from ..data.pipeline import SequencePipeline
+    from ..models.encoder import build_encoder
 
     run = Path(run)
     path = run / "encoder.pt" if run.is_dir() else run
     if run.is_dir() and not path.is_file():
         raise UserError(f"{run} has no encoder.pt; pretrain into it first (unsuprnn pretrain --out {run})")
-    from .runwriter import holder
     who = holder(run) if run.is_dir() else None
     if who:
         print(f"warning: {run} is still being written ({who}); reading the encoder of its latest epoch",
@@ -155,3 +155,35 @@ def load_run_encoder(run: str | Path, device: torch.device | str = "cpu"):
         raise UserError(f"{path} does not match the encoder its config describes ({str(exc).splitlines()[0]}); "
                         "the file is damaged or was edited") from None
     return encoder.to(device).eval(), pipeline.to(device), cfg, info
+
+
+HEAD_FILE = "cluster_head.pt"
+HEAD_FORMAT = "unsuprnn-cluster-head"
+
+
+def save_cluster_head(path: str | Path, head: torch.nn.Sequential) -> None:
+    """cluster_head.pt: a clustering head (batch norm + linear, embedding [B, E] -> logits [B, K])."""
+    linear = head[-1]
+    buf = io.BytesIO()
+    torch.save({"format": HEAD_FORMAT, "version": 1, "embed_dim": linear.in_features, "clusters": linear.out_features,
+                "state_dict": {k: v.detach().cpu() for k, v in head.state_dict().items()}}, buf)
+    write_bytes(path, buf.getvalue())
+
+
+def load_cluster_head(run: str | Path) -> torch.nn.Module | None:
+    """The clustering head of a cluster run (embedding [B, E] -> logits [B, K]) in eval mode, or None for
+    other runs."""
+    from ..cluster.scan import cluster_head
+
+    path = Path(run) / HEAD_FILE
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        head = cluster_head(state["embed_dim"], state["clusters"])
+        head.load_state_dict(state["state_dict"])
+    except Exception as exc:
+        raise UserError(f"{path} is damaged ({type(exc).__name__}); run `unsuprnn cluster` again") from None
+    if state.get("format") != HEAD_FORMAT:
+        raise UserError(f"{path} is not an unsuprnn clustering head; run `unsuprnn cluster` again")
+    return head.eval()

@@ -1,4 +1,5 @@
-"""What an objective keeps beside its trained weights: momentum teachers and memory banks.
+"""What several objectives share: their config keys, two augmented views, and what an objective keeps
+beside its trained weights (momentum teachers and memory banks).
 
 lightly registers a memory bank's contents as non-persistent buffers, so they would be missing from a
 checkpoint; `bank_state`/`load_bank_state` carry them through `get_extra_state`/`set_extra_state`,
@@ -12,6 +13,16 @@ import copy
 import torch
 from lightly.models.utils import deactivate_requires_grad
 from torch import nn
+
+# objective.KEY settings read by several objectives (see objectives/__init__.py for the form)
+KEYS = {
+    "temperature": {"default": 0.2, "lo": 1e-4, "hi": 100, "help": "NT-Xent (contrastive, moco, nnclr) and DCL"},
+    "proj_hidden": {"default": 512, "lo": 1, "hi": 65536, "help": "projection head of every joint-embedding method"},
+    "proj_out": {"default": 128, "lo": 1, "hi": 65536, "help": "projection head's output width"},
+    "pred_hidden": {"default": 512, "lo": 1, "hi": 65536, "help": "predictor head (byol, simsiam, nnclr)"},
+    "momentum": {"default": 0.99, "lo": 0, "hi": 1, "note": "teacher momentum at the first step, cosine to 1 (byol, moco)"},
+    "bank_size": {"default": 4096, "lo": 1, "hi": 1048576, "help": "memory bank: negatives (moco), support set (nnclr)"},
+}
 
 
 def momentum_copy(module: nn.Module) -> nn.Module:

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from .atomic import write_text
-from .config import Config, config_from_dict
-from .errors import UserError
+from ..config import Config, config_from_dict
+from ..errors import UserError
 
 RUN_FILES = ("config.yaml", "log.jsonl", "meta.json", "metrics.json", "checkpoint.pt", "encoder.pt", "cluster_head.pt")
 # written later by `probe`; measured on the run's encoder, so a fresh start drops it with the run
@@ -61,12 +61,6 @@ def read_log(path: Path) -> list[dict]:
     return entries
 
 
-def epoch_line(what: str, epoch: int, epochs: int, entry: dict, extra: str = "") -> str:
-    """The one line per epoch that --quiet prints instead of a progress bar."""
-    return (f"{what} {epoch}/{epochs} loss {entry['loss']:.4f} {entry['images_per_s']:.0f} img/s "
-            f"{entry['seconds']:.1f}s{extra}")
-
-
 def holds_run(out: Path) -> bool:
     """Whether `out` holds a run worth keeping: one that saved weights. (A run stopped before its first
     checkpoint left only its config and meta: a plain rerun may start it again.)"""
@@ -105,7 +99,7 @@ def clear_out(out: Path, keep_run: bool) -> None:
 
 def saved_config(out: Path) -> Config:
     """The config.yaml of the run in `out`; missing or damaged is a UserError naming the file."""
-    from .config import read_config_file
+    from ..config import read_config_file
     p = out / "config.yaml"
     if not p.is_file():
         raise UserError(f"{p} not found; {out} is not an unsuprnn run directory")
@@ -147,7 +141,7 @@ def versions() -> dict:
     import torch
     import torchvision
 
-    from . import __version__
+    from .. import __version__
     out = {"unsuprnn": __version__, "python": platform.python_version(), "torch": torch.__version__,
            "torchvision": torchvision.__version__, "numpy": numpy.__version__, "scikit-learn": sklearn.__version__,
            "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version() if torch.cuda.is_available() else None}

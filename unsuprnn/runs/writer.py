@@ -21,8 +21,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from .errors import RunInterrupted, UserError
-from .rundir import DERIVED_FILES, RUN_FILES, check_out, clear_out, holds_run
+from ..errors import RunInterrupted, UserError
+from .files import DERIVED_FILES, RUN_FILES, check_out, clear_out, holds_run
 
 try:
     import fcntl

@@ -1,0 +1,115 @@
+"""A setting's declaration: its default and, beside it, the values it accepts (`opt`, `Bounds`);
+turning text or YAML values into the declared type (`coerce`); and checking a whole settings object
+against its declarations (`check_fields`). Used by the run config and by the probe settings."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .errors import UserError
+
+INF = float("inf")
+BIG = 1 << 20  # a generous ceiling for sizes, so that a typo fails here and not as an allocation
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The values a setting accepts: a numeric interval (NaN and infinity never pass), a set of
+    choices, or both (`also`: values allowed outside the interval, e.g. 0 = off)."""
+    lo: float = -INF
+    hi: float = INF
+    lo_open: bool = False
+    hi_open: bool = False
+    choices: tuple = ()
+    also: tuple = ()
+    note: str = ""
+
+    def allows(self, value: Any) -> bool:
+        if self.choices:
+            return value in self.choices
+        if value in self.also:
+            return True
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            return False
+        above = value > self.lo if self.lo_open else value >= self.lo
+        below = value < self.hi if self.hi_open else value <= self.hi
+        return above and below
+
+    def describe(self) -> str:
+        if self.choices:
+            return "one of " + ", ".join(map(str, self.choices))
+        lo, hi = _number(self.lo), _number(self.hi)
+        if self.lo > -INF and self.hi < INF:
+            text = f"in {'(' if self.lo_open else '['}{lo}, {hi}{')' if self.hi_open else ']'}"
+        elif self.lo > -INF:
+            text = f"{'>' if self.lo_open else '>='} {lo}"
+        else:
+            text = f"{'<' if self.hi_open else '<='} {hi}"
+        text = " or ".join([str(a) for a in self.also] + [text])
+        return text + (f" ({self.note})" if self.note else "")
+
+
+def _number(x: float) -> str:
+    return str(int(x)) if math.isfinite(x) and x == int(x) else f"{x:g}"
+
+
+def opt(default: Any, lo: float = -INF, hi: float = INF, *, gt: float | None = None, lt: float | None = None,
+        choices: tuple = (), also: tuple = (), note: str = "", help: str = ""):
+    """A settings field: its default and, beside it, the values it accepts (`gt`/`lt` for open ends)."""
+    b = Bounds(lo=lo if gt is None else gt, hi=hi if lt is None else lt, lo_open=gt is not None,
+               hi_open=lt is not None, choices=tuple(choices), also=tuple(also), note=note)
+    return field(default=default, metadata={"bounds": b, "help": help})
+
+
+def coerce(value: Any, tp: Any, key: str) -> Any:
+    """Convert `value` to the annotated type `tp`, or raise a UserError naming `key`."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
+            return None
+        return coerce(value, args[0], key)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on", "false", "no", "0", "off"):
+            return value.lower() in ("true", "yes", "1", "on")
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+    raise UserError(f"config key '{key}' expects {getattr(tp, '__name__', tp)}, got {value!r}; fix the value")
+
+
+def field_bounds(obj: Any) -> dict[str, Bounds]:
+    """name -> Bounds of each declared field of a settings dataclass (instance or class)."""
+    return {f.name: f.metadata["bounds"] for f in dataclasses.fields(obj) if "bounds" in f.metadata}
+
+
+def check_fields(obj: Any, complaint: Callable[[str, Any, Bounds], str]) -> None:
+    """Every declared field of `obj` within its bounds (None = not set, always allowed), else a UserError
+    with the text `complaint(name, value, bounds)`."""
+    for name, bounds in field_bounds(obj).items():
+        value = getattr(obj, name)
+        if value is not None and not bounds.allows(value):
+            raise UserError(complaint(name, value, bounds))

@@ -1,0 +1,259 @@
+"""`unsuprnn cluster`: a SCAN clustering stage on top of any pretrained run.
+
+1. Mine the nearest neighbours of every training image with the run's frozen encoder.
+2. SCAN: train several clustering heads (batch norm + linear; and, if `cluster.encoder_lr` > 0,
+   fine-tune the encoder) so that an augmented image and an augmented neighbour fall in the same cluster, with an
+   entropy term that spreads images over all clusters; keep the head with the lowest loss.
+3. Self-labeling: train that head (and, if `cluster.selflabel_encoder_lr` > 0, the encoder) on the
+   images it is already confident about (weak view), through a strongly augmented view, with
+   class-balanced cross entropy.
+
+Labels are never used for training; where the dataset has them they only score (log, metrics).
+The output is a run directory like pretrain's, written through the same lifecycle (`runs.lifecycle`),
+plus cluster_head.pt; `probe`, `export` and `report` read it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..budget import check_schedule_size
+from ..config import ClusterConfig, Config
+from ..data import load_dataset_matching
+from ..data.augment import BatchAugment
+from ..data.images import Images
+from ..data.loader import BatchLoader
+from ..data.pipeline import SequencePipeline
+from ..devices import resolve_device
+from ..errors import UserError
+from ..evaluate.embed import embed_images
+from ..evaluate.metrics import clustering_metrics
+from ..progress import on_terminal
+from ..runs.checkpoint import (HEAD_FILE, file_sha256, load_encoder_file, load_run_encoder, restore_state,
+                               save_cluster_head, save_encoder)
+from ..runs.files import base_meta, read_json
+from ..runs.lifecycle import (ResumePoint, RunRecorder, check_target, epoch_line, restore_rng_states, resume_point,
+                              rng_states)
+from ..runs.writer import claim_run
+from ..schedules import lr_schedule
+from .epoch import Phase, cluster_one_epoch
+from .scan import ClusterHeads, assign_clusters, head_losses, mine_neighbors, strong_augment
+
+CHECKPOINT_KEYS = ("epoch", "elapsed", "phase", "best_head", "model", "optimizer", "rng", "neighbors",
+                   "source_encoder", "config")
+RESUME_IGNORES = ("train.device",)
+
+
+def source_config(run: Path) -> Config:
+    """The config the run's encoder was trained with (read from its encoder.pt), with the cluster
+    section at today's defaults: a run records the cluster defaults of the day it was trained, which
+    must not silently decide a later clustering stage's settings."""
+    path = run / "encoder.pt" if run.is_dir() else run
+    if run.is_dir() and not path.is_file():
+        raise UserError(f"{run} has no encoder.pt; pretrain into it first (unsuprnn pretrain --out {run})")
+    cfg = load_encoder_file(path)[1]
+    cfg.cluster = ClusterConfig()
+    return cfg
+
+
+@dataclasses.dataclass
+class ClusterTraining:
+    """What every epoch of the clustering stage uses, built once by `setup`."""
+    cfg: Config
+    device: torch.device
+    ds: Images
+    encoder: nn.Module
+    heads: ClusterHeads
+    model: nn.ModuleDict                 # encoder and heads: what the checkpoint holds
+    pipeline: SequencePipeline
+    info: dict                           # the source encoder's pipeline info (for encoder.pt)
+    strong: BatchAugment                 # the self-labeling phase's strong view
+    loader: BatchLoader
+    loader_gen: torch.Generator
+    aug_gen: torch.Generator
+    neighbors: torch.Tensor              # [n, neighbors]: positions in the train split
+    position: torch.Tensor               # [N]: each image's position in the train split (-1 = not in it)
+    clusters: int
+    source: tuple[Path, str]             # the source run and its encoder.pt's sha256
+
+    @property
+    def train_idx(self) -> torch.Tensor:
+        return self.ds.splits["train"]
+
+
+def train_clusters(cfg: Config, run: str | Path | None, out: str | Path, resume: bool = False,
+                   force: bool = False, quiet: bool = False) -> dict:
+    """Train the clustering stage of `cfg.cluster` on the encoder of `run`, writing the run directory `out`.
+
+    run: the pretrained run (or a resumed cluster run's source, read from its meta.json when None).
+    Returns the metrics also written to metrics.json.
+    """
+    out, cc = Path(out), cfg.cluster
+    device = resolve_device(cfg.train.device)
+    resuming = check_target(out, cfg, resume, force, RESUME_IGNORES)
+    if resuming:
+        run = run or read_json(out / "meta.json").get("source_run")
+    if run is None:
+        raise UserError("pass --run DIR: the pretrained run whose encoder is to be clustered")
+    t, point = setup(cfg, Path(run), out, device, resuming, quiet)
+    with claim_run(out, resume, force) as writer:  # everything is checked: the first write happens here
+        rec = RunRecorder(writer, point.log, quiet or not on_terminal())
+        rec.begin(cfg, run_meta(t, point.epoch), resuming)
+        total, phase = cc.epochs + cc.selflabel_epochs, None
+        best = point.checkpoint["best_head"] if point.checkpoint else None
+        elapsed = point.elapsed
+        for epoch in range(point.epoch, total):
+            phase = next_phase(t, phase, epoch, best, point)
+            entry = cluster_one_epoch(t, phase, epoch - phase.first_epoch, f"{phase.name} {epoch + 1}/{total}",
+                                      show_bar=not rec.quiet)
+            elapsed += entry["seconds"]
+            entry = {"epoch": epoch + 1, "phase": phase.name} | entry | {"elapsed": elapsed}
+            if phase.name == "scan" and epoch + 1 == cc.epochs:
+                best = select_head(t, entry)
+            current = best if best is not None else int(torch.tensor(entry["head_losses"]).argmin())
+            entry |= test_scores(t, current)
+            acc = f" cluster acc {entry['test_cluster_acc']:.2f}%" if "test_cluster_acc" in entry else ""
+            checkpoint = {"epoch": epoch + 1, "elapsed": elapsed, "phase": phase.name, "best_head": best,
+                          "model": t.model.state_dict(), "optimizer": phase.optimizer.state_dict(),
+                          "rng": rng_states(t.loader_gen, t.aug_gen, t.device), "neighbors": t.neighbors,
+                          "source_encoder": t.source[1], "config": cfg.to_dict()}
+            rec.end_epoch(entry, epoch_line(f"{phase.name} epoch", epoch + 1, total, entry, acc),
+                          lambda work: save_weights(t, work, current), checkpoint)
+        return rec.finish(final_metrics(t, rec.log, best, elapsed))
+
+
+def setup(cfg: Config, run: Path, out: Path, device: torch.device, resuming: bool,
+          quiet: bool) -> tuple[ClusterTraining, ResumePoint]:
+    """The source encoder and data, the mined neighbours, heads, loader and (on resume) the checkpoint,
+    each checked before any write."""
+    cc, seed = cfg.cluster, cfg.train.seed
+    if run.resolve() == out.resolve():
+        raise UserError("--out must be a new directory, not the --run being clustered")
+    encoder, pipeline, _, info = load_run_encoder(run, device)
+    digest = file_sha256(run / "encoder.pt" if run.is_dir() else run)
+    ds = load_dataset_matching(cfg.data, seed, info["shape"])
+    k = check_sizes(ds, cc)
+    point = resume_point(out, cfg, RESUME_IGNORES, CHECKPOINT_KEYS) if resuming else ResumePoint()
+    if point.checkpoint is not None and point.checkpoint.get("source_encoder") != digest:
+        raise UserError(f"{run} is not the encoder {out} was clustered from (its encoder.pt changed); "
+                        "resume with the original --run, or start over with --force")
+    train_idx = ds.splits["train"]
+    if point.checkpoint is None:
+        feats = embed_images(encoder, pipeline, ds.images, device, progress=not quiet, indices=train_idx)
+        neighbors = mine_neighbors(feats, cc.neighbors)
+    else:
+        neighbors = point.checkpoint["neighbors"]
+    torch.manual_seed(seed)
+    heads = ClusterHeads(encoder.out_dim, k, cc.heads)
+    model = nn.ModuleDict({"encoder": encoder, "heads": heads}).to(device)
+    loader_gen = torch.Generator().manual_seed(seed)
+    aug_gen = torch.Generator(device=device).manual_seed(seed * 1000 + 17)
+    loader = BatchLoader(ds.images, ds.labels, cc.batch_size, device, shuffle=True, drop_last=True,
+                         generator=loader_gen, indices=train_idx)
+    check_schedule_size(cc.epochs + cc.selflabel_epochs, len(loader))
+    position = torch.full((len(ds.images),), -1, dtype=torch.long)
+    position[train_idx] = torch.arange(len(train_idx))
+    strong = BatchAugment(strong_augment(cfg.augment, cc.strong_augment))
+    t = ClusterTraining(cfg, device, ds, encoder, heads, model, pipeline, info, strong, loader, loader_gen, aug_gen,
+                        neighbors, position, k, (run, digest))
+    if point.checkpoint is not None:
+        restore_state(model, point.checkpoint["model"], point.path)
+        restore_rng_states(point.checkpoint["rng"], 0, 1, loader_gen, aug_gen, device)
+    return t, point
+
+
+def check_sizes(ds: Images, cc: ClusterConfig) -> int:
+    """The number of clusters K, checked with the neighbours against the size of the train split."""
+    n = len(ds.splits["train"])
+    k = cc.clusters or len(ds.classes)
+    if k < 2:
+        raise UserError(f"{ds.spec} has no classes to count; pass --clusters K (K >= 2)")
+    if k > n:
+        raise UserError(f"--clusters {k} is more than the {n} training images; pass --clusters at most {n}")
+    if cc.neighbors >= n:
+        raise UserError(f"--neighbors {cc.neighbors} needs more than {cc.neighbors} training images, "
+                        f"the dataset has {n}; pass --neighbors at most {n - 1}")
+    return k
+
+
+def next_phase(t: ClusterTraining, phase: Phase | None, epoch: int, best: int | None, point: ResumePoint) -> Phase:
+    """The phase of `epoch`: the current one, or a new one with a fresh Adam (a resumed phase gets its
+    saved optimizer state back)."""
+    cc = t.cfg.cluster
+    name = "scan" if epoch < cc.epochs else "selflabel"
+    if phase is not None and phase.name == name:
+        return phase
+    scan = name == "scan"
+    params = t.heads.parameters() if scan else t.heads.heads[best].parameters()
+    groups = [{"params": list(params), "base_lr": cc.lr if scan else cc.selflabel_lr}]
+    encoder_lr = cc.encoder_lr if scan else cc.selflabel_encoder_lr
+    t.encoder.requires_grad_(encoder_lr > 0)
+    if encoder_lr > 0:
+        groups.append({"params": list(t.encoder.parameters()), "base_lr": encoder_lr})
+    optimizer = torch.optim.Adam(groups, lr=cc.lr, weight_decay=cc.weight_decay)
+    ckpt = point.checkpoint
+    if ckpt is not None and epoch == point.epoch and ckpt["phase"] == name:
+        restore_state(optimizer, ckpt["optimizer"], point.path)
+    spe, epochs = len(t.loader), cc.epochs if scan else max(cc.selflabel_epochs, 1)
+    # base_lr 1: the schedule is a multiplier of each group's own rate (heads, encoder)
+    schedule = lr_schedule(1.0, epochs * spe, spe).tolist()
+    return Phase(name, optimizer, schedule, 0 if scan else cc.epochs, best, encoder_lr > 0)
+
+
+def select_head(t: ClusterTraining, entry: dict) -> int:
+    """At the end of SCAN: each head's loss on the clean training images; the lowest is kept (as SCAN does)."""
+    z = embed_images(t.encoder, t.pipeline, t.ds.images, t.device, indices=t.train_idx).to(t.device)
+    losses = head_losses(t.heads, z, t.neighbors.to(t.device), t.cfg.cluster.entropy_weight)
+    entry["head_eval_losses"], entry["selected_head"] = losses.tolist(), int(losses.argmin())
+    return int(losses.argmin())
+
+
+def test_scores(t: ClusterTraining, head: int) -> dict:
+    """Cluster accuracy of head `head` on the labelled test images (scoring only), or nothing."""
+    test_idx = t.ds.splits.get("test")
+    score_idx = test_idx[t.ds.labels[test_idx] >= 0] if test_idx is not None else None
+    if score_idx is None or not len(score_idx):
+        return {}
+    ids, _ = assign_clusters(t.encoder, t.heads.heads[head], t.pipeline, t.ds.images, t.device, indices=score_idx)
+    return {"test_cluster_acc": clustering_metrics(t.ds.labels[score_idx].numpy(), ids.numpy())["accuracy"]}
+
+
+def save_weights(t: ClusterTraining, work: Path, head: int) -> None:
+    save_encoder(work / "encoder.pt", t.encoder, t.cfg, t.info)
+    save_cluster_head(work / HEAD_FILE, t.heads.heads[head])
+
+
+def neighbor_accuracy(t: ClusterTraining) -> float | None:
+    """How often a mined neighbour has the image's own label, where labels exist (scoring only)."""
+    y = t.ds.labels[t.train_idx]
+    known = y >= 0
+    return 100.0 * (y[t.neighbors] == y[:, None])[known].float().mean().item() if known.any() else None
+
+
+def run_meta(t: ClusterTraining, start_epoch: int) -> dict:
+    cfg, ds = t.cfg, t.ds
+    return base_meta(cfg.train.seed) | {
+        "stage": "cluster", "source_run": str(t.source[0].resolve()), "source_encoder_sha256": t.source[1],
+        "objective": cfg.objective.name, "device": str(t.device), "dataset": ds.spec, "split": ds.split_info,
+        "clusters": t.clusters, "neighbors": cfg.cluster.neighbors, "neighbor_accuracy": neighbor_accuracy(t),
+        "embedding_dim": t.encoder.out_dim, "classes": ds.classes, "resumed_at_epoch": start_epoch or None}
+
+
+def final_metrics(t: ClusterTraining, log: list[dict], best: int, elapsed: float) -> dict:
+    """Cluster sizes on each split, and scores where labels exist (scoring only)."""
+    k, ds = t.clusters, t.ds
+    out = {"stage": "cluster", "clusters": k, "selected_head": best, "neighbor_accuracy": neighbor_accuracy(t),
+           "train_seconds": elapsed, "final_loss": log[-1]["loss"] if log else None}
+    for split, idx in ds.splits.items():
+        ids, conf = assign_clusters(t.encoder, t.heads.heads[best], t.pipeline, ds.images, t.device, indices=idx)
+        res = {"size": len(idx), "cluster_sizes": torch.bincount(ids, minlength=k).tolist(),
+               "mean_confidence": float(conf.mean()) if len(conf) else None}
+        known = (ds.labels[idx] >= 0).numpy()
+        if known.any():
+            res |= clustering_metrics(ds.labels[idx].numpy()[known], ids.numpy()[known])
+        out[split] = res
+    return out

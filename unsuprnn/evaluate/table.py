@@ -1,0 +1,43 @@
+"""The probe's comparison table: one row per feature set, one column per score of each probe method
+(and a cluster run's head), as plain text; `cell_text` is shared with the report."""
+
+from __future__ import annotations
+
+from .methods import METHOD_NAMES, method
+
+HEAD_COLUMNS = [("head NMI", ("head", "nmi")), ("head ARI", ("head", "ari")), ("head acc", ("head", "accuracy"))]
+
+
+def method_columns() -> list[tuple[str, tuple[str, str]]]:
+    """(title, (method, result key)) of every probe method's columns, in table order."""
+    return [(title, (name, key)) for name in METHOD_NAMES for title, key in method(name).COLUMNS]
+
+
+def columns(reports: list[dict]) -> list[tuple[str, tuple[str, str]]]:
+    """The table's columns: the probe methods, and a cluster head's scores where any run has one."""
+    has_head = any("head" in res for r in reports for res in r["results"].values())
+    return method_columns() + (HEAD_COLUMNS if has_head else [])
+
+
+def cell_text(result: dict, method_name: str, key: str) -> str:
+    """One table cell: the figure (NMI and ARI to 3 places, percentages to 2) and, for k-means, ± the
+    standard deviation over restarts; '-' where it was not measured."""
+    v = result.get(method_name, {}).get(key)
+    fmt = (lambda x: f"{x:.3f}") if key in ("nmi", "ari") else (lambda x: f"{x:.2f}")
+    spread = result.get(method_name, {}).get("spread", {}).get(key)
+    return "-" if v is None else fmt(v) + (f" ±{fmt(spread['std'])}" if spread else "")
+
+
+def summary_rows(report: dict, cols: list | None = None) -> list[tuple[str, list[str]]]:
+    return [(name, [cell_text(res, m, key) for _, (m, key) in cols or columns([report])])
+            for name, res in report["results"].items()]
+
+
+def format_table(report: dict) -> str:
+    """Plain-text comparison table: one row per feature set, one column per score (k-means: the
+    restart with the lowest objective, ± the standard deviation over restarts)."""
+    header = ["features"] + [c for c, _ in columns([report])]
+    rows = [[n] + c for n, c in summary_rows(report)]
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    fmt = lambda r: "  ".join(x.ljust(w) if i == 0 else x.rjust(w) for i, (x, w) in enumerate(zip(r, widths)))
+    return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])

@@ -1,0 +1,80 @@
+"""`report`: one page that answers "are my embeddings better than raw pixels?".
+
+For each dataset (runs whose test images and probe settings are the same) one comparison table: every
+run, then raw pixels, PCA, a random encoder and the supervised reference once each; the best label-free
+figure of each column marked, a "vs raw" difference, and a sentence per run saying where it is better,
+worse or within noise. Then provenance (config, probe settings, versions, commit, dates), the training
+curves, t-SNE maps, confusion matrices and, for a cluster run, its gallery. Self-contained HTML, or
+Markdown with a folder of PNGs. Runs are probed first where their probe.json lacks a measurement.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..evaluate.table import columns
+from . import figures as figs
+from .collect import check_report_args, collect, read_run_files
+from .tables import group_title, value, best_cells, group_key, provenance, table_rows, verdicts, vs_raw
+
+
+def build_report(runs: list[str | Path], out: str | Path, device="cpu", force: bool = False,
+                 say=lambda line: None) -> Path:
+    """Probe what is missing, then write the report to `out` (.html or .md) atomically."""
+    from .write import write_report
+    out = Path(out)
+    paths = check_report_args(runs, out, force)
+    files = [read_run_files(run) for run in paths]
+    info = []
+    for i, run in enumerate(paths):
+        say(f"report: [{i + 1}/{len(paths)}] {run}")
+        info.append(collect(run, files[i], device, say))
+    groups: dict[str, list[dict]] = {}
+    for r in info:
+        groups.setdefault(group_key(r), []).append(r)
+    sections = []
+    for group in groups.values():
+        rows = table_rows(group)
+        cols = columns([{"results": {str(i): row.results for i, row in enumerate(rows)}}])
+        raw = next((row for row in rows if row.kind == "raw"), None)
+        sections.append({"title": group_title(group), "rows": rows, "cols": cols, "best": best_cells(rows, cols),
+                         "vs_raw": [vs_raw(row, raw) for row in rows],
+                         "verdicts": verdicts(rows, group[0]["probe"]["query_size"] or 0),
+                         "no_supervised": group[0]["labelled"] and not any(r.kind == "supervised" for r in rows),
+                         "unlabelled": not group[0]["labelled"]})
+    say("report: drawing figures")
+    figures = report_figures(info, sections)
+    write_report(out, sections, provenance(info), figures, device)
+    return out
+
+
+def report_figures(info: list[dict], sections: list[dict]) -> list[tuple[str, str, figs.Figure]]:
+    """(title, kind, figure) in page order."""
+    references = {}
+    for s in sections:
+        tag = f" ({s['title'].split(':')[0]})" if len(sections) > 1 else ""
+        for row in s["rows"]:
+            v = value(row.results, "knn", "weighted_top1")
+            if row.kind in ("raw", "reference") and not row.label.startswith("random") and v is not None:
+                references[f"{row.label}{tag}"] = v
+    out = [("Training", "training", figs.training_figure(
+        [{"name": r["name"], "objective": r["objective"], "log": r["log"], "dim": r["probe"]["embedding_dim"]}
+         for r in info], references))]
+    for r in info:
+        labelled = (r["labels"] >= 0).any()
+        n_cls = len(r["classes"]) or 10
+        out.append((f"{r['name']}: embedding map", "embedding-map",
+                    figs.embedding_map(r["emb"], np.where(r["labels"] >= 0, r["labels"], 0) if labelled
+                                       else np.zeros(len(r["emb"]), int), r["classes"] if labelled else ["unlabelled"],
+                                       n_cls, r["seed"], r["name"], r.get("head_clusters"))))
+        if "head_clusters" in r:
+            out.append((f"{r['name']}: cluster gallery", "cluster-gallery",
+                        figs.cluster_gallery(r["images"], r["head_clusters"], r["confidence"], r["labels"],
+                                             r["classes"], r["name"])))
+        conf = r["probe"]["results"].get("encoder", {}).get("linear", {}).get("confusion")
+        if conf:
+            out.append((f"{r['name']}: confusion matrix", "confusion",
+                        figs.confusion_figure(conf, r["classes"], r["name"])))
+    return out

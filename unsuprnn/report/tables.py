@@ -1,0 +1,172 @@
+"""The report's tables: one comparison table per dataset (each run, then raw pixels, PCA, random encoders
+and the supervised reference once each), its best cells, the "vs raw" differences and one verdict per
+run; and the provenance table."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+HEADLINE = (("kNN", "knn", "weighted_top1"), ("linear", "linear", "accuracy"))
+
+
+@dataclasses.dataclass
+class Row:
+    label: str
+    kind: str               # run | raw | reference | supervised
+    results: dict           # method -> result
+
+
+def group_key(r: dict) -> str:
+    """Runs compare in one table when their raw pixels, split and probe settings are the same."""
+    d = dataclasses.asdict(r["cfg"].data)
+    pixels = {k: v for k, v in d.items() if k not in ("view", "patch", "cache_dir", "data_dir", "download")}
+    p = r["probe"]
+    return json.dumps({"pixels": pixels, "seed": r["seed"], "bank": p["bank"], "queries": p["queries"],
+                       "sizes": [p["bank_size"], p["query_size"]],
+                       "settings": {m: v for m, v in p["settings"].items() if m != "head"}}, sort_keys=True)
+
+
+def _arch(cfg) -> str:
+    e = cfg.encoder
+    return f"{'bi' if e.bidirectional else ''}{e.cell} {e.layers}x{e.hidden}, {e.pool} pool"
+
+
+def table_rows(group: list[dict]) -> list[Row]:
+    """The group's runs, then each reference once: raw pixels, PCA, random encoder(s), supervised."""
+    rows = [Row(r["name"] if r["name"] == r["objective"] else f"{r['name']} ({r['objective']})",
+                "supervised" if r["supervised"] else "run",
+                r["probe"]["results"].get("encoder", {})) for r in group]
+    refs, randoms, sup_sources = {}, {}, {str(r["path"].resolve()) for r in group if r["supervised"]}
+    for r in group:
+        for name, res in r["probe"]["results"].items():
+            if name == "raw":
+                refs.setdefault("raw", Row("raw pixels", "raw", res))
+            elif name.startswith("pca"):
+                refs.setdefault(name, Row(f"PCA of raw pixels ({name[3:]} dims)", "reference", res))
+            elif name == "random":
+                randoms.setdefault(_arch(r["cfg"]), res)
+    out = [row for row in rows if row.kind == "run"]
+    out += [refs[k] for k in sorted(refs, key=lambda k: (k != "raw", k))]
+    for arch, res in randoms.items():
+        out.append(Row("random encoder" + (f" ({arch})" if len(randoms) > 1 else ""), "reference", res))
+    out += [row for row in rows if row.kind == "supervised"]
+    for r in group:  # a supervised run measured as a probe baseline, unless it is in the report itself
+        res = r["probe"]["results"].get("supervised")
+        src = r["probe"].get("sources", {}).get("supervised")
+        if res and (src is None or str(Path(src).resolve()) not in sup_sources):
+            sup_sources.add(str(Path(src).resolve()) if src else r["name"])
+            out.append(Row(f"supervised reference ({Path(src).name if src else 'probe baseline'})", "supervised", res))
+    return out
+
+
+def value(res: dict, method: str, key: str) -> float | None:
+    v = res.get(method, {}).get(key)
+    return None if v is None else float(v)
+
+
+def _cluster_acc(res: dict) -> tuple[float | None, str]:
+    """The row's best clustering accuracy: its cluster head where it has one, else k-means."""
+    if value(res, "head", "accuracy") is not None:
+        return value(res, "head", "accuracy"), "cluster head"
+    return value(res, "kmeans", "accuracy"), "k-means"
+
+
+def best_cells(rows: list[Row], cols) -> set[tuple[int, int]]:
+    """(row, column) of the best label-free figure per column (ties all marked); the supervised
+    reference is shown for comparison, not ranked."""
+    best = set()
+    for j, (_, (method, key)) in enumerate(cols):
+        vals = [(i, value(r.results, method, key)) for i, r in enumerate(rows) if r.kind != "supervised"]
+        vals = [(i, v) for i, v in vals if v is not None]
+        if len(vals) >= 2:
+            top = max(v for _, v in vals)
+            best |= {(i, j) for i, v in vals if v >= top - 1e-9}
+    return best
+
+
+def vs_raw(row: Row, raw: Row | None) -> list[float | None]:
+    """Differences from raw pixels in points: kNN top-1, linear top-1, cluster accuracy."""
+    if raw is None or row is raw:
+        return []
+    out = [None if value(row.results, m, k) is None or value(raw.results, m, k) is None
+           else value(row.results, m, k) - value(raw.results, m, k) for _, m, k in HEADLINE]
+    mine, raw_acc = _cluster_acc(row.results)[0], value(raw.results, "kmeans", "accuracy")
+    return out + [None if mine is None or raw_acc is None else mine - raw_acc]
+
+
+def _noise(p1: float, p2: float, n: int) -> float:
+    """Two standard errors of the difference of two accuracies (in points) on n queries."""
+    return 200 * math.sqrt((p1 / 100 * (1 - p1 / 100) + p2 / 100 * (1 - p2 / 100)) / max(n, 1))
+
+
+def verdicts(rows: list[Row], n_queries: int) -> list[str]:
+    """One sentence per label-free run: better, worse or within noise of raw pixels at neighbours,
+    the linear probe and clusters."""
+    raw = next((r for r in rows if r.kind == "raw"), None)
+    if raw is None:
+        return []
+    lines = []
+    for row in rows:
+        if row.kind != "run":
+            continue
+        parts = []
+        for name, method, key in HEADLINE:
+            a, b = value(row.results, method, key), value(raw.results, method, key)
+            if a is not None and b is not None:
+                parts.append(_compare(name, a, b, _noise(a, b, n_queries)))
+        (a, how), b = _cluster_acc(row.results), value(raw.results, "kmeans", "accuracy")
+        if a is not None and b is not None:
+            spread = max([row.results.get("kmeans", {}).get("spread", {}).get("accuracy", {}).get("std", 0),
+                          raw.results.get("kmeans", {}).get("spread", {}).get("accuracy", {}).get("std", 0)])
+            parts.append(_compare(f"clusters ({how} vs raw k-means, accuracy)", a, b,
+                                  max(_noise(a, b, n_queries), 2 * spread)))
+        if parts:
+            lines.append(f"{row.label} against raw pixels: " + "; ".join(parts) + ".")
+    return lines
+
+
+def _compare(name: str, a: float, b: float, noise: float) -> str:
+    d = a - b
+    word = "within noise" if abs(d) < noise else "better" if d > 0 else "worse"
+    return f"{name} {a:.2f} vs {b:.2f} ({d:+.2f}, {word}; noise ±{noise:.2f})"
+
+
+def group_title(group: list[dict]) -> str:
+    r = group[0]
+    p, split = r["probe"], r["meta"].get("split", {})
+    how = "own split" if split.get("source") == "own" else f"seeded split (seed {r['seed']})"
+    s = p["settings"]
+    knn = s.get("knn", {})
+    km = s.get("kmeans", {})
+    probe = [f"kNN k={knn['k']}, temperature {knn['temperature']}, {knn['index']} index" if knn else "",
+             f"k-means {km['clusters']} clusters" if km else ""]
+    return (f"{r['dataset']}: {p['bank_size']} bank (train) and {p['query_size']} query (test) images, {how}; "
+            + "; ".join(x for x in probe if x))
+
+
+def provenance(info: list[dict]) -> tuple[list[str], list[list[str]]]:
+    header = ["run", "objective", "data", "encoder", "training", "trained", "commit", "versions", "probe settings"]
+    rows = []
+    for r in info:
+        cfg, meta, m = r["cfg"], r["meta"], r["metrics"]
+        t = cfg.train
+        view = cfg.data.view + (f" {cfg.data.patch}x{cfg.data.patch}" if cfg.data.view == "patches" else "")
+        v = meta.get("versions", {})
+        s = r["probe"]["settings"]
+        probe = "; ".join(f"{k}: " + ", ".join(f"{a}={b}" for a, b in v_.items()) if v_ else k for k, v_ in s.items())
+        seconds = m.get("train_seconds")
+        if m.get("stage") == "cluster":
+            c = cfg.cluster
+            training = (f"{c.epochs} SCAN + {c.selflabel_epochs} self-label epochs, {m.get('clusters')} clusters, "
+                        f"batch {c.batch_size}, lr {c.lr}, encoder lr {c.encoder_lr}, seed {t.seed}")
+        else:
+            training = f"{m.get('epochs', t.epochs)} epochs, batch {t.batch_size}, lr {t.lr}, seed {t.seed}"
+        rows.append([str(r["path"]), r["objective"], f"{r['dataset']}, {view} view",
+                     f"{_arch(cfg)}, dim {r['probe']['embedding_dim']}",
+                     training + (f", {seconds:.0f} s on {meta.get('device', '?')}" if seconds else ""),
+                     meta.get("started", "-"), (meta.get("git_commit") or "-")[:10],
+                     ", ".join(f"{k} {v[k]}" for k in ("unsuprnn", "torch", "lightly") if v.get(k)), probe])
+    return header, rows

@@ -1,0 +1,24 @@
+"""Per-step schedules, precomputed before training (as dino does): the learning rate (linear warmup,
+then cosine to 0) and a momentum teacher's momentum (lightly's cosine schedule to 1)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from lightly.utils.scheduler import cosine_schedule
+
+
+def lr_schedule(base_lr: float, total_steps: int, warmup_steps: int) -> torch.Tensor:
+    """Per-step learning rates [total_steps]: linear warmup from 0, then cosine decay to 0. With
+    base_lr 1 it is a multiplier, which the clustering stage applies to each parameter group's own rate."""
+    steps = torch.arange(total_steps, dtype=torch.float64)
+    warm = base_lr * (steps + 1) / max(warmup_steps, 1)
+    progress = (steps - warmup_steps) / max(total_steps - warmup_steps, 1)
+    cos = base_lr * 0.5 * (1 + torch.cos(math.pi * progress.clamp(0, 1)))
+    return torch.where(steps < warmup_steps, warm, cos)
+
+
+def momentum_schedule(start: float, total_steps: int) -> list[float]:
+    """Teacher momentum per step: lightly's cosine schedule from `start` to 1 (BYOL, MoCo)."""
+    return [cosine_schedule(step, total_steps, start, 1.0) for step in range(total_steps)]
