@@ -63,7 +63,7 @@ def main():
         subprocess.run([sys.executable, "-c", GENERATE, str(args.images), str(path)], check=True)
 
     from unsuprnn.config import Config
-    from unsuprnn.rundir import read_log
+    from unsuprnn.runs.files import read_log
     from unsuprnn.train import train
 
     cfg = Config()

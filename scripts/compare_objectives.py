@@ -24,7 +24,7 @@ OBJECTIVES = ("contrastive", "autoencoder", "byol", "simsiam", "vicreg", "barlow
 CALIBRATION_STEPS = 8
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from unsuprnn.rundir import read_log, saved_config  # noqa: E402
+from unsuprnn.runs.files import read_log, saved_config  # noqa: E402
 
 
 def unsuprnn(*args: str) -> None:

@@ -20,9 +20,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from unsuprnn.checkpoint import load_run_encoder  # noqa: E402
+from unsuprnn.runs.checkpoint import load_run_encoder  # noqa: E402
 from unsuprnn.evaluate.kmeans import kmeans_scores  # noqa: E402
-from unsuprnn.evaluate.probe import load_probe_data, raw_features  # noqa: E402
+from unsuprnn.evaluate.baselines import raw_features  # noqa: E402
+from unsuprnn.evaluate.probe import load_probe_data  # noqa: E402
 
 
 def main() -> None:

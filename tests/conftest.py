@@ -1,9 +1,53 @@
+"""What the tests share: the tiny digits run (one spelling, as a Config and as CLI flags), a session-wide
+cache of finished tiny runs, the in-process CLI, and a few checks."""
+
+import hashlib
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+# The tiny run: digits, a one-layer BiLSTM of 16 units, small heads, CPU. `tiny_config` is the same run.
+TINY = ["--dataset", "digits", "--hidden", "16", "--layers", "1", "--batch-size", "256", "--device", "cpu", "--quiet",
+        "--set", "objective.proj_hidden=32", "--set", "objective.decoder_hidden=16"]
+
+
+def tiny_config(objective: str = "contrastive", epochs: int = 2, seed: int = 0):
+    """The Config of a tiny run (what TINY + `--epochs epochs --seed seed` resolves to)."""
+    from unsuprnn.config import Config
+    cfg = Config()
+    cfg.objective.name = objective
+    cfg.encoder.hidden, cfg.encoder.layers = 16, 1
+    cfg.objective.proj_hidden, cfg.objective.decoder_hidden = 32, 16
+    cfg.train.epochs, cfg.train.batch_size, cfg.train.device, cfg.train.seed = epochs, 256, "cpu", seed
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """tiny_run(objective, epochs, seed) -> the directory of a finished tiny run, trained once per session.
+    Shared: a test that changes a run must copy it first (`copy_run`)."""
+    from unsuprnn.train import train
+    root = tmp_path_factory.mktemp("tiny_runs")
+    done = {}
+
+    def get(objective: str = "contrastive", epochs: int = 1, seed: int = 0) -> Path:
+        key = (objective, epochs, seed)
+        if key not in done:
+            out = root / f"{objective}-e{epochs}-s{seed}"
+            train(tiny_config(objective, epochs, seed), out, quiet=True)
+            done[key] = out
+        return done[key]
+    return get
+
+
+def copy_run(run: Path, dest: Path) -> Path:
+    shutil.copytree(run, dest)
+    return dest
 
 
 @pytest.fixture
@@ -18,10 +62,11 @@ def invoke(runner, *args):
     return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
-def die_after_checkpoint(monkeypatch, module, n: int) -> None:
-    """Make `module.save_checkpoint` write, then raise KeyboardInterrupt on its n-th call: a run killed
-    right after its n-th checkpoint."""
-    real_save = module.save_checkpoint
+def die_after_checkpoint(monkeypatch, n: int) -> None:
+    """Make the run lifecycle's `save_checkpoint` write, then raise KeyboardInterrupt on its n-th call: a
+    run killed right after its n-th checkpoint."""
+    import unsuprnn.runs.lifecycle as lifecycle
+    real_save = lifecycle.save_checkpoint
     calls = {"n": 0}
 
     def save_then_die(state, path):
@@ -29,4 +74,16 @@ def die_after_checkpoint(monkeypatch, module, n: int) -> None:
         calls["n"] += 1
         if calls["n"] == n:
             raise KeyboardInterrupt
-    monkeypatch.setattr(module, "save_checkpoint", save_then_die)
+    monkeypatch.setattr(lifecycle, "save_checkpoint", save_then_die)
+
+
+def snapshot(out: Path) -> dict:
+    """Every file under `out` and beside it (staging, lock) -> its sha256."""
+    files = [p for p in out.parent.rglob("*") if p.is_file()]
+    return {str(p.relative_to(out.parent)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def assert_one_error_line(r):
+    lines = r.stderr.strip().splitlines()
+    assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), r.output
+    assert "Traceback" not in r.output

@@ -8,9 +8,7 @@ import pytest
 import torch
 
 import unsuprnn.cluster.stage as cluster_mod
-import unsuprnn.runs.lifecycle as lifecycle
-from tests.conftest import die_after_checkpoint, invoke
-from tests.test_train import small_config
+from tests.conftest import copy_run, die_after_checkpoint, invoke
 from unsuprnn.runs.checkpoint import load_checkpoint, load_encoder_file, save_encoder
 from unsuprnn.cluster.stage import source_config, train_clusters
 from unsuprnn.runs.checkpoint import load_cluster_head
@@ -18,7 +16,6 @@ from unsuprnn.config import ClusterConfig
 from unsuprnn.errors import UserError
 from unsuprnn.export import read_embeddings
 from unsuprnn.models.encoder import build_encoder
-from unsuprnn.train import train
 
 
 def cluster_config(run, **cluster):
@@ -31,10 +28,8 @@ def cluster_config(run, **cluster):
 
 
 @pytest.fixture(scope="module")
-def pretrained(tmp_path_factory):
-    root = tmp_path_factory.mktemp("pre")
-    train(small_config("contrastive", epochs=1), root / "con", quiet=True)
-    return root / "con"
+def pretrained(tiny_run, tmp_path_factory):
+    return copy_run(tiny_run(), tmp_path_factory.mktemp("pre") / "con")
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +62,7 @@ def test_labels_never_reach_training(pretrained, tmp_path, monkeypatch):
     """Shuffled labels give bit-identical weights: they are used to score, never to train."""
     cfg = cluster_config(pretrained, selflabel_epochs=1)
     a = train_clusters(cfg, pretrained, tmp_path / "a", quiet=True)
-    import unsuprnn.data as data_mod
+    import unsuprnn.data.dataset as data_mod
     real = data_mod.load_dataset
 
     def shuffled(c, seed):
@@ -86,7 +81,7 @@ def test_labels_never_reach_training(pretrained, tmp_path, monkeypatch):
 @pytest.mark.parametrize("die_after", [2, 3])  # at the SCAN -> self-labeling boundary, and inside self-labeling
 def test_killed_and_resumed_cluster_run_is_identical(pretrained, clustered, tmp_path, monkeypatch, die_after):
     cfg = cluster_config(pretrained)
-    die_after_checkpoint(monkeypatch, lifecycle, die_after)  # killed right after that checkpoint
+    die_after_checkpoint(monkeypatch, die_after)  # killed right after that checkpoint
     with pytest.raises(KeyboardInterrupt):
         train_clusters(cfg, pretrained, tmp_path / "r", quiet=True)
     monkeypatch.undo()

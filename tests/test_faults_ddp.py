@@ -10,10 +10,10 @@ import time
 
 import torch
 
+from tests.conftest import TINY
 from unsuprnn.runs.checkpoint import load_checkpoint, load_run_encoder
 
-SMALL = ["--hidden", "16", "--layers", "1", "--device", "cpu", "--quiet", "--seed", "3",
-         "--set", "objective.proj_hidden=32", "--set", "objective.decoder_hidden=16"]
+SMALL = [*TINY, "--seed", "3"]
 CLI = [sys.executable, "-m", "unsuprnn.cli"]
 
 

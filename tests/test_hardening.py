@@ -1,7 +1,6 @@
 """Bad values never reach the work, and a command that fails never destroys a finished run."""
 
 import dataclasses
-import hashlib
 import math
 import os
 import subprocess
@@ -13,53 +12,31 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import invoke
+from tests.conftest import TINY, assert_one_error_line, copy_run, invoke, snapshot
 from unsuprnn.bounds import field_bounds
 from unsuprnn.config import Config, ProbeSettings
 from unsuprnn.errors import RunInterrupted
 from unsuprnn.runs.writer import claim_run, recover
 from unsuprnn.train import train
 
-SMALL = ["--dataset", "digits", "--hidden", "16", "--layers", "1", "--epochs", "1", "--device", "cpu", "--quiet",
-         "--set", "objective.proj_hidden=32"]
-
-
-def snapshot(out: Path) -> dict:
-    """Every file under `out` and beside it (staging, lock) -> its sha256."""
-    files = [p for p in out.parent.rglob("*") if p.is_file()]
-    return {str(p.relative_to(out.parent)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
-
-
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory):
+def finished(tiny_run, tmp_path_factory):
     """A complete run, with a file of the user's beside it; tests copy it."""
-    from typer.testing import CliRunner
-    out = tmp_path_factory.mktemp("finished") / "run"
-    r = invoke(CliRunner(), "pretrain", "--out", out, *SMALL)
-    assert r.exit_code == 0, r.output
+    out = copy_run(tiny_run(), tmp_path_factory.mktemp("finished") / "run")
     (out / "notes.txt").write_text("my notes\n")
     return out
 
 
 @pytest.fixture
 def run_copy(finished, tmp_path):
-    import shutil
-    out = tmp_path / "runs" / "run"
-    shutil.copytree(finished, out)
-    return out
-
-
-def assert_one_error_line(r):
-    lines = r.stderr.strip().splitlines()
-    assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), r.output
-    assert "Traceback" not in r.output
+    return copy_run(finished, tmp_path / "runs" / "run")
 
 
 @pytest.mark.parametrize("bad", [["--lr", "nan"], ["--dataset", "folder:/nonexistent"], ["--hidden", "60000"],
                                  ["--set", "train.warmup_epochs=-1"], ["--epochs", "1000000000"]])
 def test_failing_force_leaves_the_finished_run_whole(runner, run_copy, bad):
     before = snapshot(run_copy)
-    r = invoke(runner, "pretrain", "--out", run_copy, *SMALL, "--force", *bad)
+    r = invoke(runner, "pretrain", "--out", run_copy, *TINY, "--epochs", "1", "--force", *bad)
     assert_one_error_line(r)
     assert snapshot(run_copy) == before
 
@@ -82,7 +59,7 @@ def test_interrupted_force_leaves_the_finished_run_whole(run_copy, monkeypatch):
 def test_successful_force_replaces_the_run_and_keeps_user_files(runner, run_copy):
     (run_copy / "probe.json").write_text("{}\n")  # measured on the old encoder: must go
     old_encoder = (run_copy / "encoder.pt").read_bytes()
-    r = invoke(runner, "pretrain", "--out", run_copy, *SMALL, "--force", "--seed", "3")
+    r = invoke(runner, "pretrain", "--out", run_copy, *TINY, "--epochs", "1", "--force", "--seed", "3")
     assert r.exit_code == 0, r.output
     assert (run_copy / "encoder.pt").read_bytes() != old_encoder
     assert (run_copy / "notes.txt").read_text() == "my notes\n" and not (run_copy / "probe.json").exists()
@@ -119,7 +96,7 @@ def test_a_second_command_on_a_run_in_use_is_refused(runner, run_copy):
 def test_two_concurrent_pretrains_on_one_out(tmp_path):
     """Two processes started together: one runs, the other exits 2 at once; the survivor's files agree."""
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "unsuprnn.cli", "pretrain", "--out", str(out), *SMALL]
+    cmd = [sys.executable, "-m", "unsuprnn.cli", "pretrain", "--out", str(out), *TINY, "--epochs", "1"]
     procs = [subprocess.Popen(cmd + ["--hidden", h], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for h in ("16", "24")]
     results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
@@ -138,10 +115,10 @@ def test_interrupted_before_the_first_checkpoint_can_be_rerun(runner, tmp_path, 
     def interrupt(self, *a):
         raise KeyboardInterrupt
     monkeypatch.setattr(ContrastiveObjective, "forward", interrupt)
-    r = invoke(runner, "pretrain", "--out", tmp_path / "run", *SMALL)
+    r = invoke(runner, "pretrain", "--out", tmp_path / "run", *TINY, "--epochs", "1")
     assert r.exit_code == 130 and "nothing to resume; rerun the same command" in r.stderr
     monkeypatch.setattr(ContrastiveObjective, "forward", forward)
-    r = invoke(runner, "pretrain", "--out", tmp_path / "run", *SMALL)
+    r = invoke(runner, "pretrain", "--out", tmp_path / "run", *TINY, "--epochs", "1")
     assert r.exit_code == 0, r.output
 
 

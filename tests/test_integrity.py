@@ -7,27 +7,20 @@ import shutil
 import pytest
 import torch
 
-from tests.conftest import invoke
-from tests.test_hardening import SMALL, assert_one_error_line, snapshot
+from tests.conftest import TINY, assert_one_error_line, copy_run, invoke, snapshot
 from unsuprnn.runs.checkpoint import MAGIC
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory):
+def two_runs(tiny_run, tmp_path_factory):
     """Two finished one-epoch runs of the same architecture, seeds 0 and 1."""
-    from typer.testing import CliRunner
     root = tmp_path_factory.mktemp("two")
-    for seed in (0, 1):
-        r = invoke(CliRunner(), "pretrain", "--out", root / f"s{seed}", *SMALL, "--seed", seed)
-        assert r.exit_code == 0, r.output
-    return root / "s0", root / "s1"
+    return copy_run(tiny_run(seed=0), root / "s0"), copy_run(tiny_run(seed=1), root / "s1")
 
 
 @pytest.fixture
 def run_copy(two_runs, tmp_path):
-    out = tmp_path / "run"
-    shutil.copytree(two_runs[0], out)
-    return out
+    return copy_run(two_runs[0], tmp_path / "run")
 
 
 def resume(runner, out):
@@ -132,7 +125,7 @@ def test_a_mismatched_npy_and_sidecar_pair_is_refused(two_runs, tmp_path, runner
 
 def test_pretrain_onto_a_full_disk_is_one_line(small_disk, runner):
     disk = small_disk(64)
-    r = invoke(runner, "pretrain", "--out", disk / "run", *SMALL)
+    r = invoke(runner, "pretrain", "--out", disk / "run", *TINY, "--epochs", "1")
     assert r.exit_code == 2 and "Traceback" not in r.output
     assert r.stderr.strip().splitlines()[-1].startswith("error: no space left on the device to write")
     assert not [p for p in (disk / "run").iterdir() if ".tmp" in p.name]

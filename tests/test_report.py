@@ -10,18 +10,17 @@ from html.parser import HTMLParser
 import pytest
 from PIL import Image
 
-from tests.conftest import invoke
-from tests.test_train import small_config
+from tests.conftest import copy_run, invoke, tiny_config
 from unsuprnn.evaluate.probe_store import merge, view
 from unsuprnn.train import train
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tiny_run, tmp_path_factory):
     root = tmp_path_factory.mktemp("report_runs")
-    train(small_config("contrastive", epochs=2), root / "con", quiet=True)
-    train(small_config("autoencoder", epochs=1), root / "ae", quiet=True)
-    train(small_config("supervised", epochs=2), root / "sup", quiet=True)
+    copy_run(tiny_run("contrastive", epochs=2), root / "con")
+    copy_run(tiny_run("autoencoder", epochs=1), root / "ae")
+    copy_run(tiny_run("supervised", epochs=2), root / "sup")
     return root
 
 
@@ -243,7 +242,7 @@ def test_report_of_an_unlabelled_run_scores_nothing_and_says_so(runner, tmp_path
     import numpy as np
     from sklearn.datasets import load_digits
     np.savez(tmp_path / "u.npz", images=(load_digits().images[:300] * 16).clip(0, 255).astype(np.uint8))
-    cfg = small_config("contrastive", epochs=1)
+    cfg = tiny_config("contrastive", epochs=1)
     cfg.data.dataset = f"npz:{tmp_path / 'u.npz'}"
     train(cfg, tmp_path / "run", quiet=True)
     r = invoke(runner, "report", tmp_path / "run", "--out", tmp_path / "r.html", "--device", "cpu")

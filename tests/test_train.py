@@ -3,24 +3,13 @@ import json
 import pytest
 import torch
 
-import unsuprnn.runs.lifecycle as lifecycle
-from tests.conftest import die_after_checkpoint
+from tests.conftest import die_after_checkpoint, tiny_config
 from unsuprnn.runs.checkpoint import load_checkpoint, load_run_encoder
-from unsuprnn.config import Config
 from unsuprnn.data import load_dataset
 from unsuprnn.errors import UserError
 from unsuprnn.evaluate.embed import embed_images
 from unsuprnn.schedules import lr_schedule
 from unsuprnn.train import train
-
-
-def small_config(objective="contrastive", epochs=2) -> Config:
-    cfg = Config()
-    cfg.objective.name = objective
-    cfg.encoder.hidden, cfg.encoder.layers = 16, 1
-    cfg.objective.proj_hidden, cfg.objective.decoder_hidden = 32, 16
-    cfg.train.epochs, cfg.train.batch_size, cfg.train.device = epochs, 256, "cpu"
-    return cfg
 
 
 def test_schedule_warmup_then_cosine():
@@ -30,7 +19,7 @@ def test_schedule_warmup_then_cosine():
 
 
 def test_run_directory_contents(tmp_path):
-    metrics = train(small_config(), tmp_path / "run", quiet=True)
+    metrics = train(tiny_config(), tmp_path / "run", quiet=True)
     run = tmp_path / "run"
     for name in ("config.yaml", "log.jsonl", "meta.json", "metrics.json", "checkpoint.pt", "encoder.pt"):
         assert (run / name).is_file(), name
@@ -44,7 +33,7 @@ def test_run_directory_contents(tmp_path):
 
 
 def test_checkpoint_round_trip_gives_identical_embeddings(tmp_path):
-    train(small_config(epochs=1), tmp_path, quiet=True)
+    train(tiny_config(epochs=1), tmp_path, quiet=True)
     enc, pipe, cfg, info = load_run_encoder(tmp_path)
     ckpt = load_checkpoint(tmp_path / "checkpoint.pt")
     enc2, _, _, _ = load_run_encoder(tmp_path)
@@ -55,10 +44,10 @@ def test_checkpoint_round_trip_gives_identical_embeddings(tmp_path):
 
 
 def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
-    cfg = small_config("autoencoder", epochs=3)
+    cfg = tiny_config("autoencoder", epochs=3)
     train(cfg, tmp_path / "straight", quiet=True)
 
-    die_after_checkpoint(monkeypatch, lifecycle, 2)  # killed right after that checkpoint
+    die_after_checkpoint(monkeypatch, 2)  # killed right after that checkpoint
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "resumed", quiet=True)
     monkeypatch.undo()
@@ -73,7 +62,7 @@ def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
 
 
 def test_out_dir_guard(tmp_path):
-    cfg = small_config(epochs=1)
+    cfg = tiny_config(epochs=1)
     train(cfg, tmp_path, quiet=True)
     with pytest.raises(UserError, match="already holds a run"):
         train(cfg, tmp_path, quiet=True)
@@ -86,7 +75,7 @@ def test_out_dir_guard(tmp_path):
 
 
 def test_corrupt_and_foreign_checkpoints(tmp_path):
-    train(small_config(epochs=1), tmp_path, quiet=True)
+    train(tiny_config(epochs=1), tmp_path, quiet=True)
     ck = tmp_path / "checkpoint.pt"
     ck.write_bytes(ck.read_bytes()[:-100])
     with pytest.raises(UserError, match="corrupt or truncated"):
@@ -108,14 +97,14 @@ def test_non_finite_loss_stops_with_advice(tmp_path, monkeypatch):
     forward = ContrastiveObjective.forward
     monkeypatch.setattr(ContrastiveObjective, "forward",
                         lambda self, *a: (lambda loss, stats: (loss * float("nan"), stats))(*forward(self, *a)))
-    cfg = small_config(epochs=1)
+    cfg = tiny_config(epochs=1)
     with pytest.raises(UserError, match="non-finite at epoch 1.*lower --lr"):
         train(cfg, tmp_path / "run", quiet=True)
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
 def test_max_steps_per_epoch_caps_an_epoch(tmp_path):
-    cfg = small_config(epochs=2)
+    cfg = tiny_config(epochs=2)
     cfg.train.batch_size, cfg.train.max_steps_per_epoch = 64, 3
     train(cfg, tmp_path, quiet=True)
     log = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]

@@ -1,9 +1,8 @@
 import json
 
-from tests.conftest import invoke
+from tests.conftest import TINY, invoke
 
-SMALL = ["--hidden", "16", "--layers", "1", "--epochs", "2", "--device", "cpu", "--quiet",
-         "--set", "objective.proj_hidden=32", "--set", "objective.decoder_hidden=16"]
+SMALL = [*TINY, "--epochs", "2"]
 
 
 def test_pretrain_and_supervised_write_run_dirs(runner, tmp_path):

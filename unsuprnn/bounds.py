@@ -59,11 +59,14 @@ def _number(x: float) -> str:
 
 
 def opt(default: Any, lo: float = -INF, hi: float = INF, *, gt: float | None = None, lt: float | None = None,
-        choices: tuple = (), also: tuple = (), note: str = "", help: str = ""):
-    """A settings field: its default and, beside it, the values it accepts (`gt`/`lt` for open ends)."""
-    b = Bounds(lo=lo if gt is None else gt, hi=hi if lt is None else lt, lo_open=gt is not None,
-               hi_open=lt is not None, choices=tuple(choices), also=tuple(also), note=note)
-    return field(default=default, metadata={"bounds": b, "help": help})
+        choices: tuple = (), also: tuple = (), note: str = "", flag: str | tuple[str, ...] = (), help: str = ""):
+    """A settings field: its default, the values it accepts (`gt`/`lt` for open ends; none given: any
+    value of its type), and where a command-line flag sets it, the flag and its help text."""
+    metadata = {"flag": (flag,) if isinstance(flag, str) else tuple(flag), "help": help}
+    if lo > -INF or hi < INF or gt is not None or lt is not None or choices or also:
+        metadata["bounds"] = Bounds(lo=lo if gt is None else gt, hi=hi if lt is None else lt, lo_open=gt is not None,
+                                    hi_open=lt is not None, choices=tuple(choices), also=tuple(also), note=note)
+    return field(default=default, metadata=metadata)
 
 
 def coerce(value: Any, tp: Any, key: str) -> Any:
@@ -79,20 +82,12 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
             return value
         if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on", "false", "no", "0", "off"):
             return value.lower() in ("true", "yes", "1", "on")
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
+    elif tp in (int, float):
+        if isinstance(value, (float, int) if tp is float else int) and not isinstance(value, bool):
+            return tp(value)
         if isinstance(value, str):
             try:
-                return int(value)
-            except ValueError:
-                pass
-    elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
+                return tp(value)
             except ValueError:
                 pass
     elif tp is str:

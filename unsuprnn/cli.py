@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from .cli_options import DATA, ENCODER, PROBE, TRAIN, WRITE_RUN, Given, command
+from .cli_options import CLUSTER, DATA, ENCODER, PROBE, TRAIN, WRITE_RUN, Given, command
 from .errors import RunInterrupted, UserError
 
 # Plain click help: readable in a redirected log, and no `<bool>` type shown after every flag.
@@ -65,7 +65,7 @@ def _device(name: str | None):
     return resolve_device(name or "auto")
 
 
-@cmd("data", DATA, "split", "grid", "force_file", "seed", "config", "set_")
+@cmd("data", DATA, "split", "grid", "force_file", "train.seed", "config", "set_")
 def data_cmd(o: Given):
     """Describe a dataset: split sizes, image shape, classes and the sequence shape of a view."""
     from .config import load_config
@@ -110,7 +110,7 @@ def _train_command(o: Given, objective: str | None):
     typer.echo(line + ")")
 
 
-@cmd("pretrain", "out", "objective", "temperature", DATA, ENCODER, TRAIN, WRITE_RUN)
+@cmd("pretrain", "out", "objective.name", "objective.temperature", DATA, ENCODER, TRAIN, WRITE_RUN)
 def pretrain_cmd(o: Given):
     """Pretrain a recurrent encoder without labels (contrastive, autoencoder or one of lightly's methods)."""
     _train_command(o, None)
@@ -122,8 +122,7 @@ def supervised_cmd(o: Given):
     _train_command(o, "supervised")
 
 
-@cmd("cluster", "out", "source_run", "clusters", "neighbors", "heads", "cluster_epochs", "selflabel_epochs",
-     "cluster_lr", "encoder_lr", "seed", "device", "resume", "force", "quiet", "set_")
+@cmd("cluster", "out", "source_run", CLUSTER, "train.seed", "train.device", "resume", "force", "quiet", "set_")
 def cluster_cmd(o: Given):
     """Cluster a pretrained run's images without labels (SCAN: mined neighbours, then self-labeling)."""
     from .cluster.stage import source_config, train_clusters
@@ -155,7 +154,7 @@ def _probe_settings(o: Given):
 
 
 @cmd("probe", "run", "method", "probe_dataset", "test_dataset", "baselines", PROBE, "json_out", "force_file",
-     "device", "quiet_steps")
+     "train.device", "quiet_steps")
 def probe_cmd(o: Given):
     """Score frozen embeddings: FAISS kNN, linear probe, k-means, beside baselines.
 
@@ -170,13 +169,13 @@ def probe_cmd(o: Given):
     from .runs.atomic import check_output_file, write_text
 
     methods = METHOD_NAMES if o.method == "all" else tuple(m.strip() for m in o.method.split(","))
-    if methods == ("kmeans",) and o.probe_clusters is None and o.k is not None:
-        o.probe_clusters = o.k  # `--method kmeans --k 5`: k is the number of clusters
+    if methods == ("kmeans",) and o.probe_clusters is None and o.probe_k is not None:
+        o.set("probe.clusters", o.probe_k)  # `--method kmeans --k 5`: k is the number of clusters
     settings = _probe_settings(o)
     if o.json_out is not None:
         check_output_file(o.json_out, o.force_file, "--json")
     report = run_probe(o.run, methods, [b for b in o.baselines.split(",") if b.strip()], o.probe_dataset,
-                       o.test_dataset, settings, _device(o.device), progress=not o.quiet_steps)
+                       o.test_dataset, settings, _device(o.train_device), progress=not o.quiet_steps)
     if o.run.is_dir():
         store = record_probe(o.run, report)
         kept = sorted({(e["features"], e["method"]) for e in store["measurements"]}
@@ -195,7 +194,7 @@ def probe_cmd(o: Given):
 
 
 @cmd("export", "run", "export_out", "export_dataset", "export_split", "export_clusters", "normalize", "force_file",
-     "device", "quiet_steps")
+     "train.device", "quiet_steps")
 def export_cmd(o: Given):
     """Write embeddings with labels, indices, split and the run's config hash."""
     from .config import ProbeSettings
@@ -203,14 +202,14 @@ def export_cmd(o: Given):
 
     ProbeSettings(clusters=o.export_clusters).check({"clusters": "--cluster"})
     check_target(o.export_out, o.force_file)  # format, its library and the path, before the embedding work
-    cols = gather_embeddings(o.run, o.export_dataset, o.export_split, _device(o.device), o.export_clusters,
+    cols = gather_embeddings(o.run, o.export_dataset, o.export_split, _device(o.train_device), o.export_clusters,
                              progress=not o.quiet_steps, normalize=o.normalize)
     write_embeddings(cols, o.export_out, o.force_file)
     typer.echo(f"wrote {o.export_out}: {len(cols['embeddings'])} x {cols['embeddings'].shape[1]} embeddings "
                f"({o.export_split}, {cols['normalization']} normalization, config {cols['config_hash']})")
 
 
-@cmd("report", "run_args", "runs", "report_out", "force_file", "device", "quiet_steps")
+@cmd("report", "run_args", "runs", "report_out", "force_file", "train.device", "quiet_steps")
 def report_cmd(o: Given):
     """Write an HTML or Markdown report: one comparison table per dataset with raw-pixel, PCA, random and
     supervised references, provenance, loss curves, t-SNE maps, confusion matrices.
@@ -219,7 +218,7 @@ def report_cmd(o: Given):
     """
     from .report.build import build_report
     # `--runs A B`: click gives the option A and the arguments B, so both lists are runs
-    build_report(list(o.runs or []) + list(o.run_args or []), o.report_out, _device(o.device), force=o.force_file,
+    build_report(list(o.runs or []) + list(o.run_args or []), o.report_out, _device(o.train_device), force=o.force_file,
                  say=_say(o.quiet_steps))
     typer.echo(f"wrote {o.report_out}")
 

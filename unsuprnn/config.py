@@ -18,20 +18,23 @@ from typing import Any, Optional
 import yaml
 
 from .bounds import BIG, coerce, check_fields, opt
+from .data.specs import dataset_help
 from .errors import UserError
 
 @dataclass
 class DataConfig:
-    dataset: str = "digits"          # digits | mnist | ... | idx:DIR | folder:DIR | npz:FILE
-    data_dir: str = "data"           # where torchvision datasets live
-    download: bool = False           # torchvision sources only
-    test_fraction: float = opt(0.2, gt=0, lt=1)            # for sources without their own split
-    view: str = opt("rows", choices=("rows", "columns", "patches", "snake"))
-    patch: int = opt(4, 1, 4096)                           # patch side for the patches view
-    grayscale: bool = False
-    resize: Optional[int] = opt(None, 1, 4096)             # square side in pixels (None = keep)
-    blur: float = opt(0.0, 0, 100, note="Gaussian sigma in pixels, 0 = off")
-    binarize: Optional[float] = opt(None, 0, 1)            # threshold (None = off)
+    dataset: str = opt("digits", flag=("--dataset", "-d"), help=dataset_help())
+    data_dir: str = opt("data", flag="--data-dir", help="Where torchvision datasets are stored.")
+    download: bool = opt(False, flag="--download/--no-download", help="Let torchvision fetch missing datasets.")
+    test_fraction: float = opt(0.2, gt=0, lt=1, flag="--test-fraction",
+                               help="Test share for sources without their own split.")
+    view: str = opt("rows", choices=("rows", "columns", "patches", "snake"), flag="--view")
+    patch: int = opt(4, 1, 4096, flag="--patch", help="Patch side for --view patches.")
+    grayscale: bool = opt(False, flag="--grayscale/--color", help="Convert images to one channel.")
+    resize: Optional[int] = opt(None, 1, 4096, flag="--resize", help="Resize images to N x N.")
+    blur: float = opt(0.0, 0, 100, note="Gaussian sigma in pixels, 0 = off", flag="--blur",
+                      help="Gaussian blur sigma in pixels (0 = off).")
+    binarize: Optional[float] = opt(None, 0, 1, flag="--binarize", help="Threshold in [0, 1]; pixels become 0 or 1.")
     normalize: bool = True           # per-channel mean/std of the train split
     cache_dir: Optional[str] = None  # decoded-folder cache; default beside the data
 
@@ -52,13 +55,14 @@ class AugmentConfig:
 
 @dataclass
 class EncoderConfig:
-    cell: str = opt("lstm", choices=("lstm", "gru", "rnn"))
-    bidirectional: bool = True
-    layers: int = opt(2, 1, 64)
-    hidden: int = opt(128, 1, 65536)
-    dropout: float = opt(0.0, 0, lt=1)
-    pool: str = opt("meanmax", choices=("last", "mean", "max", "meanmax"))
-    input_proj: int = opt(0, 0, 65536, note="linear patch embedding width, 0 = none")
+    cell: str = opt("lstm", choices=("lstm", "gru", "rnn"), flag="--cell")
+    bidirectional: bool = opt(True, flag="--bidirectional/--no-bidirectional", help="Read the sequence both ways.")
+    layers: int = opt(2, 1, 64, flag="--layers", help="Stacked RNN layers.")
+    hidden: int = opt(128, 1, 65536, flag="--hidden", help="Hidden units per direction.")
+    dropout: float = opt(0.0, 0, lt=1, flag="--dropout", help="Dropout between RNN layers.")
+    pool: str = opt("meanmax", choices=("last", "mean", "max", "meanmax"), flag="--pool")
+    input_proj: int = opt(0, 0, 65536, note="linear patch embedding width, 0 = none", flag="--input-proj",
+                          help="Linear patch embedding width (0 = none).")
 
 
 def _objective_section() -> type:
@@ -67,14 +71,14 @@ def _objective_section() -> type:
     from . import objectives
 
     types_ = {"int": int, "float": float, "str": str, "bool": bool}
-    fields = [("name", str, opt("contrastive", choices=tuple(objectives.names()), help="the training objective"))]
+    fields = [("name", str, opt("contrastive", choices=tuple(objectives.names()), flag="--objective",
+                                help=" | ".join(f"{n} ({objectives.specs()[n].summary})"
+                                                for n in objectives.names(uses_labels=False))))]
     for key, decl in objectives.objective_keys().items():
         decl = dict(decl)
         default = decl.pop("default")
         tp = types_[decl.pop("type")] if "type" in decl else type(default)
-        bounded = any(b in decl for b in ("lo", "hi", "gt", "lt", "choices", "also"))
-        spec = opt(default, **decl) if bounded else field(default=default, metadata={"help": decl.get("help", "")})
-        fields.append((key, Optional[tp] if default is None else tp, spec))
+        fields.append((key, Optional[tp] if default is None else tp, opt(default, **decl)))
     return dataclasses.make_dataclass("ObjectiveConfig", fields, namespace={
         "__doc__": "The objective and its settings; each objective reads the keys it declares."})
 
@@ -84,17 +88,17 @@ ObjectiveConfig = _objective_section()
 
 @dataclass
 class TrainConfig:
-    epochs: int = opt(30, 1, 1_000_000)
-    batch_size: int = opt(256, 1, BIG)
-    lr: float = opt(2e-3, gt=0, hi=10)
+    epochs: int = opt(30, 1, 1_000_000, flag="--epochs", help="Training epochs.")
+    batch_size: int = opt(256, 1, BIG, flag="--batch-size", help="Images per batch (per process).")
+    lr: float = opt(2e-3, gt=0, hi=10, flag="--lr", help="Peak learning rate (AdamW, warmup + cosine).")
     weight_decay: float = opt(1e-4, 0, 10)
     warmup_epochs: float = opt(1.0, 0, 1_000_000)
     grad_clip: float = opt(1.0, 0, note="max gradient norm, 0 = off")
-    seed: int = opt(0, 0, 2**32 - 1)
-    device: str = "auto"             # auto | cpu | cuda | cuda:N
+    seed: int = opt(0, 0, 2**32 - 1, flag="--seed", help="One seed for splits, init, sampling and augmentation.")
+    device: str = opt("auto", flag="--device", help="auto | cpu | cuda | cuda:N")
     precision: str = opt("auto", choices=("auto", "32", "32-true", "bf16-mixed", "16-mixed"))
-    devices: int = opt(1, 1, 1024)                 # processes per node (DDP when > 1)
-    num_nodes: int = opt(1, 1, 65536)
+    devices: int = opt(1, 1, 1024, flag="--devices", help="Processes (GPUs) per node; DDP when > 1.")
+    num_nodes: int = opt(1, 1, 65536, flag="--num-nodes", help="Nodes for multi-node DDP.")
     knn_every: int = opt(1, 0, note="kNN top-1 on the test split every N epochs, 0 = off")
     max_steps_per_epoch: int = opt(0, 0, note="cap on steps per epoch for very large datasets, 0 = a full pass")
 
@@ -102,16 +106,21 @@ class TrainConfig:
 @dataclass
 class ClusterConfig:
     """The clustering stage (`unsuprnn cluster`, SCAN): read only by that command."""
-    clusters: int = opt(0, 2, BIG, also=(0,), note="0 = the number of classes of the run's dataset")
-    neighbors: int = opt(20, 1, 1024)        # nearest neighbours mined per training image
-    heads: int = opt(10, 1, 1024)            # heads trained side by side; the one with the lowest loss is kept
-    epochs: int = opt(30, 1, 1_000_000)      # SCAN epochs: neighbour consistency + entropy of the mean assignment
-    selflabel_epochs: int = opt(10, 0, 1_000_000)  # self-labeling epochs on confident samples (0 = skip)
+    clusters: int = opt(0, 2, BIG, also=(0,), note="0 = the number of classes of the run's dataset",
+                        flag=("--clusters", "-k"), help="Number of clusters K (0 = the dataset's number of classes).")
+    neighbors: int = opt(20, 1, 1024, flag="--neighbors", help="Nearest neighbours mined per training image.")
+    heads: int = opt(10, 1, 1024, flag="--heads",
+                     help="Clustering heads trained side by side; the one with the lowest loss is kept.")
+    epochs: int = opt(30, 1, 1_000_000, flag="--epochs",
+                      help="SCAN epochs: neighbour consistency + entropy of the mean assignment.")
+    selflabel_epochs: int = opt(10, 0, 1_000_000, flag="--selflabel-epochs",
+                                help="Self-labeling epochs on confident images (0 = skip).")
     batch_size: int = opt(128, 2, BIG)
-    lr: float = opt(1e-2, gt=0, hi=10)       # heads during SCAN (Adam, warmup + cosine)
+    lr: float = opt(1e-2, gt=0, hi=10, flag="--lr", help="Learning rate of the heads during SCAN (Adam).")
     selflabel_lr: float = opt(1e-3, gt=0, hi=10)  # the kept head during self-labeling
     # fine-tuning the encoder during SCAN; 0 = frozen (as good on digits, 3x faster)
-    encoder_lr: float = opt(0.0, 0, 10, note="0 = frozen encoder")
+    encoder_lr: float = opt(0.0, 0, 10, note="0 = frozen encoder", flag="--encoder-lr",
+                            help="Learning rate for fine-tuning the encoder; 0 keeps it frozen.")
     selflabel_encoder_lr: float = opt(0.0, 0, 10, note="0 = frozen encoder")
     weight_decay: float = opt(1e-4, 0, 10)
     entropy_weight: float = opt(5.0, 0, 1000)  # SCAN's weight on the entropy of the mean assignment
@@ -123,12 +132,14 @@ class ClusterConfig:
 class ProbeSettings:
     """How a run's frozen embeddings are measured (`probe`, the report's probes, `export --cluster`):
     not part of a run's config; a probe.json records them beside each figure."""
-    k: int = opt(20, 1, BIG, help="kNN neighbours")
-    temperature: float = opt(0.07, 1e-4, 100, note="the kNN vote temperature")
-    clusters: Optional[int] = opt(None, 2, BIG, note="k-means clusters; none = the number of classes")
-    index: str = opt("flat", choices=("flat", "ivf"), help="kNN index: flat (exact) | ivf (approximate)")
-    nlist: int = opt(1024, 1, BIG, help="IVF cells")
-    nprobe: int = opt(16, 1, BIG, help="IVF cells searched per query")
+    k: int = opt(20, 1, BIG, flag="--k", help="kNN neighbours (k-means clusters when --method kmeans alone).")
+    temperature: float = opt(0.07, 1e-4, 100, note="the kNN vote temperature", flag="--temperature",
+                             help="kNN vote temperature.")
+    clusters: Optional[int] = opt(None, 2, BIG, note="k-means clusters; none = the number of classes",
+                                  flag="--clusters", help="k-means clusters (none = the number of classes).")
+    index: str = opt("flat", choices=("flat", "ivf"), flag="--index", help="kNN index: flat (exact) | ivf (approximate).")
+    nlist: int = opt(1024, 1, BIG, flag="--nlist", help="IVF cells.")
+    nprobe: int = opt(16, 1, BIG, flag="--nprobe", help="IVF cells searched per query.")
     restarts: Optional[int] = opt(None, 1, 1000, note="k-means restarts; none = 20 up to 20,000 queries, else 5")
 
     def check(self, flags: dict[str, str] | None = None) -> "ProbeSettings":

@@ -15,7 +15,7 @@ import torch
 
 from .runs.atomic import atomic_path, check_output_file
 from .runs.checkpoint import file_sha256, load_run_encoder
-from .data import load_dataset_matching
+from .data.dataset import load_dataset_matching
 from .errors import UserError
 from .evaluate.embed import embed_images
 

@@ -16,7 +16,8 @@ import torch
 
 from .budget import check_model_fits, check_schedule_size, warn_if_absurd
 from .config import Config
-from .data import channel_stats, load_dataset
+from .data.dataset import load_dataset
+from .data.preprocess import channel_stats
 from .data.images import Images
 from .data.loader import BatchLoader
 from .data.pipeline import SequencePipeline, build_pipeline

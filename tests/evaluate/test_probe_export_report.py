@@ -4,19 +4,17 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import invoke
-from tests.test_train import small_config
+from tests.conftest import copy_run, invoke
 from unsuprnn.runs.checkpoint import load_run_encoder
 from unsuprnn.evaluate.baselines import state_digest
 from unsuprnn.export import gather_embeddings, read_embeddings, write_embeddings
-from unsuprnn.train import train
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tiny_run, tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    train(small_config("contrastive", epochs=1), root / "con", quiet=True)
-    train(small_config("supervised", epochs=1), root / "sup", quiet=True)
+    copy_run(tiny_run("contrastive"), root / "con")
+    copy_run(tiny_run("supervised"), root / "sup")
     return root
 
 

@@ -43,3 +43,21 @@ def test_bad_arguments():
 def test_decoder_shape(tf):
     dec = SequenceDecoder(10, 6, 7, "lstm", 12, teacher_forcing=tf)
     assert dec(torch.randn(3, 10), torch.randn(3, 7, 6)).shape == (3, 7, 6)
+
+
+@pytest.mark.parametrize("bidir", [True, False])
+def test_per_step_outputs_beside_the_embedding(bidir):
+    """encode() gives the embedding forward() gives, and each direction's outputs at every step; in one
+    layer, the forward direction at step t sees steps <= t only, the backward direction steps >= t."""
+    torch.manual_seed(0)
+    enc = RNNEncoder(4, cell="lstm", hidden=3, layers=1, bidirectional=bidir, pool="meanmax").eval()
+    x = torch.randn(2, 6, 4)
+    z, steps = enc.encode(x)
+    assert torch.equal(z, enc(x)) and len(steps) == (2 if bidir else 1)
+    assert all(s.shape == (2, 6, 3) for s in steps)
+    later = x.clone()
+    later[:, 4:] += 1.0  # change steps 4 and 5 only
+    _, steps2 = enc.encode(later)
+    assert torch.equal(steps[0][:, :4], steps2[0][:, :4]) and not torch.equal(steps[0][:, 4:], steps2[0][:, 4:])
+    if bidir:  # the backward direction at steps 0..3 has read the changed steps
+        assert not torch.equal(steps[1][:, :4], steps2[1][:, :4])

@@ -8,9 +8,7 @@ import torch
 import torch.nn.functional as F
 
 import unsuprnn.monitors as monitors
-import unsuprnn.runs.lifecycle as lifecycle
-from tests.conftest import die_after_checkpoint, invoke
-from tests.test_train import small_config
+from tests.conftest import die_after_checkpoint, invoke, tiny_config
 from unsuprnn.runs.checkpoint import load_checkpoint
 from unsuprnn.config import Config
 from unsuprnn.data.pipeline import build_pipeline
@@ -153,10 +151,10 @@ def test_teachers_and_memory_banks_survive_a_checkpoint(name, tmp_path):
 
 @pytest.mark.parametrize("name", ["byol", "moco"])
 def test_resume_after_a_kill_is_identical(name, tmp_path, monkeypatch):
-    cfg = small_config(name, epochs=3)
+    cfg = tiny_config(name, epochs=3)
     cfg.objective.bank_size, cfg.train.batch_size = 512, 128
     train(cfg, tmp_path / "straight", quiet=True)
-    die_after_checkpoint(monkeypatch, lifecycle, 1)  # killed right after that checkpoint
+    die_after_checkpoint(monkeypatch, 1)  # killed right after that checkpoint
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "resumed", quiet=True)
     monkeypatch.undo()

@@ -23,7 +23,7 @@ from torch import nn
 
 from ..budget import check_schedule_size
 from ..config import ClusterConfig, Config
-from ..data import load_dataset_matching
+from ..data.dataset import load_dataset_matching
 from ..data.augment import BatchAugment
 from ..data.images import Images
 from ..data.loader import BatchLoader

@@ -1,32 +1,15 @@
-"""Data layer: sources -> preprocessing -> device batches -> augmentation -> sequence views."""
+"""Data layer: sources -> preprocessing -> device batches -> augmentation -> sequence views.
 
-from __future__ import annotations
+`data.specs` (the dataset names) imports nothing heavy; the loaders are imported where used.
+"""
 
-from ..config import DataConfig
-from .images import Images, stratified_split
-from .preprocess import channel_stats, preprocess
-from .sources import load_source
-
-
-def load_dataset(cfg: DataConfig, seed: int) -> Images:
-    """The dataset named by `cfg`, preprocessed, with its splits."""
-    ds = load_source(cfg, seed)
-    ds.images = preprocess(ds.images, cfg)
-    return ds
+_LAZY = {"load_dataset": "dataset", "load_dataset_matching": "dataset", "Images": "images",
+         "stratified_split": "images", "channel_stats": "preprocess"}
 
 
-def load_dataset_matching(cfg: DataConfig, seed: int, shape, spec: str | None = None) -> Images:
-    """`load_dataset` for an encoder trained on images of `shape` (C, H, W); `spec` replaces the
-    dataset. A different image shape is a UserError that says how to fix it."""
-    import dataclasses
-
-    from ..errors import UserError
-    ds = load_dataset(dataclasses.replace(cfg, dataset=spec) if spec else cfg, seed)
-    if tuple(ds.shape) != tuple(shape):
-        c, h, w = shape
-        raise UserError(f"{ds.spec} has images {'x'.join(map(str, ds.shape))} (CxHxW) but the encoder was "
-                        f"trained on {c}x{h}x{w}; use matching data or --set data.resize/data.grayscale")
-    return ds
-
-
-__all__ = ["load_dataset_matching", "Images", "load_dataset", "stratified_split", "channel_stats", "preprocess", "load_source"]
+def __getattr__(name: str):
+    """`from unsuprnn.data import load_dataset` and the like, imported on first use."""
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

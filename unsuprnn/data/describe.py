@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..config import Config
-from . import load_dataset
+from .dataset import load_dataset
 from .augment import BatchAugment
 from .views import make_view
 

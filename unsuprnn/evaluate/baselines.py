@@ -11,8 +11,8 @@ import torch
 
 from ..errors import UserError
 from ..runs.checkpoint import load_run_encoder
+from .methods import BASELINES
 
-BASELINES = ("raw", "pca", "random", "supervised=RUN")
 
 
 def state_digest(module: torch.nn.Module) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 
 METHOD_NAMES = ("knn", "linear", "kmeans")
+BASELINES = ("raw", "pca", "random", "supervised=RUN")  # the feature sets of baselines.py
 
 
 def method(name: str):

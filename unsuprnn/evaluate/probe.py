@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from ..config import Config, ProbeSettings
-from ..data import load_dataset_matching
+from ..data.dataset import load_dataset_matching
 from ..errors import UserError
 from ..runs.checkpoint import load_cluster_head, load_run_encoder
 from .baselines import encoder_digest, feature_sets

@@ -1,8 +1,12 @@
 """`RNNEncoder`: a (bidirectional) LSTM/GRU/RNN over a sequence, pooled to one embedding.
 
-    x: [B, T, D]  ->  embedding: [B, E]
+    x: [B, T, D]  ->  embedding: [B, E]                          (forward)
+    x: [B, T, D]  ->  (embedding [B, E], steps: ([B, T, H], ...))  (encode: per-step outputs too)
 
-E = hidden * directions for pool last | mean | max, twice that for meanmax.
+E = hidden * directions for pool last | mean | max, twice that for meanmax. `steps` holds the last
+layer's output at every step, one tensor per direction (forward first). In a stacked bidirectional
+RNN, layer 2's forward output at step t already depends on every step (through layer 1's backward
+half): an objective that predicts ahead must not read the future from it.
 """
 
 from __future__ import annotations
@@ -45,16 +49,22 @@ class RNNEncoder(nn.Module):
     def out_dim(self) -> int:
         return self.hidden * self.directions * (2 if self.pool == "meanmax" else 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """x [B, T, D] -> (embedding [B, E], per-step outputs: one [B, T, H] per direction)."""
         out, state = self.rnn(self.proj(x))            # out: [B, T, H * dirs]
+        steps = out.split(self.hidden, dim=-1)
         if self.pool == "last":
             h_n = state[0] if self.cell == "lstm" else state  # [layers * dirs, B, H]
-            return h_n[-self.directions:].transpose(0, 1).reshape(x.shape[0], -1)
+            return h_n[-self.directions:].transpose(0, 1).reshape(x.shape[0], -1), steps
         if self.pool == "mean":
-            return out.mean(1)
+            return out.mean(1), steps
         if self.pool == "max":
-            return out.amax(1)
-        return torch.cat([out.mean(1), out.amax(1)], dim=1)
+            return out.amax(1), steps
+        return torch.cat([out.mean(1), out.amax(1)], dim=1), steps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [B, T, D] -> embedding [B, E]."""
+        return self.encode(x)[0]
 
 
 def build_encoder(cfg: EncoderConfig, input_dim: int) -> RNNEncoder:

@@ -16,7 +16,8 @@ from torch import nn
 
 # objective.KEY settings read by several objectives (see objectives/__init__.py for the form)
 KEYS = {
-    "temperature": {"default": 0.2, "lo": 1e-4, "hi": 100, "help": "NT-Xent (contrastive, moco, nnclr) and DCL"},
+    "temperature": {"default": 0.2, "lo": 1e-4, "hi": 100, "flag": "--temperature",
+                    "help": "Temperature of NT-Xent (contrastive, moco, nnclr) and DCL."},
     "proj_hidden": {"default": 512, "lo": 1, "hi": 65536, "help": "projection head of every joint-embedding method"},
     "proj_out": {"default": 128, "lo": 1, "hi": 65536, "help": "projection head's output width"},
     "pred_hidden": {"default": 512, "lo": 1, "hi": 65536, "help": "predictor head (byol, simsiam, nnclr)"},
@@ -35,6 +36,23 @@ def momentum_copy(module: nn.Module) -> nn.Module:
 def two_views(pipeline, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """Two independently augmented sequence views of uint8 images x [B, C, H, W] -> [2B, T, D]."""
     return torch.cat([pipeline.augmented(x, generator), pipeline.augmented(x, generator)])
+
+
+class TwoViewObjective(nn.Module):
+    """Two augmented views of each image through the encoder and a projection head (registered as
+    `head_name`), and a loss between the two halves: SimCLR, DCL, Barlow Twins, VICReg."""
+
+    def __init__(self, encoder: nn.Module, pipeline, head: nn.Module, criterion: nn.Module, head_name: str):
+        super().__init__()
+        self.encoder, self.pipeline = encoder, pipeline
+        setattr(self, head_name, head)
+        self.criterion, self.head_name = criterion, head_name
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None):
+        """x: uint8 [B, C, H, W] -> (loss, stats). Both views go through the encoder as one batch."""
+        b = x.shape[0]
+        z = getattr(self, self.head_name)(self.encoder(two_views(self.pipeline, x, generator)))
+        return self.criterion(z[:b], z[b:]), {}
 
 
 def bank_state(banks: dict[str, nn.Module]) -> dict:
