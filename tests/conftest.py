@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+torch.set_num_threads(min(2, len(os.sched_getaffinity(0))))  # the cores this process may use
 
 # The tiny run: digits, a one-layer BiLSTM of 16 units, small heads, CPU. `tiny_config` is the same run.
 TINY = ["--dataset", "digits", "--hidden", "16", "--layers", "1", "--batch-size", "256", "--device", "cpu", "--quiet",

@@ -153,6 +153,7 @@ def test_absurd_run_time_is_warned_before_training(capsys):
 
     from unsuprnn.budget import warn_if_absurd
     cfg = Config()
+    cfg.train.batch_size = 256
     enc = torch.nn.Linear(1000, 1000)  # a million parameters
     warn_if_absurd(cfg, enc, (28, 28), 10**9, torch.device("cpu"))
     assert "warning: at a typical rate on cpu this run would take about" in capsys.readouterr().err

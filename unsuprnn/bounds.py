@@ -59,10 +59,12 @@ def _number(x: float) -> str:
 
 
 def opt(default: Any, lo: float = -INF, hi: float = INF, *, gt: float | None = None, lt: float | None = None,
-        choices: tuple = (), also: tuple = (), note: str = "", flag: str | tuple[str, ...] = (), help: str = ""):
+        choices: tuple = (), also: tuple = (), note: str = "", flag: str | tuple[str, ...] = (), help: str = "",
+        parse: Callable[[Any], Any] | None = None):
     """A settings field: its default, the values it accepts (`gt`/`lt` for open ends; none given: any
-    value of its type), and where a command-line flag sets it, the flag and its help text."""
-    metadata = {"flag": (flag,) if isinstance(flag, str) else tuple(flag), "help": help}
+    value of its type; `parse`: a check that raises a UserError for a value it cannot read, e.g. a
+    duration), and where a command-line flag sets it, the flag and its help text."""
+    metadata = {"flag": (flag,) if isinstance(flag, str) else tuple(flag), "help": help, "parse": parse}
     if lo > -INF or hi < INF or gt is not None or lt is not None or choices or also:
         metadata["bounds"] = Bounds(lo=lo if gt is None else gt, hi=hi if lt is None else lt, lo_open=gt is not None,
                                     hi_open=lt is not None, choices=tuple(choices), also=tuple(also), note=note)
@@ -74,9 +76,15 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null", "")):
+        if type(None) in typing.get_args(tp) and (
+                value is None or (isinstance(value, str) and value.lower() in ("none", "null", ""))):
             return None
-        return coerce(value, args[0], key)
+        for arg in args[:-1]:  # `int | str` (a number or `auto`): the first type that takes the value
+            try:
+                return coerce(value, arg, key)
+            except UserError:
+                pass
+        return coerce(value, args[-1], key)
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -108,3 +116,6 @@ def check_fields(obj: Any, complaint: Callable[[str, Any, Bounds], str]) -> None
         value = getattr(obj, name)
         if value is not None and not bounds.allows(value):
             raise UserError(complaint(name, value, bounds))
+    for f in dataclasses.fields(obj):
+        if f.metadata.get("parse") and getattr(obj, f.name) is not None:
+            f.metadata["parse"](getattr(obj, f.name))

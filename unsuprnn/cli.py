@@ -101,6 +101,9 @@ def _train_command(o: Given, objective: str | None):
         typer.echo(f"warning: the embeddings collapsed: the std of L2-normalized embeddings is "
                    f"{metrics['embedding_std']:.4f}, about {metrics['embedding_std_healthy']:.4f} is healthy; "
                    "try a lower --lr, another objective or more augmentation", err=True)
+    if metrics.get("undertrained"):
+        u = metrics["undertrained"]
+        typer.echo(f"note: the run looks undertrained: {u['why']}; train longer with {u['try']}", err=True)
     line = f"done: {o.out} ({cfg.objective.name}, {metrics['epochs']} epochs, loss {metrics['final_loss']:.4f}"
     if metrics.get("knn_top1") is not None:
         line += f", kNN top-1 {metrics['knn_top1']:.2f}%"

@@ -115,7 +115,8 @@ def config_option(key: str) -> Opt:
     cls = _settings_class(section)
     f = next(f for f in dataclasses.fields(cls) if f.name == name)
     hint = typing.get_type_hints(cls)[name]
-    base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
+    args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    base = str if str in args else args[0]  # `int | str`: a number or `auto`, read by the config
     bounds = f.metadata.get("bounds")
     text = f.metadata["help"] or (" | ".join(map(str, bounds.choices)) if bounds and bounds.choices else name)
     return Opt(f.metadata["flag"], Optional[base], text, key=key)
@@ -128,7 +129,8 @@ def option(name: str) -> Opt:
 DATA = tuple(f"data.{k}" for k in ("dataset", "data_dir", "download", "view", "patch", "test_fraction", "grayscale",
                                     "resize", "blur", "binarize"))
 ENCODER = tuple(f"encoder.{k}" for k in ("cell", "bidirectional", "layers", "hidden", "dropout", "pool", "input_proj"))
-TRAIN = tuple(f"train.{k}" for k in ("epochs", "batch_size", "lr", "seed", "device", "devices", "num_nodes"))
+TRAIN = tuple(f"train.{k}" for k in ("epochs", "batch_size", "budget", "lr", "seed", "device", "devices",
+                                     "num_nodes"))
 WRITE_RUN = ("resume", "force", "quiet", "config", "set_")
 PROBE = tuple(f"probe.{k}" for k in ("k", "temperature", "clusters", "index", "nlist", "nprobe"))
 CLUSTER = tuple(f"cluster.{k}" for k in ("clusters", "neighbors", "heads", "epochs", "selflabel_epochs", "lr",

@@ -19,6 +19,7 @@ import yaml
 
 from .bounds import BIG, coerce, check_fields, opt
 from .data.specs import dataset_help
+from .plan import parse_duration
 from .errors import UserError
 
 @dataclass
@@ -88,8 +89,15 @@ ObjectiveConfig = _objective_section()
 
 @dataclass
 class TrainConfig:
-    epochs: int = opt(30, 1, 1_000_000, flag="--epochs", help="Training epochs.")
-    batch_size: int = opt(256, 1, BIG, flag="--batch-size", help="Images per batch (per process).")
+    epochs: int | str = opt("auto", 1, 1_000_000, also=("auto",), flag="--epochs",
+                            help="Training epochs; auto: the epochs that make train.steps optimizer steps.")
+    batch_size: int | str = opt("auto", 1, BIG, also=("auto",), flag="--batch-size",
+                                help="Images per batch (per process); auto: from the number of training images "
+                                     "(32-256, about 12 steps an epoch).")
+    steps: int = opt(2000, 1, 10_000_000, help="optimizer steps of a run whose epochs are auto")
+    budget: Optional[str] = opt(None, flag="--budget", parse=parse_duration,
+                                help="Train for this wall-clock time (90s, 10m, 2h): a few timed steps choose the "
+                                     "epochs that fit (instead of --epochs).")
     lr: float = opt(2e-3, gt=0, hi=10, flag="--lr", help="Peak learning rate (AdamW, warmup + cosine).")
     weight_decay: float = opt(1e-4, 0, 10)
     warmup_epochs: float = opt(1.0, 0, 1_000_000)
@@ -99,7 +107,8 @@ class TrainConfig:
     precision: str = opt("auto", choices=("auto", "32", "32-true", "bf16-mixed", "16-mixed"))
     devices: int = opt(1, 1, 1024, flag="--devices", help="Processes (GPUs) per node; DDP when > 1.")
     num_nodes: int = opt(1, 1, 65536, flag="--num-nodes", help="Nodes for multi-node DDP.")
-    knn_every: int = opt(1, 0, note="kNN top-1 on the test split every N epochs, 0 = off")
+    knn_every: int | str = opt("auto", 0, also=("auto",),
+                               note="kNN top-1 on the test split every N epochs, 0 = off, auto = 20 times a run")
     max_steps_per_epoch: int = opt(0, 0, note="cap on steps per epoch for very large datasets, 0 = a full pass")
 
 

@@ -7,10 +7,12 @@ from __future__ import annotations
 import torch
 from lightly.utils.debug import std_of_l2_normalized
 
+from .config import ProbeSettings
 from .evaluate.embed import embed_images
 from .evaluate.knn import knn_accuracy
 from .evaluate.metrics import classification_metrics
 
+MONITOR_POINTS = 20     # monitor passes in a run whose train.knn_every is auto
 MONITOR_SIZE = 10000     # bank and query images for the per-epoch kNN monitor (the probe uses all)
 COLLAPSE_SAMPLE = 2048   # training images embedded each epoch for the collapse monitor
 # x 1/sqrt(dim): the std of L2-normalized embeddings under which a run has collapsed. Encoder features are
@@ -36,26 +38,36 @@ def knn_monitor_indices(labels: torch.Tensor, train_idx: torch.Tensor, test_idx:
 
 
 class EpochMonitors:
-    """The per-epoch measurements of one run: kNN top-1 every `knn_every` epochs (and at the last) where
-    the data has labels, and the collapse monitor every epoch."""
+    """The per-epoch measurements of one run, every `every` epochs and at the last (`schedule`): kNN top-1
+    where the data has labels (unless `knn` is off), and the collapse monitor."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, num_classes: int, train_idx: torch.Tensor,
-                 test_idx: torch.Tensor | None, seed: int, knn_every: int, epochs: int):
+                 test_idx: torch.Tensor | None, seed: int, knn: bool = True):
         self.images, self.labels, self.num_classes = images, labels, num_classes
-        self.knn_every, self.epochs = knn_every, epochs
-        self.knn_idx = knn_monitor_indices(labels, train_idx, test_idx, seed) if knn_every > 0 else None
+        self.every, self.epochs = 1, 1
+        self.knn_idx = knn_monitor_indices(labels, train_idx, test_idx, seed) if knn else None
         pick = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(seed))[:COLLAPSE_SAMPLE]
         self.collapse_idx = train_idx[pick.sort().values]
 
+    def schedule(self, every: int, epochs: int) -> None:
+        self.every, self.epochs = max(1, every), epochs
+
+    @property
+    def queries(self) -> int | None:
+        """The kNN monitor's query count (None without one)."""
+        return len(self.knn_idx[1]) if self.knn_idx else None
+
     def measure(self, encoder, pipeline, device, epoch: int) -> dict:
-        """{knn_top1 (where due), embedding_std} after epoch `epoch` (1-based)."""
+        """{knn_top1, embedding_std} after epoch `epoch` (1-based) where the schedule says so, else {}."""
+        if epoch % self.every and epoch != self.epochs:
+            return {}
         out = {}
-        if self.knn_idx and (epoch % self.knn_every == 0 or epoch == self.epochs):
+        if self.knn_idx:
             bank_idx, query_idx = self.knn_idx
             bank = embed_images(encoder, pipeline, self.images, device, indices=bank_idx)
             query = embed_images(encoder, pipeline, self.images, device, indices=query_idx)
             out["knn_top1"] = knn_accuracy(query, self.labels[query_idx], bank, self.labels[bank_idx],
-                                           self.num_classes, k=min(20, len(bank_idx)))["weighted_top1"]
+                                           self.num_classes, k=min(ProbeSettings().k, len(bank_idx)))["weighted_top1"]
         # the collapse monitor: about 1/sqrt(dim) is healthy, 0 is one point for every image
         out["embedding_std"] = float(std_of_l2_normalized(
             embed_images(encoder, pipeline, self.images, device, indices=self.collapse_idx)))

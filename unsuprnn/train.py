@@ -9,12 +9,17 @@ non-finite loss, Lightning Fabric for device/precision/DDP; `resume` continues b
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
+import sys
+import time
 from pathlib import Path
 
 import torch
 
+from . import STARTED
 from .budget import check_model_fits, check_schedule_size, warn_if_absurd
+from .calibrate import time_training
 from .config import Config
 from .data.dataset import load_dataset
 from .data.preprocess import channel_stats
@@ -24,11 +29,12 @@ from .data.pipeline import SequencePipeline, build_pipeline
 from .devices import make_fabric, resolve_device, resolve_precision
 from .errors import UserError
 from .models.encoder import build_encoder
-from .monitors import EpochMonitors, collapse_verdict, supervised_test_metrics
+from .monitors import MONITOR_POINTS, EpochMonitors, collapse_verdict, supervised_test_metrics
 from .objectives import build_objective
+from .plan import AUTO, auto_batch_size, auto_epochs, auto_every, budget_epochs, parse_duration, still_improving
 from .progress import on_terminal
 from .runs.checkpoint import restore_state, save_encoder
-from .runs.files import base_meta
+from .runs.files import base_meta, saved_config
 from .runs.lifecycle import (CHECK_EVERY, EpochMeter, ResumePoint, RunRecorder, check_target, epoch_line, restore_rng_states,
                              resume_point, rng_states)
 from .runs.writer import claim_on_rank0
@@ -55,9 +61,10 @@ class Training:
     loader_gen: torch.Generator
     aug_gen: torch.Generator
     stats: tuple[list, list]          # the train split's per-channel mean and std (meta.json)
-    schedule: list[float]             # learning rate per step
-    momentum: list[float] | None      # teacher momentum per step (byol, moco)
     monitors: EpochMonitors
+    schedule: list[float] = dataclasses.field(default_factory=list)   # learning rate per step
+    momentum: list[float] | None = None                                # teacher momentum per step (byol, moco)
+    plan: dict = dataclasses.field(default_factory=dict)               # how the schedule was chosen (meta.json)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -68,20 +75,25 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
     """Train `cfg.objective.name` on `cfg.data.dataset`, writing the run directory `out`.
 
     Every value, the data and (on resume) the run's own files are checked before anything is written;
-    with `force`, an existing run is replaced only once the new one has its first checkpoint.
+    with `force`, an existing run is replaced only once the new one has its first checkpoint. `auto`
+    settings and a --budget are resolved (see `plan.py`) into the config the run records.
     Returns the metrics also written to metrics.json (on DDP rank 0; None on the other ranks).
     """
-    out, tc = Path(out), cfg.train
+    out, cfg = Path(out), copy.deepcopy(cfg)  # auto settings are resolved in this copy
+    tc = cfg.train
     device = resolve_device(tc.device)
     precision = resolve_precision(tc.precision, device)
     resuming = check_target(out, cfg, resume, force, resume_ignores(cfg), tc.devices * tc.num_nodes == 1)
+    if resuming:
+        keep_plan(cfg, saved_config(out))
     fabric = make_fabric(device, precision, tc.devices, tc.num_nodes)
     fabric.launch()  # with DDP, every process runs from here on; only rank 0 writes the run directory
-    t = setup(cfg, fabric, device)
+    t = setup(cfg, fabric, device, resuming)
     point = restore(t, out) if resuming else fresh_start(t)
     if fabric.global_rank == 0:
         warn_if_absurd(cfg, t.objective.encoder, t.pipeline.seq_shape,
                        (tc.epochs - point.epoch) * t.steps_per_epoch, device)
+        print(f"plan: {describe_plan(t.plan)}", file=sys.stderr)
 
     writer = claim_on_rank0(fabric, out, resume, force)  # everything is checked: the first write
     fabric.barrier()
@@ -102,11 +114,11 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
                           lambda work: save_encoder(work / "encoder.pt", t.objective.encoder, cfg, pipeline_info(t)),
                           checkpoint)
             fabric.barrier()
-        return run.finish(final_metrics(t, run.log, elapsed))
+        return run.finish(final_metrics(t, run.log, elapsed), {"wall_seconds": time.monotonic() - STARTED})
 
 
-def setup(cfg: Config, fabric, device: torch.device) -> Training:
-    """Data, pipeline, objective, optimizer, loader and schedules, each checked before any write."""
+def setup(cfg: Config, fabric, device: torch.device, resuming: bool) -> Training:
+    """Data, pipeline, objective, optimizer, loader and the planned schedules, each checked before any write."""
     tc, world = cfg.train, fabric.world_size
     torch.manual_seed(tc.seed)
     ds = load_dataset(cfg.data, tc.seed)
@@ -123,19 +135,71 @@ def setup(cfg: Config, fabric, device: torch.device) -> Training:
     check_model_fits(build, device)
     objective = build()
     optimizer = torch.optim.AdamW(objective.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    if tc.batch_size == AUTO:
+        tc.batch_size = auto_batch_size(len(train_idx) // world)
     loader_gen = torch.Generator().manual_seed(tc.seed)
     loader = BatchLoader(ds.images, ds.labels, tc.batch_size, fabric.device, shuffle=True, drop_last=True,
                          generator=loader_gen, rank=fabric.global_rank, world_size=world, indices=train_idx,
                          max_batches=tc.max_steps_per_epoch)
-    check_schedule_size(tc.epochs, len(loader))
-    total = tc.epochs * len(loader)
-    schedule = lr_schedule(tc.lr, total, int(tc.warmup_epochs * len(loader))).tolist()
-    momentum = momentum_schedule(cfg.objective.momentum, total) if hasattr(objective, "update_teacher") else None
     aug_gen = torch.Generator(device=fabric.device).manual_seed(tc.seed * 1000 + fabric.global_rank + 1)
     monitors = EpochMonitors(ds.images, ds.labels, len(ds.classes), train_idx, ds.splits.get("test"), tc.seed,
-                             tc.knn_every, tc.epochs)
-    return Training(cfg, fabric, ds, pipeline, objective, objective, optimizer, loader, loader_gen, aug_gen,
-                    (mean, std), schedule, momentum, monitors)
+                             knn=tc.knn_every != 0)
+    t = Training(cfg, fabric, ds, pipeline, objective, objective, optimizer, loader, loader_gen, aug_gen,
+                 (mean, std), monitors)
+    plan_schedule(t, resuming)
+    return t
+
+
+def plan_schedule(t: Training, resuming: bool) -> None:
+    """Resolve the epochs (auto: train.steps steps; --budget: what fits, timed on a copy of the model) and
+    the monitors' frequency, then precompute the learning-rate and momentum schedules."""
+    tc, spe = t.cfg.train, len(t.loader)
+    t.plan = {"batch_size": tc.batch_size, "steps_per_epoch": spe}
+    if tc.budget and not resuming:
+        timing = time_training(t)
+        left = parse_duration(tc.budget) - (time.monotonic() - STARTED)
+        overhead = timing["checkpoint"]  # per epoch; monitors: about MONITOR_POINTS passes, or every knn_every epochs
+        if tc.knn_every in (AUTO, 0):
+            left -= timing["monitors"] * (MONITOR_POINTS + 1)
+        else:
+            overhead += timing["monitors"] / tc.knn_every
+        epochs, steps = budget_epochs(left, timing["step"], spe, overhead)
+        epochs, steps = t.fabric.broadcast((epochs, steps), src=0)  # every rank follows rank 0's timing
+        tc.epochs, tc.max_steps_per_epoch = epochs, (steps if steps < spe else tc.max_steps_per_epoch)
+        t.loader.max_batches = tc.max_steps_per_epoch
+        t.plan |= {"how": "budget", "budget": tc.budget, "seconds_per_step": timing["step"],
+                   "seconds_per_checkpoint": timing["checkpoint"], "seconds_per_monitor": timing["monitors"]}
+    elif tc.epochs == AUTO:
+        tc.epochs, t.plan["how"] = auto_epochs(tc.steps, spe), "auto"
+    else:
+        t.plan["how"] = "configured"
+    if tc.knn_every == AUTO:
+        tc.knn_every = auto_every(tc.epochs, MONITOR_POINTS)
+    spe = len(t.loader)
+    check_schedule_size(tc.epochs, spe)
+    total = tc.epochs * spe
+    t.plan |= {"epochs": tc.epochs, "steps_per_epoch": spe, "steps": total}
+    if "seconds_per_step" in t.plan:
+        t.plan["planned_seconds"] = total * t.plan["seconds_per_step"] + tc.epochs * t.plan["seconds_per_checkpoint"]
+    t.schedule = lr_schedule(tc.lr, total, int(tc.warmup_epochs * spe)).tolist()
+    t.momentum = momentum_schedule(t.cfg.objective.momentum, total) if hasattr(t.objective, "update_teacher") else None
+    t.monitors.schedule(tc.knn_every or auto_every(tc.epochs, MONITOR_POINTS), tc.epochs)
+
+
+def keep_plan(cfg: Config, saved: Config) -> None:
+    """A resumed run keeps what its `auto` settings and its --budget resolved to when it started."""
+    for key in ("epochs", "batch_size", "knn_every", "max_steps_per_epoch"):
+        if getattr(cfg.train, key) == AUTO or (cfg.train.budget and key == "max_steps_per_epoch"):
+            setattr(cfg.train, key, getattr(saved.train, key))
+
+
+def describe_plan(plan: dict) -> str:
+    """One line: what the run will do and why."""
+    line = f"{plan['epochs']} epochs x {plan['steps_per_epoch']} steps of {plan['batch_size']} images = {plan['steps']:,} steps"
+    if plan["how"] == "budget":
+        return (f"--budget {plan['budget']}: {line} (timed: {plan['seconds_per_step']:.3f} s a step); about "
+                f"{plan['planned_seconds'] / 60:.1f} min of training")
+    return line + (" (train.steps; epochs auto)" if plan["how"] == "auto" else "")
 
 
 def fresh_start(t: Training) -> ResumePoint:
@@ -210,7 +274,7 @@ def run_meta(t: Training, precision: str, start_epoch: int) -> dict:
         "sequence_shape": list(t.pipeline.seq_shape), "embedding_dim": encoder.out_dim,
         "num_classes": len(ds.classes), "classes": ds.classes, "mean": t.stats[0], "std": t.stats[1],
         "parameters": sum(p.numel() for p in encoder.parameters()),
-        "resumed_at_epoch": start_epoch or None}
+        "resumed_at_epoch": start_epoch or None, "schedule": t.plan}
 
 
 def final_metrics(t: Training, log: list[dict], elapsed: float) -> dict:
@@ -220,8 +284,20 @@ def final_metrics(t: Training, log: list[dict], elapsed: float) -> dict:
                "knn_top1": next((e["knn_top1"] for e in reversed(log) if "knn_top1" in e), None)}
     if t.fabric.global_rank == 0 and log:
         metrics |= collapse_verdict(log[-1]["embedding_std"], t.objective.encoder.out_dim)
+    why = still_improving(log, t.monitors.queries)
+    metrics["undertrained"] = {"why": why, "try": longer_run(t)} if why else None
     test_idx = ds.splits.get("test")
     if cfg.objective.name == "supervised" and test_idx is not None and (ds.labels[test_idx] >= 0).any():
         metrics["test"] = supervised_test_metrics(t.objective, t.pipeline, ds.images, ds.labels, test_idx,
                                                   len(ds.classes), t.fabric.device)
     return metrics
+
+
+def longer_run(t: Training) -> str:
+    """The flag that trains about twice as long, as this run's schedule was chosen."""
+    tc = t.cfg.train
+    if t.plan.get("how") == "budget":
+        return f"--budget {2 * parse_duration(tc.budget):.0f}s"
+    if t.plan.get("how") == "auto":
+        return f"--set train.steps={2 * tc.steps}"
+    return f"--epochs {2 * tc.epochs}"

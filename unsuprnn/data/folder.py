@@ -93,7 +93,7 @@ def _decode(paths: list[Path], cfg: DataConfig, dest) -> None:
     from ..progress import on_terminal, progress_bar
 
     mode = _first_mode(paths[0], cfg)
-    workers = min(4, os.cpu_count() or 1) if len(paths) >= 2000 else 0
+    workers = min(4, len(os.sched_getaffinity(0))) if len(paths) >= 2000 else 0
     loader = torch.utils.data.DataLoader(_Decoder(paths, mode, cfg.resize), batch_size=256, num_workers=workers,
                                          collate_fn=list)
     size, row = None, 0

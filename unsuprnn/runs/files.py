@@ -110,11 +110,13 @@ def saved_config(out: Path) -> Config:
 
 
 def config_difference(a: Config, b: Config, ignore: tuple[str, ...] = ()) -> list[str]:
-    """Dotted keys whose values differ between two configs."""
+    """Dotted keys whose values differ between two configs. `auto` matches any value: a run records
+    what its `auto` settings resolved to."""
     diffs = []
     for sec, values in a.to_dict().items():
         other = b.to_dict()[sec]
-        diffs += [f"{sec}.{k}" for k, v in values.items() if other[k] != v and f"{sec}.{k}" not in ignore]
+        diffs += [f"{sec}.{k}" for k, v in values.items()
+                  if other[k] != v and "auto" not in (v, other[k]) and f"{sec}.{k}" not in ignore]
     return diffs
 
 

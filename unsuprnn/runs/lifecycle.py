@@ -138,6 +138,7 @@ class RunRecorder:
 
     def begin(self, cfg: Config, meta: dict, resuming: bool) -> None:
         """config.yaml (a resumed run keeps its own) and meta.json."""
+        self.meta = meta
         if self.writer is None:
             return
         if not resuming:
@@ -158,9 +159,12 @@ class RunRecorder:
         save_checkpoint(checkpoint, work / "checkpoint.pt")
         self.writer.checkpointed()
 
-    def finish(self, metrics: dict) -> dict | None:
-        """metrics.json; returns the metrics (None on a DDP rank other than 0)."""
+    def finish(self, metrics: dict, meta: dict | None = None) -> dict | None:
+        """metrics.json (and meta.json again with `meta` added: what the run ended with); returns the
+        metrics (None on a DDP rank other than 0)."""
         if self.writer is None:
             return None
+        if meta:
+            write_json(self.writer.work / "meta.json", self.meta | meta)
         write_json(self.writer.work / "metrics.json", metrics)
         return metrics

@@ -1,0 +1,90 @@
+"""How long a run trains: auto batch size and epochs from the size of the set, a wall-clock --budget, and
+the line that says a run was still improving when it ended."""
+
+import json
+
+import pytest
+
+from tests.conftest import TINY, assert_one_error_line, invoke
+from unsuprnn.errors import UserError
+from unsuprnn.plan import auto_batch_size, auto_epochs, budget_epochs, parse_duration, still_improving
+
+
+@pytest.mark.parametrize("n,batch,epochs", [(100, 32, 667), (800, 64, 167), (1438, 128, 182), (1600, 128, 167),
+                                            (4000, 256, 134), (8000, 256, 65), (48000, 256, 11)])
+def test_auto_schedule_gives_the_steps_whatever_the_size(n, batch, epochs):
+    b = auto_batch_size(n)
+    assert b == batch and auto_epochs(2000, n // b) == epochs and epochs * (n // b) >= 2000
+
+
+@pytest.mark.parametrize("text,seconds", [("90s", 90), ("10m", 600), ("2h", 7200), ("1h30m", 5400), ("45", 45),
+                                          ("0.5m", 30)])
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["0m", "-1h", "abc", "10x", "", "nan", "inf", "1e9h"])
+def test_bad_durations_are_refused(text):
+    with pytest.raises(UserError, match="--budget"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize("bad", ["0m", "-1h", "abc"])
+def test_bad_budget_is_one_error_line_and_writes_nothing(runner, tmp_path, bad):
+    r = invoke(runner, "pretrain", "--out", tmp_path / "run", *TINY, "--budget", bad)
+    assert_one_error_line(r)
+    assert "--budget" in r.stderr and not (tmp_path / "run").exists()
+
+
+def test_budget_epochs_fill_the_time():
+    assert budget_epochs(100.0, 0.1, 10, 1.0) == (50, 10)      # 2 s an epoch
+    assert budget_epochs(0.5, 0.1, 10, 0.0) == (1, 5)          # one epoch does not fit: part of one
+
+
+def test_a_budget_run_plans_epochs_and_its_schedules_end(runner, tmp_path):
+    r = invoke(runner, "pretrain", "--out", tmp_path / "run", *[a for a in TINY if a != "--quiet"], "--budget", "20s")
+    assert r.exit_code == 0, r.output
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text())
+    plan, log = meta["schedule"], [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert plan["how"] == "budget" and plan["epochs"] >= 1 and len(log) == plan["epochs"]
+    assert plan["seconds_per_step"] > 0 and meta["wall_seconds"] > 0
+    assert log[-1]["step"] == plan["steps"] and log[-1]["lr"] < 0.05 * 2e-3  # the cosine ran to its end
+    assert "plan: --budget 20s:" in r.stderr
+    cfg = (tmp_path / "run" / "config.yaml").read_text()
+    assert f"epochs: {plan['epochs']}" in cfg and "budget: 20s" in cfg  # a resumed run keeps the plan
+    r = invoke(runner, "pretrain", "--out", tmp_path / "run", "--resume", "--quiet")
+    assert r.exit_code == 0 and len((tmp_path / "run" / "log.jsonl").read_text().splitlines()) == plan["epochs"]
+
+
+def test_auto_epochs_make_train_steps(runner, tmp_path):
+    args = [a for a in TINY if a not in ("--batch-size", "256")] + ["--set", "train.steps=30"]
+    r = invoke(runner, "pretrain", "--out", tmp_path / "run", *args)
+    assert r.exit_code == 0, r.output
+    plan = json.loads((tmp_path / "run" / "meta.json").read_text())["schedule"]
+    assert plan == {"batch_size": 128, "steps_per_epoch": 11, "how": "auto", "epochs": 3, "steps": 33}
+
+
+def knn_log(values):
+    return [{"epoch": i + 1, "loss": 1.0, "knn_top1": v} for i, v in enumerate(values)]
+
+
+def test_still_improving_by_the_knn_monitor():
+    rising = knn_log([80, 84, 87, 89, 91, 93, 94, 95, 96, 97])
+    flat = knn_log([80, 90, 94, 96, 96.5, 96.6, 96.4, 96.7, 96.5, 96.6])
+    assert "kNN monitor rose" in still_improving(rising, queries=2000)
+    assert still_improving(flat, queries=2000) is None
+    assert still_improving(knn_log([90, 91.5]), queries=359) is None  # 1.5 points is within the noise of 359
+
+
+def test_still_improving_by_the_loss_without_labels():
+    falling = [{"epoch": i + 1, "loss": 5 - 0.4 * i} for i in range(10)]
+    converged = [{"epoch": i + 1, "loss": 5 * 0.5 ** i + 1} for i in range(20)]
+    assert "loss fell" in still_improving(falling)
+    assert still_improving(converged) is None
+
+
+def test_an_early_stopped_run_says_it_is_undertrained(runner, tmp_path):
+    r = invoke(runner, "pretrain", "--out", tmp_path / "run", *TINY, "--epochs", "3", "--set", "train.knn_every=0")
+    assert r.exit_code == 0, r.output
+    assert "note: the run looks undertrained: its loss fell" in r.stderr and "--epochs 6" in r.stderr
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["undertrained"]["try"] == "--epochs 6"
