@@ -139,7 +139,7 @@ def test_config_files_that_are_not_yaml_text(runner, tmp_path):
 
 def test_export_refuses_bad_targets_and_cluster_counts(runner, finished, tmp_path):
     (tmp_path / "d.npz").mkdir()
-    for args, msg in [(["--out", tmp_path / "d.npz"], "is a directory"),
+    for args, msg in [(["--out", tmp_path / "d.npz"], "is a folder"),
                       (["--out", tmp_path / "e.npz", "--cluster", "0"], "--cluster 0 is out of range"),
                       (["--out", tmp_path / "e.npz", "--cluster", "1"], "--cluster 1 is out of range")]:
         r = invoke(runner, "export", "--run", finished, *args, "--device", "cpu", "--quiet")

@@ -82,7 +82,6 @@ def data_cmd(o: Given):
 def _train_command(o: Given, objective: str | None):
     from .config import load_config
     from .runs.files import saved_config
-    from .train import train
 
     if o.resume and o.config is None and (o.out / "config.yaml").is_file():
         base = saved_config(o.out)  # a resumed run keeps its own settings unless told otherwise
@@ -94,7 +93,8 @@ def _train_command(o: Given, objective: str | None):
         cfg.objective.name = "supervised"
     elif cfg.objective.name == "supervised":
         raise UserError("pretrain is label-free; use `unsuprnn supervised` for the supervised reference")
-    metrics = train(cfg, o.out, resume=o.resume, force=o.force, quiet=o.quiet)
+    from .train import train  # torch and friends: imported once the config has passed its checks
+    metrics = train(cfg, o.out, resume=o.resume, force=o.force, quiet=o.quiet, started=COMMAND_STARTED)
     if metrics is None:  # a DDP rank other than 0: rank 0 reports
         return
     if metrics.get("collapsed"):
@@ -166,19 +166,22 @@ def probe_cmd(o: Given):
     import json
 
     from .evaluate.methods import METHOD_NAMES
-    from .evaluate.probe import run_probe
-    from .evaluate.probe_store import record_probe
-    from .evaluate.table import format_table
     from .runs.atomic import check_output_file, write_text
+    from .runs.files import check_run
 
+    check_run(o.run)
     methods = METHOD_NAMES if o.method == "all" else tuple(m.strip() for m in o.method.split(","))
     if methods == ("kmeans",) and o.probe_clusters is None and o.probe_k is not None:
         o.set("probe.clusters", o.probe_k)  # `--method kmeans --k 5`: k is the number of clusters
     settings = _probe_settings(o)
     if o.json_out is not None:
         check_output_file(o.json_out, o.force_file, "--json")
+    from .evaluate.probe import run_probe  # torch and friends: once the options have passed their checks
+    from .evaluate.probe_store import record_probe
+    from .evaluate.table import format_table
     report = run_probe(o.run, methods, [b for b in o.baselines.split(",") if b.strip()], o.probe_dataset,
-                       o.test_dataset, settings, _device(o.train_device), progress=not o.quiet_steps)
+                       o.test_dataset, settings, _device(o.train_device), progress=not o.quiet_steps,
+                       explicit=o.method != "all", say=_say(o.quiet_steps))
     if o.run.is_dir():
         store = record_probe(o.run, report)
         kept = sorted({(e["features"], e["method"]) for e in store["measurements"]}
@@ -194,6 +197,8 @@ def probe_cmd(o: Given):
     for name, res in report["results"].items():
         if "note" in res.get("kmeans", {}):
             typer.echo(f"{name} k-means: {res['kmeans']['note']}")
+    for note in report["notes"]:
+        typer.echo(note)
 
 
 @cmd("export", "run", "export_out", "export_dataset", "export_split", "export_clusters", "normalize", "force_file",
@@ -201,9 +206,11 @@ def probe_cmd(o: Given):
 def export_cmd(o: Given):
     """Write embeddings with labels, indices, split and the run's config hash."""
     from .config import ProbeSettings
-    from .export import check_target, gather_embeddings, write_embeddings
+    from .runs.files import check_run
 
+    check_run(o.run)
     ProbeSettings(clusters=o.export_clusters).check({"clusters": "--cluster"})
+    from .export import check_target, gather_embeddings, write_embeddings
     check_target(o.export_out, o.force_file)  # format, its library and the path, before the embedding work
     cols = gather_embeddings(o.run, o.export_dataset, o.export_split, _device(o.train_device), o.export_clusters,
                              progress=not o.quiet_steps, normalize=o.normalize)
@@ -226,7 +233,13 @@ def report_cmd(o: Given):
     typer.echo(f"wrote {o.report_out}")
 
 
+COMMAND_STARTED = None  # set by main(): a --budget counts from the process's start, imports included
+
+
 def main() -> None:
+    global COMMAND_STARTED
+    from . import STARTED
+    COMMAND_STARTED = STARTED
     app()
 
 

@@ -18,7 +18,7 @@ from typing import Any, Optional
 import yaml
 
 from .bounds import BIG, coerce, check_fields, opt
-from .data.specs import dataset_help
+from .data.specs import check_spec, dataset_help
 from .plan import parse_duration
 from .errors import UserError
 
@@ -274,6 +274,7 @@ def check_config(cfg: Config) -> Config:
             return (f"{key} = {value!r} {what}: it must be {bounds.describe()}; "
                     f"pass a valid value (its flag, or --set {key}=VALUE)")
         check_fields(getattr(cfg, sec_name), complaint)
+    check_spec(cfg.data.dataset)  # here, so that a mistyped dataset is one line before torch is even imported
     return cfg
 
 

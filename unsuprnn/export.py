@@ -110,8 +110,12 @@ def check_target(out: str | Path, force: bool = False) -> str:
     existing files (and an .npy's .json sidecar)."""
     out = Path(out)
     ext = out.suffix.lower()
+    if out.is_dir() or not ext:
+        what = "is a folder" if out.is_dir() else "has no file extension"
+        raise UserError(f"--out {out} {what}; name a file that ends with {', '.join(FORMATS)} "
+                        f"(e.g. {out / 'embeddings.npz'})")
     if ext not in FORMATS:
-        raise UserError(f"unknown export format '{out.suffix or out.name}'; end --out with {', '.join(FORMATS)}")
+        raise UserError(f"unknown export format '{out.suffix}'; end --out with {', '.join(FORMATS)}")
     for path in (out, out.with_suffix(".json")) if ext == ".npy" else (out,):
         if path.is_dir():
             raise UserError(f"{path} is a directory; --out must name a file (e.g. {path / 'embeddings'}{ext})")

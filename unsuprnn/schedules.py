@@ -19,6 +19,14 @@ def lr_schedule(base_lr: float, total_steps: int, warmup_steps: int) -> torch.Te
     return torch.where(steps < warmup_steps, warm, cos)
 
 
+MAX_WARMUP = 0.1  # share of a run's steps that warm-up may take: a short run still decays to its end
+
+
+def warmup_steps(warmup_epochs: float, steps_per_epoch: int, total_steps: int) -> int:
+    """Warm-up steps: `warmup_epochs` epochs, at most MAX_WARMUP of the run."""
+    return min(int(warmup_epochs * steps_per_epoch), int(MAX_WARMUP * total_steps))
+
+
 def momentum_schedule(start: float, total_steps: int) -> list[float]:
     """Teacher momentum per step: lightly's cosine schedule from `start` to 1 (BYOL, MoCo)."""
     return [cosine_schedule(step, total_steps, start, 1.0) for step in range(total_steps)]

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import torch
 
-from . import STARTED
 from .budget import check_model_fits, check_schedule_size, warn_if_absurd
 from .calibrate import time_training
 from .config import Config
@@ -38,7 +37,7 @@ from .runs.files import base_meta, saved_config
 from .runs.lifecycle import (CHECK_EVERY, EpochMeter, ResumePoint, RunRecorder, check_target, epoch_line, restore_rng_states,
                              resume_point, rng_states)
 from .runs.writer import claim_on_rank0
-from .schedules import lr_schedule, momentum_schedule
+from .schedules import lr_schedule, momentum_schedule, warmup_steps
 
 
 def resume_ignores(cfg: Config) -> tuple[str, ...]:
@@ -71,14 +70,17 @@ class Training:
         return len(self.loader)
 
 
-def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = False, quiet: bool = False) -> dict | None:
+def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = False, quiet: bool = False,
+          started: float | None = None) -> dict | None:
     """Train `cfg.objective.name` on `cfg.data.dataset`, writing the run directory `out`.
 
     Every value, the data and (on resume) the run's own files are checked before anything is written;
     with `force`, an existing run is replaced only once the new one has its first checkpoint. `auto`
     settings and a --budget are resolved (see `plan.py`) into the config the run records.
+    started: the `time.monotonic()` a --budget counts from (the command's start; default: now).
     Returns the metrics also written to metrics.json (on DDP rank 0; None on the other ranks).
     """
+    started = time.monotonic() if started is None else started
     out, cfg = Path(out), copy.deepcopy(cfg)  # auto settings are resolved in this copy
     tc = cfg.train
     device = resolve_device(tc.device)
@@ -88,7 +90,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
         keep_plan(cfg, saved_config(out))
     fabric = make_fabric(device, precision, tc.devices, tc.num_nodes)
     fabric.launch()  # with DDP, every process runs from here on; only rank 0 writes the run directory
-    t = setup(cfg, fabric, device, resuming)
+    t = setup(cfg, fabric, device, resuming, started)
     point = restore(t, out) if resuming else fresh_start(t)
     if fabric.global_rank == 0:
         warn_if_absurd(cfg, t.objective.encoder, t.pipeline.seq_shape,
@@ -97,12 +99,13 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
 
     writer = claim_on_rank0(fabric, out, resume, force)  # everything is checked: the first write
     fabric.barrier()
-    with writer or contextlib.nullcontext():
-        run = RunRecorder(writer, point.log, quiet or not on_terminal())
+    per_epoch = t.steps_per_epoch * t.loader.batch_size * fabric.world_size
+    with writer or contextlib.nullcontext(), RunRecorder(writer, point.log, quiet or not on_terminal(),
+                                                         tc.epochs * per_epoch, point.epoch * per_epoch) as run:
         run.begin(cfg, run_meta(t, precision, point.epoch), resuming)
         elapsed = point.elapsed
         for epoch in range(point.epoch, tc.epochs):
-            entry = train_one_epoch(t, epoch, show_bar=not run.quiet and fabric.global_rank == 0)
+            entry = train_one_epoch(t, epoch, run.bar)
             elapsed += entry["seconds"]
             entry["elapsed"] = elapsed
             if fabric.global_rank == 0:
@@ -114,10 +117,10 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
                           lambda work: save_encoder(work / "encoder.pt", t.objective.encoder, cfg, pipeline_info(t)),
                           checkpoint)
             fabric.barrier()
-        return run.finish(final_metrics(t, run.log, elapsed), {"wall_seconds": time.monotonic() - STARTED})
+        return run.finish(final_metrics(t, run.log, elapsed), {"wall_seconds": time.monotonic() - started})
 
 
-def setup(cfg: Config, fabric, device: torch.device, resuming: bool) -> Training:
+def setup(cfg: Config, fabric, device: torch.device, resuming: bool, started: float) -> Training:
     """Data, pipeline, objective, optimizer, loader and the planned schedules, each checked before any write."""
     tc, world = cfg.train, fabric.world_size
     torch.manual_seed(tc.seed)
@@ -146,18 +149,18 @@ def setup(cfg: Config, fabric, device: torch.device, resuming: bool) -> Training
                              knn=tc.knn_every != 0)
     t = Training(cfg, fabric, ds, pipeline, objective, objective, optimizer, loader, loader_gen, aug_gen,
                  (mean, std), monitors)
-    plan_schedule(t, resuming)
+    plan_schedule(t, resuming, started)
     return t
 
 
-def plan_schedule(t: Training, resuming: bool) -> None:
+def plan_schedule(t: Training, resuming: bool, started: float) -> None:
     """Resolve the epochs (auto: train.steps steps; --budget: what fits, timed on a copy of the model) and
     the monitors' frequency, then precompute the learning-rate and momentum schedules."""
     tc, spe = t.cfg.train, len(t.loader)
     t.plan = {"batch_size": tc.batch_size, "steps_per_epoch": spe}
     if tc.budget and not resuming:
         timing = time_training(t)
-        left = parse_duration(tc.budget) - (time.monotonic() - STARTED)
+        left = parse_duration(tc.budget) - (time.monotonic() - started)
         overhead = timing["checkpoint"]  # per epoch; monitors: about MONITOR_POINTS passes, or every knn_every epochs
         if tc.knn_every in (AUTO, 0):
             left -= timing["monitors"] * (MONITOR_POINTS + 1)
@@ -181,7 +184,7 @@ def plan_schedule(t: Training, resuming: bool) -> None:
     t.plan |= {"epochs": tc.epochs, "steps_per_epoch": spe, "steps": total}
     if "seconds_per_step" in t.plan:
         t.plan["planned_seconds"] = total * t.plan["seconds_per_step"] + tc.epochs * t.plan["seconds_per_checkpoint"]
-    t.schedule = lr_schedule(tc.lr, total, int(tc.warmup_epochs * spe)).tolist()
+    t.schedule = lr_schedule(tc.lr, total, warmup_steps(tc.warmup_epochs, spe, total)).tolist()
     t.momentum = momentum_schedule(t.cfg.objective.momentum, total) if hasattr(t.objective, "update_teacher") else None
     t.monitors.schedule(tc.knn_every or auto_every(tc.epochs, MONITOR_POINTS), tc.epochs)
 
@@ -220,12 +223,13 @@ def restore(t: Training, out: Path) -> ResumePoint:
     return point
 
 
-def train_one_epoch(t: Training, epoch: int, show_bar: bool) -> dict:
-    """One pass over the training split; returns the epoch's log entry (without the monitors)."""
-    fabric, tc, spe = t.fabric, t.cfg.train, t.steps_per_epoch
+def train_one_epoch(t: Training, epoch: int, bar) -> dict:
+    """One pass over the training split (moving the run's progress bar); returns the epoch's log entry
+    (without the monitors)."""
+    fabric, spe = t.fabric, t.steps_per_epoch
     world, batch = fabric.world_size, t.loader.batch_size
     t.model.train()
-    meter = EpochMeter(spe, spe * batch * world, fabric.device, f"epoch {epoch + 1}/{tc.epochs}", show_bar)
+    meter = EpochMeter(spe, fabric.device, bar)
 
     def complaint(i: int) -> str:
         step = epoch * spe + i
@@ -239,8 +243,8 @@ def train_one_epoch(t: Training, epoch: int, show_bar: bool) -> dict:
         loss, _stats = t.model(x, y, t.aug_gen)
         t.optimizer.zero_grad(set_to_none=True)
         fabric.backward(loss)
-        if tc.grad_clip > 0:
-            fabric.clip_gradients(t.model, t.optimizer, max_norm=tc.grad_clip, error_if_nonfinite=False)
+        if t.cfg.train.grad_clip > 0:
+            fabric.clip_gradients(t.model, t.optimizer, max_norm=t.cfg.train.grad_clip, error_if_nonfinite=False)
         t.optimizer.step()
         if t.momentum is not None:
             t.objective.update_teacher(t.momentum[step])

@@ -60,10 +60,12 @@ def test_faiss_and_torch_paths_agree():
         pytest.approx(knn_accuracy(query, qy, bank, labels, 5, backend="torch"))
 
 
-def test_accuracy_top1_top5():
+def test_accuracy_top1_and_top5_only_where_it_means_something():
     q = torch.tensor([vec(5), vec(95), vec(178)])
     acc = knn_accuracy(q, torch.tensor([0, 1, 1]), BANK, LABELS, 3, k=2)
-    assert acc["weighted_top1"] == pytest.approx(200 / 3) and acc["weighted_top5"] == 100.0
+    assert acc["weighted_top1"] == pytest.approx(200 / 3) and "weighted_top5" not in acc  # 3 classes: trivially 100
+    acc = knn_accuracy(q, torch.tensor([0, 1, 1]), BANK, LABELS, 7, k=2)
+    assert acc["weighted_top5"] == 100.0 and acc["majority_top5"] == 100.0
 
 
 def test_k_larger_than_bank():

@@ -23,8 +23,8 @@ def test_probe_all_with_baselines(runner, runs, tmp_path):
     r = invoke(runner, "probe", "--run", runs / "con", "--method", "all", "--device", "cpu",
                "--baselines", f"raw,pca,random,supervised={runs / 'sup'}", "--json", tmp_path / "p.json")
     assert r.exit_code == 0, r.output
-    for row in ("encoder", "raw", "pca64", "random", "supervised"):
-        assert f"\n{row} " in r.stdout
+    for row in ("encoder ", "raw ", "pca (29 dims) ", "random ", "supervised "):
+        assert f"\n{row}" in r.stdout
     rep = json.loads((tmp_path / "p.json").read_text())
     assert rep["bank_size"] == 1438 and rep["query_size"] == 359 and rep["embedding_dim"] == 64
     enc = rep["results"]["encoder"]

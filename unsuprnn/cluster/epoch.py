@@ -21,12 +21,13 @@ class Phase:
     finetune: bool                    # the encoder is trained too
 
 
-def cluster_one_epoch(t, phase: Phase, phase_epoch: int, desc: str, show_bar: bool) -> dict:
-    """One epoch of `phase` on the stage `t` (a `ClusterTraining`); returns the epoch's log entry."""
+def cluster_one_epoch(t, phase: Phase, phase_epoch: int, bar) -> dict:
+    """One epoch of `phase` on the stage `t` (a `ClusterTraining`), moving the run's progress bar; returns the
+    epoch's log entry."""
     t.encoder.train(phase.finetune)
     t.heads.train()
     spe, device = len(t.loader), t.loader.device
-    meter = EpochMeter(spe, spe * t.loader.batch_size, device, desc, show_bar)
+    meter = EpochMeter(spe, device, bar)
     per_head = torch.zeros(len(t.heads.heads), device=device)
     confident = torch.zeros((), device=device)
     seen = 0

@@ -35,7 +35,7 @@ from ..evaluate.metrics import clustering_metrics
 from ..progress import on_terminal
 from ..runs.checkpoint import (HEAD_FILE, file_sha256, load_encoder_file, load_run_encoder, restore_state,
                                save_cluster_head, save_encoder)
-from ..runs.files import base_meta, read_json
+from ..runs.files import base_meta, check_run, read_json
 from ..runs.lifecycle import (ResumePoint, RunRecorder, check_target, epoch_line, restore_rng_states, resume_point,
                               rng_states)
 from ..runs.writer import claim_run
@@ -52,10 +52,8 @@ def source_config(run: Path) -> Config:
     """The config the run's encoder was trained with (read from its encoder.pt), with the cluster
     section at today's defaults: a run records the cluster defaults of the day it was trained, which
     must not silently decide a later clustering stage's settings."""
-    path = run / "encoder.pt" if run.is_dir() else run
-    if run.is_dir() and not path.is_file():
-        raise UserError(f"{run} has no encoder.pt; pretrain into it first (unsuprnn pretrain --out {run})")
-    cfg = load_encoder_file(path)[1]
+    run = check_run(run)
+    cfg = load_encoder_file(run / "encoder.pt" if run.is_dir() else run)[1]
     cfg.cluster = ClusterConfig()
     return cfg
 
@@ -100,16 +98,16 @@ def train_clusters(cfg: Config, run: str | Path | None, out: str | Path, resume:
     if run is None:
         raise UserError("pass --run DIR: the pretrained run whose encoder is to be clustered")
     t, point = setup(cfg, Path(run), out, device, resuming, quiet)
-    with claim_run(out, resume, force) as writer:  # everything is checked: the first write happens here
-        rec = RunRecorder(writer, point.log, quiet or not on_terminal())
+    total, per_epoch = cc.epochs + cc.selflabel_epochs, len(t.loader) * t.loader.batch_size
+    with claim_run(out, resume, force) as writer, RunRecorder(  # everything is checked: the first write happens here
+            writer, point.log, quiet or not on_terminal(), total * per_epoch, point.epoch * per_epoch, "clustering") as rec:
         rec.begin(cfg, run_meta(t, point.epoch), resuming)
-        total, phase = cc.epochs + cc.selflabel_epochs, None
+        phase = None
         best = point.checkpoint["best_head"] if point.checkpoint else None
         elapsed = point.elapsed
         for epoch in range(point.epoch, total):
             phase = next_phase(t, phase, epoch, best, point)
-            entry = cluster_one_epoch(t, phase, epoch - phase.first_epoch, f"{phase.name} {epoch + 1}/{total}",
-                                      show_bar=not rec.quiet)
+            entry = cluster_one_epoch(t, phase, epoch - phase.first_epoch, rec.bar)
             elapsed += entry["seconds"]
             entry = {"epoch": epoch + 1, "phase": phase.name} | entry | {"elapsed": elapsed}
             if phase.name == "scan" and epoch + 1 == cc.epochs:

@@ -71,8 +71,6 @@ def load_npz_source(arg: str, cfg: DataConfig) -> Raw:
     """npz:FILE with `images` (and optional `labels`). Uncompressed uint8 images (np.savez) are
     memory-mapped; compressed ones are read into memory."""
     path = Path(arg)
-    if not path.is_file():
-        raise UserError(f"npz file not found: {path}; pass npz:FILE with an 'images' array")
     try:
         with np.load(path, allow_pickle=False) as z:
             if "images" not in z.files:
@@ -138,8 +136,6 @@ def load_npy_source(arg: str, cfg: DataConfig) -> Raw:
     """npy:IMAGES.npy, memory-mapped (uint8 stays on disk and is read batch by batch); labels from
     IMAGES.labels.npy beside it when that file exists."""
     path = Path(arg)
-    if not path.is_file():
-        raise UserError(f"npy file not found: {path}; pass npy:FILE.npy holding uint8 images")
     try:
         arr = open_memmap(path)
     except Exception as exc:

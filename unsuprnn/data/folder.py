@@ -174,8 +174,6 @@ def load_folder_source(arg: str, cfg: DataConfig):
     from ..runs.atomic import atomic_path
 
     root = Path(arg)
-    if not root.is_dir():
-        raise UserError(f"image folder not found: {root}; pass folder:DIR")
     split_dirs = [d for d in ("train", "test") if (root / d).is_dir()]
     groups = [(d, root / d) for d in split_dirs] or [(None, root)]
     listed = [(split_name, g, p) for split_name, g in groups for p in _list_images(g)

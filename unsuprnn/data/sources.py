@@ -18,7 +18,7 @@ from ..errors import UserError
 from .arrays import load_npy_source, load_npz_source, numbered_classes
 from .folder import load_folder_source
 from .images import Images, Raw, stratified_split
-from .specs import EMNIST_SPLITS, dataset_names
+from .specs import EMNIST_SPLITS, check_spec
 
 
 
@@ -144,8 +144,6 @@ def _find_idx(root: Path, prefix: str, kind: str) -> Optional[Path]:
 
 def load_idx_source(arg: str, cfg: DataConfig) -> Raw:
     root = Path(arg)
-    if not root.is_dir():
-        raise UserError(f"idx directory not found: {root}; pass idx:DIR with train-/t10k- idx files")
     parts = {}
     for split_name, prefix in (("train", "train"), ("test", "t10k")):
         img_p, lab_p = _find_idx(root, prefix, "images"), _find_idx(root, prefix, "labels")
@@ -187,15 +185,14 @@ PREFIXED = {"idx": load_idx_source, "folder": load_folder_source, "npz": load_np
 def load_source(cfg: DataConfig, seed: int) -> Images:
     """Load the dataset named by `cfg.dataset`; sources without splits get a seeded stratified one."""
     spec = cfg.dataset
+    check_spec(spec)
     prefix, _, arg = spec.partition(":")
     if arg and prefix in PREFIXED:
         raw = PREFIXED[prefix](arg, cfg)
     elif spec == "digits":
         raw = load_digits_source(spec, cfg)
-    elif spec in TORCHVISION or spec.startswith("emnist-"):
-        raw = load_torchvision_source(spec, cfg)
     else:
-        raise UserError(f"unknown dataset '{spec}'; use one of: {', '.join(dataset_names())}")
+        raw = load_torchvision_source(spec, cfg)
     images, labels, classes, splits, paths = raw
     split_info = {"source": "own"}
     if splits is None:

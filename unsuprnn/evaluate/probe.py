@@ -13,7 +13,7 @@ from ..config import Config, ProbeSettings
 from ..data.dataset import load_dataset_matching
 from ..errors import UserError
 from ..runs.checkpoint import load_cluster_head, load_run_encoder
-from .baselines import encoder_digest, feature_sets
+from .baselines import check_baselines, encoder_digest, feature_sets
 from .embed import embed_images
 from .methods import METHOD_NAMES, method
 from .metrics import clustering_metrics
@@ -61,57 +61,82 @@ def load_probe_data(cfg: Config, shape: tuple, dataset: str | None = None,
 
 def score_features(bank: torch.Tensor, bank_y: torch.Tensor, query: torch.Tensor, query_y: torch.Tensor,
                    num_classes: int, methods: tuple[str, ...], settings: ProbeSettings, seed: int = 0,
-                   device: torch.device | str = "cpu") -> dict:
-    """Measure each probe method in `methods` on bank features [N, E] and query features [Q, E]."""
+                   device: torch.device | str = "cpu", say=lambda line: None, name: str = "") -> dict:
+    """Measure each probe method in `methods` on bank features [N, E] and query features [Q, E]; a method
+    that needs labels is given the labelled rows only."""
     out: dict = {}
     bank_known, query_known = bank_y >= 0, query_y >= 0
-    labelled = bool(bank_known.any()) and bool(query_known.any())
-    for name in methods:
-        m = method(name)
+    for m_name in methods:
+        m, t0 = method(m_name), time.perf_counter()
         if m.NEEDS_LABELS:
-            if not labelled:
-                raise UserError(f"the {name} probe needs labels in both the bank and the queries; this dataset "
-                                "has none (k-means still works: --method kmeans)")
-            out[name] = m.measure(bank[bank_known], bank_y[bank_known], query[query_known], query_y[query_known],
-                                  num_classes, settings, seed, device)
+            if not (bank_known.any() and query_known.any()):
+                raise UserError(f"the {m_name} probe needs labels in both the bank and the queries; this dataset "
+                                "has none (k-means still works: --method kmeans --clusters K)")
+            out[m_name] = m.measure(bank[bank_known], bank_y[bank_known], query[query_known], query_y[query_known],
+                                    num_classes, settings, seed, device)
         else:
-            out[name] = m.measure(bank, bank_y, query, query_y, num_classes, settings, seed, device)
+            out[m_name] = m.measure(bank, bank_y, query, query_y, num_classes, settings, seed, device)
+        say(f"probe: {name} {m_name} ({time.perf_counter() - t0:.1f} s)")
     return out
 
 
-def check_probe(methods: tuple[str, ...], settings: ProbeSettings, data: ProbeData) -> None:
-    """The methods and settings against the data, before any embedding."""
+def plan_methods(methods: tuple[str, ...], explicit: bool, settings: ProbeSettings, data: ProbeData,
+                 head_k: int | None) -> tuple[tuple[str, ...], ProbeSettings, list[str]]:
+    """(methods to run, settings, notes): without labels, the methods that need them are left out (an error
+    where the user named one), and k-means takes its K from --clusters or a cluster run's head."""
     bad = [m for m in methods if m not in METHOD_NAMES]
     if bad:
         raise UserError(f"unknown probe method '{bad[0]}'; use {', '.join(METHOD_NAMES)} or all")
     settings.check()
+    notes = []
+    if not data.labelled:
+        needing = [m for m in methods if method(m).NEEDS_LABELS]
+        if needing and explicit:
+            raise UserError(f"{data.bank_spec} has no labels, so {', '.join(needing)} cannot be measured; "
+                            "probe with --method kmeans --clusters K, or give a labelled --dataset")
+        methods = tuple(m for m in methods if m not in needing)
+        notes += [f"no labels: {', '.join(needing)} need labels and were not measured"] if needing else []
+        if "kmeans" in methods and not (settings.clusters or head_k):
+            methods = tuple(m for m in methods if m != "kmeans")
+            notes.append("no labels: k-means needs a number of clusters; pass --clusters K")
+        elif "kmeans" in methods and not settings.clusters:
+            settings = dataclasses.replace(settings, clusters=head_k)
     n_bank = int((data.bank_y >= 0).sum())
     if "knn" in methods and settings.k > n_bank:
         raise UserError(f"k={settings.k} is larger than the labelled bank of {n_bank} vectors; "
                         f"pass --k at most {n_bank}")
     if settings.clusters is not None and not 1 <= settings.clusters <= len(data.query_idx):
         raise UserError(f"--clusters {settings.clusters} must be between 1 and the {len(data.query_idx)} queries")
+    return methods, settings, notes
 
 
 def run_probe(run: str | Path, methods: tuple[str, ...] = METHOD_NAMES, baselines: list[str] | None = None,
               dataset: str | None = None, test_dataset: str | None = None, settings: ProbeSettings | None = None,
               device: torch.device | str = "cpu", progress: bool = False, loaded: tuple | None = None,
-              data: ProbeData | None = None) -> dict:
+              data: ProbeData | None = None, explicit: bool = False, say=lambda line: None) -> dict:
     """Score the run's encoder (and baselines) with each method. Returns a JSON-ready dict.
 
     loaded, data: the run's `load_run_encoder` result and `load_probe_data` for it, where the caller
-    has them already (they are loaded here otherwise)."""
-    run, settings = Path(run), settings or ProbeSettings()
+    has them already (they are loaded here otherwise). explicit: the user named the methods (a method
+    the data cannot serve is then an error, not a note). say: one line per step."""
+    run, settings, t0 = Path(run), settings or ProbeSettings(), time.perf_counter()
     device = torch.device(device)
     loaded = loaded or load_run_encoder(run, device)
     _, _, cfg, info = loaded
     data = data or load_probe_data(cfg, tuple(info["shape"]), dataset, test_dataset)
-    check_probe(methods, settings, data)
-    sets = feature_sets(loaded, data, baselines or [], device, progress)
-    results = {name: score_features(b, data.bank_y, q, data.query_y, len(data.classes), methods, settings,
-                                    cfg.train.seed, device)
-               for name, (b, q) in sets.items()}
     head = load_cluster_head(run) if run.is_dir() else None
+    methods, settings, notes = plan_methods(methods, explicit, settings, data, head[-1].out_features if head else None)
+    check_baselines(baselines or [], info)
+    say(f"probe: {data.bank_spec}: {len(data.bank_idx)} bank and {len(data.query_idx)} query images "
+        f"({time.perf_counter() - t0:.1f} s)")
+    dims: dict = {}
+    sets = feature_sets(loaded, data, baselines or [], device, progress, dims, say=say)
+    results = {name: score_features(b, data.bank_y, q, data.query_y, len(data.classes), methods, settings,
+                                    cfg.train.seed, device, say, name)
+               for name, (b, q) in sets.items()}
+    for name, dim in dims.items():  # what a feature set's size depends on the data for (the PCA baseline's)
+        for res in results[name].values():
+            res["dim"] = dim
     if head is not None:  # a cluster run: its own head's clusters, beside k-means on the same embeddings
         results["encoder"]["head"] = head_scores(head, sets["encoder"][1], data.query_y)
     sources = {"supervised": str(Path(b.partition("=")[2])) for b in baselines or [] if b.startswith("supervised=")}
@@ -120,7 +145,8 @@ def run_probe(run: str | Path, methods: tuple[str, ...] = METHOD_NAMES, baseline
             "temperature": settings.temperature, "index": settings.index, "nlist": settings.nlist,
             "nprobe": settings.nprobe, **({"restarts": settings.restarts} if settings.restarts else {}),
             "embedding_dim": int(sets["encoder"][0].shape[1]), "encoder_sha256": encoder_digest(loaded[0], head),
-            "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "sources": sources, "results": results}
+            "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "sources": sources, "results": results,
+            "notes": notes}
 
 
 def head_scores(head: torch.nn.Module, query: torch.Tensor, query_y: torch.Tensor) -> dict:

@@ -131,3 +131,16 @@ def record_probe(run: Path, probe: dict) -> dict:
     store = merge(read_store(run, probe["encoder_sha256"]), probe)
     write_text(Path(run) / PROBE_FILE, json.dumps(store, indent=2) + "\n")
     return store
+
+
+def adopt(run: Path, encoder_sha256: str, source: dict) -> dict:
+    """Copy the encoder-level measurements of `source` (the probe store of the run a frozen cluster run was
+    trained from: the same encoder) into RUN/probe.json under this run's digest, so that they are not
+    measured again; the cluster head's own figures stay this run's. Returns the new store."""
+    own = read_store(run, encoder_sha256)
+    entries = [e for e in source["measurements"] if e["method"] != "head"]
+    kept = [e for e in (own or {}).get("measurements", []) if _key(e) not in {_key(x) for x in entries}]
+    store = {"format": FORMAT, "run": str(run), "encoder_sha256": encoder_sha256,
+             "embedding_dim": source.get("embedding_dim"), "measurements": entries + kept}
+    write_text(Path(run) / PROBE_FILE, json.dumps(store, indent=2) + "\n")
+    return store

@@ -14,9 +14,11 @@ def method_columns() -> list[tuple[str, tuple[str, str]]]:
 
 
 def columns(reports: list[dict]) -> list[tuple[str, tuple[str, str]]]:
-    """The table's columns: the probe methods, and a cluster head's scores where any run has one."""
-    has_head = any("head" in res for r in reports for res in r["results"].values())
-    return method_columns() + (HEAD_COLUMNS if has_head else [])
+    """The table's columns: each probe method's and a cluster head's, where any row has a figure."""
+    results = [res for r in reports for res in r["results"].values()]
+    cols = method_columns() + HEAD_COLUMNS
+    # a column only where some row has a figure: no head columns without a cluster run, no top-5 with <= 5 classes
+    return [c for c in cols if any(res.get(c[1][0], {}).get(c[1][1]) is not None for res in results)]
 
 
 def cell_text(result: dict, method_name: str, key: str) -> str:
@@ -28,14 +30,22 @@ def cell_text(result: dict, method_name: str, key: str) -> str:
     return "-" if v is None else fmt(v) + (f" ±{fmt(spread['std'])}" if spread else "")
 
 
+def row_label(name: str, result: dict) -> str:
+    """A feature set's name in the table, with its size where the data chose it (PCA: `pca (28 dims)`)."""
+    dim = next((r["dim"] for r in result.values() if isinstance(r, dict) and "dim" in r), None)
+    return name if dim is None else f"{name} ({dim} dims)"
+
+
 def summary_rows(report: dict, cols: list | None = None) -> list[tuple[str, list[str]]]:
-    return [(name, [cell_text(res, m, key) for _, (m, key) in cols or columns([report])])
+    return [(row_label(name, res), [cell_text(res, m, key) for _, (m, key) in cols or columns([report])])
             for name, res in report["results"].items()]
 
 
 def format_table(report: dict) -> str:
     """Plain-text comparison table: one row per feature set, one column per score (k-means: the
     restart with the lowest objective, ± the standard deviation over restarts)."""
+    if not columns([report]):
+        return "nothing was measured: " + "; ".join(report.get("notes") or ["no method applies to this data"])
     header = ["features"] + [c for c, _ in columns([report])]
     rows = [[n] + c for n, c in summary_rows(report)]
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..evaluate.table import columns
 from . import figures as figs
 from .collect import check_report_args, collect, read_run_files
-from .tables import group_title, value, best_cells, group_key, provenance, table_rows, verdicts, vs_raw
+from .tables import (best_cells, group_key, group_title, provenance, report_columns, table_rows, value, verdicts,
+                     vs_raw)
 
 
 def build_report(runs: list[str | Path], out: str | Path, device="cpu", force: bool = False,
@@ -37,7 +37,7 @@ def build_report(runs: list[str | Path], out: str | Path, device="cpu", force: b
     sections = []
     for group in groups.values():
         rows = table_rows(group)
-        cols = columns([{"results": {str(i): row.results for i, row in enumerate(rows)}}])
+        cols = report_columns(rows)
         raw = next((row for row in rows if row.kind == "raw"), None)
         sections.append({"title": group_title(group), "rows": rows, "cols": cols, "best": best_cells(rows, cols),
                          "vs_raw": [vs_raw(row, raw) for row in rows],
@@ -50,6 +50,22 @@ def build_report(runs: list[str | Path], out: str | Path, device="cpu", force: b
     return out
 
 
+def training_runs(info: list[dict]) -> list[dict]:
+    """The loss curves to draw: one per run, and for a cluster run one per phase (SCAN's loss and the
+    self-labeling loss are on different scales, as different objectives' losses are)."""
+    out = []
+    for r in info:
+        base = {"name": r["name"], "dim": r["probe"]["embedding_dim"]}
+        if not r.get("cluster"):
+            out.append(base | {"objective": r["objective"], "log": r["log"]})
+            continue
+        for phase, title in (("scan", "cluster stage: SCAN"), ("selflabel", "cluster stage: self-labeling")):
+            log = [e for e in r["log"] if e.get("phase") == phase]
+            if log:
+                out.append(base | {"objective": title, "log": log})
+    return out
+
+
 def report_figures(info: list[dict], sections: list[dict]) -> list[tuple[str, str, figs.Figure]]:
     """(title, kind, figure) in page order."""
     references = {}
@@ -59,22 +75,22 @@ def report_figures(info: list[dict], sections: list[dict]) -> list[tuple[str, st
             v = value(row.results, "knn", "weighted_top1")
             if row.kind in ("raw", "reference") and not row.label.startswith("random") and v is not None:
                 references[f"{row.label}{tag}"] = v
-    out = [("Training", "training", figs.training_figure(
-        [{"name": r["name"], "objective": r["objective"], "log": r["log"], "dim": r["probe"]["embedding_dim"]}
-         for r in info], references))]
+    out = [("Training", "training", figs.training_figure(training_runs(info), references))]
+    in_report = {str(r["path"].resolve()) for r in info}
     for r in info:
         labelled = (r["labels"] >= 0).any()
-        n_cls = len(r["classes"]) or 10
-        out.append((f"{r['name']}: embedding map", "embedding-map",
+        # a cluster run on an encoder whose run is in the report: its map differs only by the head's clusters
+        repeat = r.get("source") is not None and str(r["source"].resolve()) in in_report
+        out.append((f"Run {r['name']}: embedding map", "embedding-map",
                     figs.embedding_map(r["emb"], np.where(r["labels"] >= 0, r["labels"], 0) if labelled
-                                       else np.zeros(len(r["emb"]), int), r["classes"] if labelled else ["unlabelled"],
-                                       n_cls, r["seed"], r["name"], r.get("head_clusters"))))
+                                       else None, r["classes"], r["seed"], r["name"], r.get("head_clusters"),
+                                       labels_panel=not repeat)))
         if "head_clusters" in r:
-            out.append((f"{r['name']}: cluster gallery", "cluster-gallery",
+            out.append((f"Run {r['name']}: cluster gallery", "cluster-gallery",
                         figs.cluster_gallery(r["images"], r["head_clusters"], r["confidence"], r["labels"],
                                              r["classes"], r["name"])))
         conf = r["probe"]["results"].get("encoder", {}).get("linear", {}).get("confusion")
-        if conf:
-            out.append((f"{r['name']}: confusion matrix", "confusion",
+        if conf and r.get("source") is None:
+            out.append((f"Run {r['name']}: confusion matrix", "confusion",
                         figs.confusion_figure(conf, r["classes"], r["name"])))
     return out

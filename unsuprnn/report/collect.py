@@ -1,20 +1,23 @@
 """What the report shows of each run: its files (read and checked before any probing) and its probe
-figures, probing only what its probe.json lacks, with the embeddings its maps are drawn from."""
+figures, probing only what its probe.json lacks, with the embeddings its maps are drawn from.
+
+A cluster run whose encoder was frozen has its source run's encoder: its kNN, linear and k-means
+figures are the source's (taken from the source's probe.json where it has them, not measured again), and
+what it adds is its head's clusters."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..errors import UserError
 from ..evaluate.methods import METHOD_NAMES
 from ..runs.atomic import check_output_file
-from ..runs.files import read_json, read_log
+from ..runs.files import check_run, read_json, read_log
 
-WANTED_BASELINES = ("raw", "pca", "random")
+WANTED = ("encoder", "raw", "pca", "random")  # the feature sets every labelled table shows
 
 
 def read_run_files(run: Path) -> dict:
@@ -33,65 +36,87 @@ def check_report_args(runs: list, out: Path, force: bool) -> list[Path]:
     check_output_file(out, force)
     paths = list(dict.fromkeys(Path(r) for r in runs))
     for run in paths:
-        if not (run / "encoder.pt").is_file():
-            raise UserError(f"{run} has no encoder.pt; pass run directories written by pretrain, supervised or cluster")
+        check_run(run, "report")
     return paths
 
 
-def _missing(view: dict | None, features: list[str], methods: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    """(methods, feature sets) a probe must still measure so that every feature set has every method."""
+def _missing(view: dict | None, methods: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """(methods, feature sets) a probe must still measure so that every wanted feature set has every method."""
     results = view["results"] if view else {}
-    need = [(f, m) for f in features for m in methods if m not in results.get(f, {})]
+    need = [(f, m) for f in WANTED for m in methods if m not in results.get(f, {})]
     return sorted({m for _, m in need}, key=methods.index), list(dict.fromkeys(f for f, _ in need))
 
 
+def frozen_source(meta: dict, encoder: torch.nn.Module) -> Path | None:
+    """The source run of a cluster run whose encoder is the source's, unchanged (None otherwise)."""
+    from ..evaluate.baselines import state_digest, tensors_digest
+    from ..runs.checkpoint import load_encoder_file
+    src = meta.get("source_run")
+    if meta.get("stage") != "cluster" or not src or not (Path(src) / "encoder.pt").is_file():
+        return None
+    return Path(src) if tensors_digest(load_encoder_file(Path(src) / "encoder.pt")[0]) == state_digest(encoder) else None
+
+
+def measured_view(run: Path, loaded: tuple, head, data, source: Path | None, device, say) -> dict | None:
+    """The run's probe figures on its own data, probing what is missing (a frozen cluster run first takes
+    its source's figures). None where the data has no labels and the run no head: nothing to measure."""
+    from ..evaluate.baselines import encoder_digest, state_digest
+    from ..evaluate.probe import run_probe
+    from ..evaluate.probe_store import adopt, probe_settings, read_store, record_probe, view
+    own, digest = data.bank_spec, encoder_digest(loaded[0], head)
+    store = read_store(run, digest)
+    if source is not None:
+        src_store = read_store(source, state_digest(loaded[0]))
+        if src_store and _missing(view(src_store, own, own), METHOD_NAMES)[0] != list(METHOD_NAMES):
+            store = adopt(run, digest, src_store)
+            say(f"report: {run}: its encoder is {source}'s, unchanged: took that run's figures from its probe.json")
+    table = view(store, own, own) if store else None
+    methods = METHOD_NAMES if data.labelled else ("kmeans",) if head is not None else ()
+    need_methods, need_features = _missing(table, methods)
+    if head is not None and "head" not in (table or {}).get("results", {}).get("encoder", {}):
+        need_methods, need_features = need_methods or ["kmeans"], need_features or ["encoder"]
+    if not need_methods:
+        if methods:
+            say(f"report: {run}: every measurement is in its probe.json")
+        return table
+    baselines = [f for f in need_features if f != "encoder"] if data.labelled else []
+    say(f"report: probing {run} ({', '.join(need_methods)}; {', '.join(['encoder'] + baselines)}) on "
+        f"{len(data.bank_idx)} + {len(data.query_idx)} images")
+    t0 = time.perf_counter()
+    probe = run_probe(run, tuple(need_methods), baselines, settings=probe_settings((table or {}).get("settings", {})),
+                      device=device, progress=True, loaded=loaded, data=data, say=say)
+    say(f"report: probed {run} in {time.perf_counter() - t0:.0f} s")
+    return view(record_probe(run, probe), own, own)
+
+
 def collect(run: Path, files: dict, device, say=lambda line: None) -> dict:
-    """Everything the report shows about one run, probing what its probe.json lacks (the encoder and
-    the raw, PCA and random baselines, under the settings of the encoder's latest measurement)."""
-    from ..runs.checkpoint import load_cluster_head, load_run_encoder
+    """Everything the report shows about one run."""
     from ..evaluate.embed import embed_images
-    from ..evaluate.baselines import encoder_digest, pca_dim
-    from ..evaluate.probe import load_probe_data, run_probe
-    from ..evaluate.probe_store import probe_settings, read_store, record_probe, view
+    from ..evaluate.probe import load_probe_data
+    from ..runs.checkpoint import load_cluster_head, load_run_encoder
 
     loaded = load_run_encoder(run, device)
     encoder, pipeline, cfg, info = loaded
     head = load_cluster_head(run)
     data = load_probe_data(cfg, tuple(info["shape"]))
-    own = data.bank_spec
-    store = read_store(run, encoder_digest(encoder, head))
-    table = view(store, own, own) if store else None
-    labelled = bool((data.bank_y >= 0).any()) and bool((data.query_y >= 0).any())
-    methods = METHOD_NAMES if labelled else ()  # without labels there is nothing to score; the maps still show clusters
-    pca = f"pca{pca_dim(encoder.out_dim, int(np.prod(info['shape'])), len(data.bank_idx))}"
-    want = ["encoder", "raw", pca, "random"]
-    need_methods, need_features = _missing(table, want, methods)
-    if head is not None and "head" not in (table or {}).get("results", {}).get("encoder", {}):
-        need_methods, need_features = need_methods or ["kmeans"], need_features or ["encoder"]
-    if need_methods:
-        baselines = [b for b, f in zip(WANTED_BASELINES, want[1:]) if f in need_features]
-        say(f"report: probing {run} ({', '.join(need_methods)}; "
-            f"{', '.join(['encoder'] + baselines)}) on {len(data.bank_idx)} + {len(data.query_idx)} images")
-        t0 = time.perf_counter()
-        settings = probe_settings((table or {}).get("settings", {}))  # as the encoder's latest figures
-        probe = run_probe(run, tuple(need_methods), baselines, settings=settings, device=device, progress=True,
-                          loaded=loaded, data=data)
-        table = view(record_probe(run, probe), own, own)
-        say(f"report: probed {run} in {time.perf_counter() - t0:.0f} s")
-    elif labelled:
-        say(f"report: {run}: every measurement is in its probe.json")
-    if not labelled:
-        say(f"report: {run}: {own} has no labels, so nothing is scored; the map shows its k-means clusters")
-        table = {"bank": own, "queries": own, "bank_size": len(data.bank_idx), "query_size": len(data.query_idx),
-                 "embedding_dim": encoder.out_dim, "results": {}, "settings": {}, "sources": {}}
+    source = frozen_source(files["meta"], encoder) if head is not None else None
+    table = measured_view(run, loaded, head, data, source, device, say)
+    if not data.labelled:
+        say(f"report: {run}: {data.bank_spec} has no labels, so no accuracy is scored")
+    table = table or {"bank": data.bank_spec, "queries": data.bank_spec, "bank_size": len(data.bank_idx),
+                      "query_size": len(data.query_idx), "embedding_dim": encoder.out_dim, "results": {},
+                      "settings": {}, "sources": {}}
     emb = embed_images(encoder, pipeline, data.query_images, device, indices=data.query_idx).numpy()
-    out = files | {"path": run, "name": run.name, "probe": table, "cfg": cfg, "emb": emb, "labels": data.query_y.numpy(), "classes": data.classes, "seed": cfg.train.seed,
-           "objective": cfg.objective.name + (" + cluster" if head is not None else ""), "dataset": own,
-           "supervised": cfg.objective.name == "supervised", "labelled": labelled}
+    supervised = cfg.objective.name == "supervised"
+    out = files | {"path": run, "name": run.name, "probe": table, "cfg": cfg, "emb": emb,
+                   "labels": data.query_y.numpy(), "classes": data.classes, "seed": cfg.train.seed,
+                   "objective": cfg.objective.name, "cluster": head is not None, "source": source,
+                   "dataset": data.bank_spec, "supervised": supervised, "labelled": data.labelled,
+                   "own_test": files["metrics"].get("test") if supervised else None}
     if head is not None:
         from ..cluster.scan import confident_clusters
         with torch.no_grad():
             ids, conf = confident_clusters(head(torch.from_numpy(emb)))
-        out |= {"head_clusters": ids.numpy(), "confidence": conf.numpy(),
+        out |= {"head_clusters": ids.numpy(), "confidence": conf.numpy(), "clusters": head[-1].out_features,
                 "images": data.query_images[data.query_idx].numpy()}
     return out

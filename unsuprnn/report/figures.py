@@ -47,16 +47,20 @@ def _render(fig) -> Figure:
 
 def training_figure(runs: list[dict], references: dict[str, float]) -> Figure:
     """runs: {name, objective, log, dim}. One loss panel per objective (losses of different objectives
-    are not on one scale), then kNN top-1 against wall time with `references` (label -> accuracy, e.g.
-    raw pixels) as horizontal lines, and the collapse monitor (std of L2-normalized embeddings x sqrt(dim))."""
-    from ..monitors import COLLAPSED_BELOW
+    are not on one scale), then, where some run logged them, kNN top-1 against wall time with
+    `references` (label -> accuracy, e.g. raw pixels) as horizontal lines, and the collapse monitor
+    (std of L2-normalized embeddings x sqrt(dim))."""
     plt = _plt()
     objectives = list(dict.fromkeys(r["objective"] for r in runs))
     per_row = min(4, max(2, len(objectives)))
     loss_rows = -(-len(objectives) // per_row)
-    fig = plt.figure(figsize=(PAGE_INCHES, 3.2 * loss_rows + 4.0), layout="constrained")
-    grid = fig.add_gridspec(loss_rows + 1, per_row * 2, height_ratios=[3.2] * loss_rows + [4.0])
-    colours = {r["name"]: plt.get_cmap("tab10")(i % 10) for i, r in enumerate(runs)}
+    knn = {r["name"]: [(e["elapsed"], e["knn_top1"]) for e in r["log"] if "knn_top1" in e] for r in runs}
+    std = {r["name"]: [(e["epoch"], e["embedding_std"] * r["dim"] ** 0.5) for e in r["log"] if "embedding_std" in e]
+           for r in runs}
+    bottom = [p for p, data in (("knn", knn), ("std", std)) if any(data.values())]
+    fig = plt.figure(figsize=(PAGE_INCHES, 3.2 * loss_rows + 4.0 * bool(bottom)), layout="constrained")
+    grid = fig.add_gridspec(loss_rows + bool(bottom), 2 * per_row, height_ratios=[3.2] * loss_rows + [4.0] * bool(bottom))
+    colours = {name: plt.get_cmap("tab10")(i % 10) for i, name in enumerate(dict.fromkeys(r["name"] for r in runs))}
     for j, objective in enumerate(objectives):
         ax = fig.add_subplot(grid[j // per_row, 2 * (j % per_row):2 * (j % per_row) + 2])
         for r in runs:
@@ -64,32 +68,41 @@ def training_figure(runs: list[dict], references: dict[str, float]) -> Figure:
                 ax.plot([e["epoch"] for e in r["log"]], [e["loss"] for e in r["log"]], marker=".",
                         color=colours[r["name"]], label=r["name"])
         ax.set(xlabel="epoch", ylabel="training loss", title=f"{objective} loss")
-        ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8, title="run", title_fontsize=8)
-    knn_ax = fig.add_subplot(grid[loss_rows, :per_row])
-    for r in runs:
-        knn = [(e["elapsed"], e["knn_top1"]) for e in r["log"] if "knn_top1" in e]
-        if knn:
-            knn_ax.plot(*zip(*knn), marker=".", color=colours[r["name"]], label=r["name"])
+        _legend(ax, "run")
+    width = 2 * per_row // len(bottom) if bottom else 0
+    for i, panel in enumerate(bottom):
+        ax = fig.add_subplot(grid[loss_rows, i * width:(i + 1) * width])
+        (_knn_panel if panel == "knn" else _collapse_panel)(ax, knn if panel == "knn" else std, colours, references)
+    return _render(fig)
+
+
+def _legend(ax, title: str) -> None:
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, title=title, title_fontsize=8)
+
+
+def _knn_panel(ax, knn: dict, colours: dict, references: dict[str, float]) -> None:
+    for name, points in knn.items():
+        if points:
+            ax.plot(*zip(*points), marker=".", color=colours[name], label=name)
     styles = iter(["--", ":", "-.", (0, (5, 1))] * 8)
     for label, acc in references.items():
-        knn_ax.axhline(acc, color="0.35", lw=1.2, ls=next(styles), label=f"{label}: {acc:.2f}")
-    knn_ax.set(xlabel="training time (s)", ylabel="kNN top-1 (%)", title="kNN accuracy against wall time")
-    std_ax = fig.add_subplot(grid[loss_rows, per_row:])
-    for r in runs:
-        std = [(e["epoch"], e["embedding_std"] * r["dim"] ** 0.5) for e in r["log"] if "embedding_std" in e]
-        if std:
-            std_ax.plot(*zip(*std), marker=".", color=colours[r["name"]], label=r["name"])
-    std_ax.axhline(1.0, color="green", lw=0.8, ls="--")
-    std_ax.axhline(COLLAPSED_BELOW, color="red", lw=0.8, ls="--")
-    std_ax.set(xlabel="epoch", ylabel="std x sqrt(dim)", ylim=(0, None),
-               title="collapse monitor (1 = isotropic; below red: collapsed)")
-    for ax in (knn_ax, std_ax):
-        ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:  # runs logged before a panel existed draw nothing there
-            ax.legend(fontsize=8, title="run" if ax is std_ax else "run / reference", title_fontsize=8)
-    return _render(fig)
+        ax.axhline(acc, color="0.35", lw=1.2, ls=next(styles), label=f"{label}: {acc:.2f}")
+    ax.set(xlabel="training time (s)", ylabel="kNN top-1 (%)", title="kNN accuracy against wall time")
+    _legend(ax, "run / reference")
+
+
+def _collapse_panel(ax, std: dict, colours: dict, references: dict) -> None:
+    from ..monitors import COLLAPSED_BELOW
+    for name, points in std.items():
+        if points:
+            ax.plot(*zip(*points), marker=".", color=colours[name], label=name)
+    ax.axhline(1.0, color="green", lw=0.8, ls="--")
+    ax.axhline(COLLAPSED_BELOW, color="red", lw=0.8, ls="--")
+    ax.set(xlabel="epoch", ylabel="std x sqrt(dim)", ylim=(0, None),
+           title="collapse monitor (1 = isotropic; below red: collapsed)")
+    _legend(ax, "run")
 
 
 def matched_colours(clusters: np.ndarray, labels: np.ndarray) -> dict[int, int]:
@@ -101,41 +114,56 @@ def matched_colours(clusters: np.ndarray, labels: np.ndarray) -> dict[int, int]:
     return {int(r): int(c) for r, c in zip(rows, cols)}
 
 
-def embedding_map(emb: np.ndarray, labels: np.ndarray, classes: list[str], n_clusters: int, seed: int, title: str,
-                  head_clusters: np.ndarray | None = None) -> Figure:
-    """t-SNE of up to TSNE_POINTS embeddings, coloured by label and by cluster (a cluster run's head,
-    else k-means on L2-normalized embeddings), each panel with its legend; a cluster takes the colour
-    of the label it matches (Hungarian), so that the two panels compare by colour."""
+def embedding_map(emb: np.ndarray, labels: np.ndarray | None, classes: list[str], seed: int, title: str,
+                  head_clusters: np.ndarray | None = None, labels_panel: bool = True) -> Figure:
+    """t-SNE of up to TSNE_POINTS embeddings: a panel by label (where there are labels and `labels_panel`)
+    and one by cluster (a cluster run's head, else k-means with one cluster per class where there are
+    labels); without labels or clusters, one plain panel. A cluster takes the colour of the label it
+    overlaps most (Hungarian matching), so that the panels compare by colour."""
     from sklearn.manifold import TSNE
-
-    from ..evaluate.kmeans import kmeans
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(emb), min(TSNE_POINTS, len(emb)), replace=False)
-    e, y = emb[pick], labels[pick]
+    e = emb[pick]
+    y = labels[pick] if labels is not None else None
     xy = TSNE(2, init="pca", random_state=seed, perplexity=min(30.0, max(2.0, (len(e) - 1) / 3))).fit_transform(e)
-    if head_clusters is not None:
-        clusters, what = head_clusters[pick], "cluster head"
-    else:
-        clusters = kmeans(torch.nn.functional.normalize(torch.from_numpy(e), dim=1),
-                          max(1, min(n_clusters, len(e))), seed=seed)[0]
-        what = "k-means cluster"
-    match = matched_colours(clusters, y) if len(classes) > 1 else {}
+    panels = []
+    if y is not None and labels_panel:
+        panels.append(("label", y, {int(v): (classes[v] if v < len(classes) else str(v), int(v)) for v in np.unique(y)}))
+    clusters = _map_clusters(e, y, classes, seed, head_clusters, pick)
+    if clusters is not None:
+        ids, what = clusters
+        match = matched_colours(ids, y) if y is not None and len(classes) > 1 else {}
+        names = {int(v): (f"{v} ≈ '{classes[match[int(v)]]}'" if int(v) in match and match[int(v)] < len(classes)
+                          else str(v), match.get(int(v), int(v))) for v in np.unique(ids)}
+        panels.append((what, ids, names))
+    if not panels:
+        panels.append(("", np.zeros(len(e), dtype=int), {0: ("test image", 0)}))
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(PAGE_INCHES, 5.6), layout="constrained")
-    for ax, colour, by, names in ((axes[0], y, "label", classes), (axes[1], clusters, what, None)):
-        cmap = plt.get_cmap("tab10" if max(colour.max(), y.max()) < 10 else "tab20")
-        for v in np.unique(colour):
+    fig, axes = plt.subplots(1, len(panels), figsize=(PAGE_INCHES if len(panels) > 1 else PAGE_INCHES * 0.6, 5.6),
+                             layout="constrained", squeeze=False)
+    for ax, (by, colour, names) in zip(axes[0], panels):
+        cmap = plt.get_cmap("tab10" if max(c for _, c in names.values()) < 10 else "tab20")
+        for v, (name, c) in names.items():
             m = colour == v
-            if names:
-                name, c = (names[v] if v < len(names) else f"{v}"), int(v)
-            else:
-                c = match.get(int(v), int(v))
-                name = f"{v}" + (f" ~ {classes[c]}" if int(v) in match and c < len(classes) else "")
             ax.scatter(xy[m, 0], xy[m, 1], color=cmap(c % cmap.N), s=5, label=name)
-        ax.set(title=f"{title}: t-SNE of test embeddings by {by}", xticks=[], yticks=[])
-        ax.legend(fontsize=8, markerscale=3, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False,
-                  title=by, ncol=1 if len(np.unique(colour)) <= 20 else 2)
+        ax.set(title=f"{title}: t-SNE of test embeddings" + (f" by {by}" if by else ""), xticks=[], yticks=[])
+        if by:
+            ax.legend(fontsize=8, markerscale=3, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False,
+                      title=by, ncol=1 if len(names) <= 20 else 2)
     return _render(fig)
+
+
+def _map_clusters(e: np.ndarray, y: np.ndarray | None, classes: list[str], seed: int,
+                  head_clusters: np.ndarray | None, pick: np.ndarray) -> tuple[np.ndarray, str] | None:
+    """(cluster ids of the map's points, what they are): the head's, else k-means with one cluster per
+    class where labels give that number, else none."""
+    if head_clusters is not None:
+        return head_clusters[pick], "cluster head"
+    if y is None or len(classes) < 2:
+        return None
+    from ..evaluate.kmeans import kmeans
+    ids = kmeans(torch.nn.functional.normalize(torch.from_numpy(e), dim=1), min(len(classes), len(e)), seed=seed)[0]
+    return ids, "k-means cluster"
 
 
 def confusion_figure(conf: list[list[int]], classes: list[str], title: str) -> Figure:
@@ -185,6 +213,7 @@ def cluster_gallery(images: np.ndarray, clusters: np.ndarray, confidence: np.nda
             counts = np.bincount(labels[idx][known])
             major = int(counts.argmax())
             name = classes[major] if major < len(classes) else str(major)
+            name = name if len(name) <= 16 else name[:15] + "…"  # long class names would run under the images
             text += f"\nmajority '{name}', purity {100 * counts[major] / known.sum():.0f}%"
         axes[r, 0].text(0, 0.5, text, va="center", fontsize=9)
         strips = (idx[:s], idx[::-1][:s][::-1])  # least confident strip ends with the least confident

@@ -34,18 +34,40 @@ def _arch(cfg) -> str:
     return f"{'bi' if e.bidirectional else ''}{e.cell} {e.layers}x{e.hidden}, {e.pool} pool"
 
 
+def _run_rows(group: list[dict]) -> list[Row]:
+    """One row per run. A cluster run on its source's unchanged encoder shows only its head's figures (the
+    encoder's are its source's row; where the source is not in the report, a row of its own)."""
+    names = {str(r["path"].resolve()) for r in group}
+    rows = []
+    for r in group:
+        res = dict(r["probe"]["results"].get("encoder", {}))
+        label = r["name"] if r["name"] == r["objective"] else f"{r['name']} ({r['objective']})"
+        if r["supervised"] and r.get("own_test"):
+            res["own"] = {"accuracy": r["own_test"]["accuracy"]}
+        if r.get("cluster"):
+            label = f"{r['name']} (cluster stage, {r['clusters']} clusters)"
+        if r.get("source") is not None:
+            src = r["source"]
+            label = f"{r['name']} (cluster stage on {src.name}'s encoder, {r['clusters']} clusters)"
+            if str(src.resolve()) not in names and any(k != "head" for k in res):
+                rows.append(Row(f"{src.name} (the encoder {r['name']} clusters)", "run",
+                                {k: v for k, v in res.items() if k != "head"}))
+            res = {"head": res["head"]} if "head" in res else {}
+        rows.append(Row(label, "supervised" if r["supervised"] else "run", res))
+    return rows
+
+
 def table_rows(group: list[dict]) -> list[Row]:
     """The group's runs, then each reference once: raw pixels, PCA, random encoder(s), supervised."""
-    rows = [Row(r["name"] if r["name"] == r["objective"] else f"{r['name']} ({r['objective']})",
-                "supervised" if r["supervised"] else "run",
-                r["probe"]["results"].get("encoder", {})) for r in group]
+    rows = _run_rows(group)
     refs, randoms, sup_sources = {}, {}, {str(r["path"].resolve()) for r in group if r["supervised"]}
     for r in group:
         for name, res in r["probe"]["results"].items():
             if name == "raw":
                 refs.setdefault("raw", Row("raw pixels", "raw", res))
-            elif name.startswith("pca"):
-                refs.setdefault(name, Row(f"PCA of raw pixels ({name[3:]} dims)", "reference", res))
+            elif name == "pca":  # (older probe.json files also hold pcaNNN rows of a dimension the data did not support)
+                dim = next((m["dim"] for m in res.values() if "dim" in m), "?")
+                refs.setdefault(name, Row(f"PCA of raw pixels ({dim} dims: 95% of the variance)", "reference", res))
             elif name == "random":
                 randoms.setdefault(_arch(r["cfg"]), res)
     out = [row for row in rows if row.kind == "run"]
@@ -60,6 +82,20 @@ def table_rows(group: list[dict]) -> list[Row]:
             sup_sources.add(str(Path(src).resolve()) if src else r["name"])
             out.append(Row(f"supervised reference ({Path(src).name if src else 'probe baseline'})", "supervised", res))
     return out
+
+
+REPORT_COLUMNS = [("clusters", ("head", "k")), ("mean confidence", ("head", "mean_confidence")),
+                  ("supervised classifier", ("own", "accuracy"))]
+NOT_RANKED = {("head", "k"), ("head", "mean_confidence")}  # descriptions, not scores
+
+
+def report_columns(rows: list[Row]) -> list:
+    """The probe table's columns, and the report's own (a head's K and confidence, a supervised run's own
+    test accuracy), each only where some row has a figure."""
+    from ..evaluate.table import columns
+    results = [row.results for row in rows]
+    extra = [c for c in REPORT_COLUMNS if any(res.get(c[1][0], {}).get(c[1][1]) is not None for res in results)]
+    return columns([{"results": {str(i): res for i, res in enumerate(results)}}]) + extra
 
 
 def value(res: dict, method: str, key: str) -> float | None:
@@ -79,6 +115,8 @@ def best_cells(rows: list[Row], cols) -> set[tuple[int, int]]:
     reference is shown for comparison, not ranked."""
     best = set()
     for j, (_, (method, key)) in enumerate(cols):
+        if (method, key) in NOT_RANKED:
+            continue
         vals = [(i, value(r.results, method, key)) for i, r in enumerate(rows) if r.kind != "supervised"]
         vals = [(i, v) for i, v in vals if v is not None]
         if len(vals) >= 2:
@@ -143,8 +181,8 @@ def group_title(group: list[dict]) -> str:
     km = s.get("kmeans", {})
     probe = [f"kNN k={knn['k']}, temperature {knn['temperature']}, {knn['index']} index" if knn else "",
              f"k-means {km['clusters']} clusters" if km else ""]
-    return (f"{r['dataset']}: {p['bank_size']} bank (train) and {p['query_size']} query (test) images, {how}; "
-            + "; ".join(x for x in probe if x))
+    return (f"Dataset {r['dataset']}: {p['bank_size']} bank (train) and {p['query_size']} query (test) images, "
+            f"{how}" + "".join(f"; {x}" for x in probe if x))
 
 
 def provenance(info: list[dict]) -> tuple[list[str], list[list[str]]]:
@@ -164,7 +202,8 @@ def provenance(info: list[dict]) -> tuple[list[str], list[list[str]]]:
                         f"batch {c.batch_size}, lr {c.lr}, encoder lr {c.encoder_lr}, seed {t.seed}")
         else:
             training = f"{m.get('epochs', t.epochs)} epochs, batch {t.batch_size}, lr {t.lr}, seed {t.seed}"
-        rows.append([str(r["path"]), r["objective"], f"{r['dataset']}, {view} view",
+        rows.append([str(r["path"]), r["objective"] + (" + cluster stage" if r.get("cluster") else ""),
+                     f"{r['dataset']}, {view} view",
                      f"{_arch(cfg)}, dim {r['probe']['embedding_dim']}",
                      training + (f", {seconds:.0f} s on {meta.get('device', '?')}" if seconds else ""),
                      meta.get("started", "-"), (meta.get("git_commit") or "-")[:10],

@@ -20,8 +20,21 @@ NOTE = ("Bold: the best label-free figure in each column (the supervised referen
         "standardized features. k-means (NMI, ARI, cluster acc): the restart with the lowest objective, ± the "
         "standard deviation over restarts. vs raw: points above (+) or below (-) raw pixels at kNN top-1, linear "
         "top-1 and cluster accuracy (a cluster run's head, else k-means, against raw-pixel k-means).")
-UNLABELLED = ("This dataset has no labels, so no figure can be scored here; the embedding map shows k-means "
-              "clusters, and `unsuprnn export --cluster K` writes them.")
+UNLABELLED = ("This dataset has no labels, so no accuracy can be scored: the table shows what a cluster run "
+              "found (its number of clusters and how confident its head is), and the maps and galleries show the "
+              "groups. With labels (images in one subfolder per class) the report would compare kNN, linear-probe "
+              "and cluster accuracy with raw pixels, PCA and a random encoder. `unsuprnn cluster --clusters K` "
+              "groups the images; `unsuprnn export --cluster K` writes k-means clusters.")
+CAPTIONS = {
+    "training": "Training loss per objective (a cluster run: one panel per phase); where the data has labels, kNN "
+                "top-1 on the test split against training time, with raw pixels and PCA as reference lines; the "
+                "collapse monitor.",
+    "embedding-map": "t-SNE of the test embeddings. Clusters are coloured like the label they overlap most "
+                     "(Hungarian matching): 3 ≈ '5' reads cluster 3, matched to label 5.",
+    "cluster-gallery": "Each cluster, largest first: its size (and majority label and purity where there are "
+                       "labels), its most confident test images, then its least confident ones.",
+    "confusion": "The linear probe's confusion matrix on the test split, each row (true class) normalised to 100%.",
+}
 NO_SUPERVISED = ("No supervised reference on this data: add a `unsuprnn supervised` run with the same data and "
                  "view to the report (or probe with --baselines supervised=RUN).")
 
@@ -80,8 +93,8 @@ def html_page(sections: list[dict], provenance: tuple, figures: list, generated:
     for title, kind, fig in figures:
         src = "data:image/png;base64," + base64.b64encode(fig.png).decode()
         body.append(f"<h2>{esc(title)}</h2><figure data-kind='{kind}' data-legends='{esc('|'.join(fig.legends))}'>"
-                    f"<img alt='{esc(title)}' width='{fig.width}' src='{src}'><figcaption>{esc(title)}"
-                    + (f" (legends: {esc(', '.join(fig.legends))})" if fig.legends else "") + "</figcaption></figure>")
+                    f"<img alt='{esc(title)}' width='{fig.width}' src='{src}'><figcaption>{esc(CAPTIONS[kind])}"
+                    "</figcaption></figure>")
     style = ("body{font-family:sans-serif;margin:2em auto;max-width:1340px;padding:0 1em}"
              "table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
              "td.label,table.provenance td{text-align:left}th{background:#f3f3f3}td.best{background:#e3f4e6}"
@@ -115,12 +128,12 @@ def write_markdown(out: Path, sections: list[dict], provenance: tuple, figures: 
         md += [""]
     md += ["## Provenance", "", *_md_table(*provenance), ""]
     names = []
-    for title, _, fig in figures:
+    for title, kind, fig in figures:
         name = f"fig-{hashlib.sha256(fig.png).hexdigest()[:16]}.png"
         if not (files / name).is_file():
             write_bytes(files / name, fig.png)
         names.append(name)
-        md += [f"## {title}", "", f"![{title}]({files.name}/{name})", ""]
+        md += [f"## {title}", "", f"![{title}]({files.name}/{name})", "", CAPTIONS[kind], ""]
     write_text(out, "\n".join(md))
     for old in files.glob("*.png"):  # figures of the report this one replaced
         if old.name not in names and (old.name.startswith("fig-") or old.name.startswith("figure")):

@@ -20,7 +20,7 @@ import torch
 from ..config import Config, config_from_dict
 from ..errors import UserError
 from .atomic import write_bytes
-from .files import config_difference
+from .files import check_run, config_difference
 from .writer import holder
 
 MAGIC = b"UNSUPRNN-CHECKPOINT v1\n"
@@ -137,10 +137,8 @@ def load_run_encoder(run: str | Path, device: torch.device | str = "cpu"):
     from ..data.pipeline import SequencePipeline
     from ..models.encoder import build_encoder
 
-    run = Path(run)
+    run = check_run(run)
     path = run / "encoder.pt" if run.is_dir() else run
-    if run.is_dir() and not path.is_file():
-        raise UserError(f"{run} has no encoder.pt; pretrain into it first (unsuprnn pretrain --out {run})")
     who = holder(run) if run.is_dir() else None
     if who:
         print(f"warning: {run} is still being written ({who}); reading the encoder of its latest epoch",

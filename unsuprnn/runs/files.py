@@ -158,3 +158,29 @@ def versions() -> dict:
 def base_meta(seed: int) -> dict:
     return {"versions": versions(), "git_commit": git_commit(), "seed": seed, "command": sys.argv,
             "platform": platform.platform(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def check_run(run: str | Path, flag: str = "--run") -> Path:
+    """A run directory (or an encoder.pt) that exists and holds an encoder, else one line saying what the
+    path is and what to do (without importing torch, so that the error comes at once)."""
+    run = Path(run)
+    if run.is_file() and run.name.endswith(".pt"):
+        return run
+    if not run.exists():
+        raise UserError(f"{flag} {run} does not exist; pass a run directory written by pretrain, supervised or cluster")
+    if not run.is_dir():
+        raise UserError(f"{flag} {run} is a file, not a run directory; pass a directory written by pretrain, "
+                        "supervised or cluster")
+    if not (run / "encoder.pt").is_file():
+        if (run / "checkpoint.pt").is_file() or (run / "config.yaml").is_file():
+            raise UserError(f"{run} is a run that has not finished an epoch yet (no encoder.pt); resume it with "
+                            f"unsuprnn pretrain --out {run} --resume")
+        if any(p.suffix.lower() in IMAGE_SUFFIXES for p in list(run.iterdir())[:200]) or any(
+                p.is_dir() for p in run.iterdir()):
+            raise UserError(f"{run} is not a run directory (no encoder.pt); to train on its images: unsuprnn pretrain "
+                            f"--dataset folder:{run} --out runs/NAME, then pass {flag} runs/NAME")
+        raise UserError(f"{run} has no encoder.pt; pass a run directory written by pretrain, supervised or cluster")
+    return run

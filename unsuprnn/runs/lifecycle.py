@@ -96,14 +96,13 @@ def restore_rng_states(rng: dict, rank: int, world: int, loader_gen: torch.Gener
 
 
 class EpochMeter:
-    """One epoch's running loss, its stop on a non-finite loss and its progress bar (drawn on a terminal
-    only). The host syncs with the device every CHECK_EVERY steps, not every step."""
+    """One epoch's running loss and its stop on a non-finite loss; it moves the run's progress bar. The host
+    syncs with the device every CHECK_EVERY steps, not every step."""
 
-    def __init__(self, steps: int, images: int, device: torch.device, desc: str, show_bar: bool):
-        self.steps, self.device, self.t0 = steps, device, time.perf_counter()
+    def __init__(self, steps: int, device: torch.device, bar):
+        self.steps, self.device, self.bar, self.t0 = steps, device, bar, time.perf_counter()
         self.loss_sum = torch.zeros((), device=device)
         self.bad = torch.zeros((), dtype=torch.bool, device=device)
-        self.bar = progress_bar(show_bar, total=images, unit="img", unit_scale=True, desc=desc)
 
     def step(self, i: int, loss: torch.Tensor, images: int, complaint: Callable[[int], str], **postfix) -> None:
         """Count step `i`'s loss; every CHECK_EVERY steps stop with `complaint(i)` if a loss was not finite."""
@@ -112,12 +111,11 @@ class EpochMeter:
         if (i + 1) % CHECK_EVERY == 0 or i + 1 == self.steps:
             if self.bad.item():
                 raise UserError(complaint(i))
-            self.bar.set_postfix(loss=f"{self.loss_sum.item() / (i + 1):.4f}", **postfix)
+            self.bar.set_postfix(loss=f"{self.loss_sum.item() / (i + 1):.4f}", **postfix, refresh=False)
         self.bar.update(images)
 
     def close(self) -> float:
         """End the epoch; returns its seconds (after the device has finished its work)."""
-        self.bar.close()
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         return time.perf_counter() - self.t0
@@ -130,11 +128,22 @@ def epoch_line(what: str, epoch: int, epochs: int, entry: dict, extra: str = "")
 
 
 class RunRecorder:
-    """What a training stage writes into its run directory once it holds it. `writer` None: a DDP rank
-    other than 0, which keeps the log and writes nothing."""
+    """What a training stage writes into its run directory once it holds it, and what it shows: one
+    progress bar for the whole run (rate and the run's ETA) on a terminal, and one line per epoch (above
+    the bar on a terminal, so the history stays). `writer` None: a DDP rank other than 0, which keeps the
+    log and writes and shows nothing. Use as a context manager (it closes the bar)."""
 
-    def __init__(self, writer: RunWriter | None, log: list[dict], quiet: bool):
-        self.writer, self.log, self.quiet = writer, log, quiet
+    def __init__(self, writer: RunWriter | None, log: list[dict], quiet: bool, total: int = 0, done: int = 0,
+                 desc: str = "training"):
+        self.writer, self.log, self.quiet, self.meta = writer, log, quiet, {}
+        self.bar = progress_bar(writer is not None and not quiet, total=total, initial=done, unit="img",
+                                unit_scale=True, desc=desc, leave=True)
+
+    def __enter__(self) -> "RunRecorder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.close()
 
     def begin(self, cfg: Config, meta: dict, resuming: bool) -> None:
         """config.yaml (a resumed run keeps its own) and meta.json."""
@@ -151,8 +160,10 @@ class RunRecorder:
         self.log.append(entry)
         if self.writer is None:
             return
-        if self.quiet:
+        if self.bar.disable:
             print(line, file=sys.stderr)
+        else:
+            self.bar.write(line, file=sys.stderr)
         work = self.writer.work
         write_log(work / "log.jsonl", self.log)
         save_weights(work)
