@@ -172,7 +172,7 @@ def test_report_shows_the_cluster_gallery(clustered, tmp_path):
     page = (tmp_path / "r.html").read_text()
     assert "cluster gallery" in page and "head acc" in page and "contrastive + cluster stage" in page
     # its encoder is its source's, unchanged: the source's figures in a row of their own, the run adds its head's
-    assert "cluster stage on con&#x27;s encoder" in page and "the encoder run clusters" in page
+    assert "cluster stage on the encoder of con" in page and "the encoder run clusters" in page
     assert page.count("<img") == 3  # training curves, embedding map, gallery (the confusion matrix is the source's)
 
 

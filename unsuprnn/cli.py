@@ -35,6 +35,11 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_print_ver
     """
 
 
+def one_line(text: str) -> str:
+    """A message on one line: a newline inside a value (a path, a dataset name) must not split it."""
+    return " ".join(text.replace("\r", "\n").split("\n")).strip()
+
+
 def user_errors(fn):
     """Turn a UserError into one `error: ...` line on stderr and exit code 2."""
     @functools.wraps(fn)
@@ -42,7 +47,7 @@ def user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except UserError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {one_line(str(exc))}", err=True)
             raise typer.Exit(UserError.exit_code) from None
         except KeyboardInterrupt as exc:
             why = exc.args[0] if isinstance(exc, RunInterrupted) else \
@@ -237,10 +242,29 @@ COMMAND_STARTED = None  # set by main(): a --budget counts from the process's st
 
 
 def main() -> None:
+    """The `unsuprnn` command: click's own usage errors (an unknown option, a missing value) as one
+    `error:` line and exit code 2, like every other error."""
+    import sys
     global COMMAND_STARTED
     from . import STARTED
     COMMAND_STARTED = STARTED
-    app()
+    # click's UsageError (typer ships its own click): the base of typer.BadParameter
+    usage_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+    try:
+        code = app(standalone_mode=False)
+    except usage_error as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `unsuprnn` alone: the help
+            typer.echo(exc.format_message())
+            sys.exit(0)
+        where = f" (see: {exc.ctx.command_path} -h)" if getattr(exc, "ctx", None) is not None else ""
+        typer.echo(f"error: {one_line(exc.format_message())}{where}", err=True)
+        sys.exit(2)
+    except (KeyboardInterrupt, typer.Abort):
+        typer.echo("error: interrupted", err=True)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

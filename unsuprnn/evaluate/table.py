@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from .methods import METHOD_NAMES, method
 
-HEAD_COLUMNS = [("head NMI", ("head", "nmi")), ("head ARI", ("head", "ari")), ("head acc", ("head", "accuracy"))]
+HEAD_COLUMNS = [("head K", ("head", "k")), ("head conf.", ("head", "mean_confidence")), ("head NMI", ("head", "nmi")),
+                ("head ARI", ("head", "ari")), ("head acc", ("head", "accuracy"))]
+UNRANKED = {("head", "k"), ("head", "mean_confidence")}  # what a head is, not how good it is: never marked best
 
 
 def method_columns() -> list[tuple[str, tuple[str, str]]]:
@@ -25,7 +27,8 @@ def cell_text(result: dict, method_name: str, key: str) -> str:
     """One table cell: the figure (NMI and ARI to 3 places, percentages to 2) and, for k-means, ± the
     standard deviation over restarts; '-' where it was not measured."""
     v = result.get(method_name, {}).get(key)
-    fmt = (lambda x: f"{x:.3f}") if key in ("nmi", "ari") else (lambda x: f"{x:.2f}")
+    fmt = {"nmi": lambda x: f"{x:.3f}", "ari": lambda x: f"{x:.3f}", "mean_confidence": lambda x: f"{x:.3f}",
+           "k": lambda x: f"{x:d}"}.get(key, lambda x: f"{x:.2f}")
     spread = result.get(method_name, {}).get("spread", {}).get(key)
     return "-" if v is None else fmt(v) + (f" ±{fmt(spread['std'])}" if spread else "")
 
@@ -45,7 +48,7 @@ def format_table(report: dict) -> str:
     """Plain-text comparison table: one row per feature set, one column per score (k-means: the
     restart with the lowest objective, ± the standard deviation over restarts)."""
     if not columns([report]):
-        return "nothing was measured: " + "; ".join(report.get("notes") or ["no method applies to this data"])
+        return "nothing was measured (see below)" if report.get("notes") else "nothing was measured"
     header = ["features"] + [c for c, _ in columns([report])]
     rows = [[n] + c for n, c in summary_rows(report)]
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]

@@ -103,7 +103,7 @@ def collect(run: Path, files: dict, device, say=lambda line: None) -> dict:
     table = measured_view(run, loaded, head, data, source, device, say)
     if not data.labelled:
         say(f"report: {run}: {data.bank_spec} has no labels, so no accuracy is scored")
-    table = table or {"bank": data.bank_spec, "queries": data.bank_spec, "bank_size": len(data.bank_idx),
+    table = table if table and table["results"] else {"bank": data.bank_spec, "queries": data.bank_spec, "bank_size": len(data.bank_idx),
                       "query_size": len(data.query_idx), "embedding_dim": encoder.out_dim, "results": {},
                       "settings": {}, "sources": {}}
     emb = embed_images(encoder, pipeline, data.query_images, device, indices=data.query_idx).numpy()

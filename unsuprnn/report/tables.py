@@ -9,6 +9,8 @@ import json
 import math
 from pathlib import Path
 
+from ..evaluate.table import UNRANKED, columns
+
 HEADLINE = (("kNN", "knn", "weighted_top1"), ("linear", "linear", "accuracy"))
 
 
@@ -24,9 +26,10 @@ def group_key(r: dict) -> str:
     d = dataclasses.asdict(r["cfg"].data)
     pixels = {k: v for k, v in d.items() if k not in ("view", "patch", "cache_dir", "data_dir", "download")}
     p = r["probe"]
+    # without labels nothing is scored, so probe settings do not make two tables
+    settings = {m: v for m, v in p["settings"].items() if m != "head"} if r["labelled"] else {}
     return json.dumps({"pixels": pixels, "seed": r["seed"], "bank": p["bank"], "queries": p["queries"],
-                       "sizes": [p["bank_size"], p["query_size"]],
-                       "settings": {m: v for m, v in p["settings"].items() if m != "head"}}, sort_keys=True)
+                       "sizes": [p["bank_size"], p["query_size"]], "settings": settings}, sort_keys=True)
 
 
 def _arch(cfg) -> str:
@@ -48,7 +51,7 @@ def _run_rows(group: list[dict]) -> list[Row]:
             label = f"{r['name']} (cluster stage, {r['clusters']} clusters)"
         if r.get("source") is not None:
             src = r["source"]
-            label = f"{r['name']} (cluster stage on {src.name}'s encoder, {r['clusters']} clusters)"
+            label = f"{r['name']} (cluster stage on the encoder of {src.name}, {r['clusters']} clusters)"
             if str(src.resolve()) not in names and any(k != "head" for k in res):
                 rows.append(Row(f"{src.name} (the encoder {r['name']} clusters)", "run",
                                 {k: v for k, v in res.items() if k != "head"}))
@@ -84,15 +87,12 @@ def table_rows(group: list[dict]) -> list[Row]:
     return out
 
 
-REPORT_COLUMNS = [("clusters", ("head", "k")), ("mean confidence", ("head", "mean_confidence")),
-                  ("supervised classifier", ("own", "accuracy"))]
-NOT_RANKED = {("head", "k"), ("head", "mean_confidence")}  # descriptions, not scores
+REPORT_COLUMNS = [("supervised classifier", ("own", "accuracy"))]
 
 
 def report_columns(rows: list[Row]) -> list:
-    """The probe table's columns, and the report's own (a head's K and confidence, a supervised run's own
-    test accuracy), each only where some row has a figure."""
-    from ..evaluate.table import columns
+    """The probe table's columns, and the report's own (a supervised run's own classifier's test
+    accuracy), each only where some row has a figure."""
     results = [row.results for row in rows]
     extra = [c for c in REPORT_COLUMNS if any(res.get(c[1][0], {}).get(c[1][1]) is not None for res in results)]
     return columns([{"results": {str(i): res for i, res in enumerate(results)}}]) + extra
@@ -115,7 +115,7 @@ def best_cells(rows: list[Row], cols) -> set[tuple[int, int]]:
     reference is shown for comparison, not ranked."""
     best = set()
     for j, (_, (method, key)) in enumerate(cols):
-        if (method, key) in NOT_RANKED:
+        if (method, key) in UNRANKED:
             continue
         vals = [(i, value(r.results, method, key)) for i, r in enumerate(rows) if r.kind != "supervised"]
         vals = [(i, v) for i, v in vals if v is not None]

@@ -29,8 +29,9 @@ CAPTIONS = {
     "training": "Training loss per objective (a cluster run: one panel per phase); where the data has labels, kNN "
                 "top-1 on the test split against training time, with raw pixels and PCA as reference lines; the "
                 "collapse monitor.",
-    "embedding-map": "t-SNE of the test embeddings. Clusters are coloured like the label they overlap most "
-                     "(Hungarian matching): 3 ≈ '5' reads cluster 3, matched to label 5.",
+    "embedding-map": "t-SNE of the test embeddings: by label and by cluster where there are labels, by the cluster "
+                     "head's clusters otherwise. A cluster is coloured like the label it overlaps most (Hungarian "
+                     "matching): 3 ≈ '5' reads cluster 3, matched to label 5.",
     "cluster-gallery": "Each cluster, largest first: its size (and majority label and purity where there are "
                        "labels), its most confident test images, then its least confident ones.",
     "confusion": "The linear probe's confusion matrix on the test split, each row (true class) normalised to 100%.",
@@ -40,7 +41,8 @@ NO_SUPERVISED = ("No supervised reference on this data: add a `unsuprnn supervis
 
 
 def _header(section: dict) -> list[str]:
-    return ["features"] + [c for c, _ in section["cols"]] + ["vs raw: kNN / linear / clusters"]
+    return ["features"] + [c for c, _ in section["cols"]] + ([] if section["unlabelled"] else
+                                                             ["vs raw: kNN / linear / clusters"])
 
 
 def _generated(device) -> str:
@@ -77,10 +79,10 @@ def html_page(sections: list[dict], provenance: tuple, figures: list, generated:
             parts = s["vs_raw"][i]
             spans = " / ".join(f"<span class='{'up' if v and v > 0 else 'down' if v and v < 0 else 'flat'}'>"
                                f"{_diff(v)}</span>" for v in parts) if parts else "-"
-            cells.append(f"<td class='vs-raw'>{spans}</td>")
+            cells += [] if s["unlabelled"] else [f"<td class='vs-raw'>{spans}</td>"]
             rows.append(f"<tr class='kind-{row.kind}'>" + "".join(cells) + "</tr>")
         body.append(f"<h3>{esc(s['title'])}</h3><table class='comparison'><tr>{head}</tr>{''.join(rows)}</table>"
-                    f"<p class='note'>{esc(NOTE)}</p>")
+                    + ("" if s["unlabelled"] else f"<p class='note'>{esc(NOTE)}</p>"))
         if s["verdicts"]:
             body.append("<ul class='verdicts'>" + "".join(f"<li>{esc(v)}</li>" for v in s["verdicts"]) + "</ul>")
         for flag, text in (("unlabelled", UNLABELLED), ("no_supervised", NO_SUPERVISED)):
@@ -121,8 +123,8 @@ def write_markdown(out: Path, sections: list[dict], provenance: tuple, figures: 
             cells = [cell_text(row.results, m, k) for _, (m, k) in s["cols"]]
             cells = [f"**{c}**" if (i, j) in s["best"] else c for j, c in enumerate(cells)]
             parts = s["vs_raw"][i]
-            rows.append([row.label] + cells + [" / ".join(map(_diff, parts)) if parts else "-"])
-        md += [f"### {s['title']}", "", *_md_table(_header(s), rows), "", NOTE, ""]
+            rows.append([row.label] + cells + ([] if s["unlabelled"] else [" / ".join(map(_diff, parts)) if parts else "-"]))
+        md += [f"### {s['title']}", "", *_md_table(_header(s), rows), ""] + ([] if s["unlabelled"] else [NOTE, ""])
         md += [f"- {v}" for v in s["verdicts"]] + ([""] if s["verdicts"] else [])
         md += [text for flag, text in (("unlabelled", UNLABELLED), ("no_supervised", NO_SUPERVISED)) if s[flag]]
         md += [""]
