@@ -63,18 +63,18 @@ def invoke(runner, *args):
 
 
 def die_after_checkpoint(monkeypatch, n: int) -> None:
-    """Make the run lifecycle's `save_checkpoint` write, then raise KeyboardInterrupt on its n-th call: a
-    run killed right after its n-th checkpoint."""
+    """Make the run lifecycle raise KeyboardInterrupt right after its n-th epoch's files (checkpoint included)
+    were written: a run killed right after its n-th checkpoint."""
     import unsuprnn.runs.lifecycle as lifecycle
-    real_save = lifecycle.save_checkpoint
+    real_end = lifecycle.RunRecorder.end_epoch
     calls = {"n": 0}
 
-    def save_then_die(state, path):
-        real_save(state, path)
+    def end_then_die(self, *args, **kwargs):
+        real_end(self, *args, **kwargs)
         calls["n"] += 1
         if calls["n"] == n:
             raise KeyboardInterrupt
-    monkeypatch.setattr(lifecycle, "save_checkpoint", save_then_die)
+    monkeypatch.setattr(lifecycle.RunRecorder, "end_epoch", end_then_die)
 
 
 def snapshot(out: Path) -> dict:

@@ -68,20 +68,43 @@ def test_successful_force_replaces_the_run_and_keeps_user_files(runner, run_copy
 
 
 def test_a_force_killed_mid_swap_is_completed_or_undone(run_copy):
-    parent = run_copy.parent
-    new, old = parent / ".run.new", parent / ".run.old"
-    # killed between the two renames, the new run checkpointed: the new run takes the place
-    os.rename(run_copy, old)
+    from unsuprnn.runs.writer import OLD, STAGE
+    new, old = run_copy / STAGE, run_copy / OLD
+    # killed while the old run's files moved aside (after the new run's checkpoint): the new run takes the place
     new.mkdir()
     (new / "checkpoint.pt").write_bytes(b"new")
+    (new / "config.yaml").write_text("new config")
+    old.mkdir()
+    os.rename(run_copy / "checkpoint.pt", old / "checkpoint.pt")  # metrics.json, encoder.pt still in place
     recover(run_copy)
-    assert (run_copy / "checkpoint.pt").read_bytes() == b"new" and (run_copy / "notes.txt").is_file()
-    assert not new.exists() and not old.exists()
-    # killed before the first checkpoint of the new run: the old run stays
+    assert (run_copy / "checkpoint.pt").read_bytes() == b"new" and (run_copy / "config.yaml").read_text() == "new config"
+    assert not (run_copy / "metrics.json").exists() and not (run_copy / "encoder.pt").exists()  # the old run's
+    assert (run_copy / "notes.txt").read_text() == "my notes\n" and not new.exists() and not old.exists()
+    # killed before the new run's first checkpoint: the staged run is dropped, the run in place stays
+    before = snapshot(run_copy)
     new.mkdir()
     (new / "config.yaml").write_text("x")
     recover(run_copy)
-    assert (run_copy / "checkpoint.pt").read_bytes() == b"new" and not new.exists()
+    assert snapshot(run_copy) == before
+
+
+def test_a_planted_symlink_is_never_followed(runner, run_copy, tmp_path):
+    """A symlink where unsuprnn keeps its lock file or its staging folder is refused, not followed."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "important.txt").write_text("keep me too\n")
+    lock = run_copy.parent / f".{run_copy.name}.lock"
+    lock.symlink_to(victim)
+    r = invoke(runner, "pretrain", "--out", run_copy, *TINY, "--epochs", "1", "--force")
+    assert_one_error_line(r)
+    assert "lock file" in r.stderr and victim.read_text() == "keep me\n"
+    lock.unlink()
+    (run_copy / ".unsuprnn-old").symlink_to(elsewhere)
+    r = invoke(runner, "pretrain", "--out", run_copy, "--resume", "--epochs", "2", "--quiet")
+    assert_one_error_line(r)
+    assert "not unsuprnn's staging folder" in r.stderr and (elsewhere / "important.txt").is_file()
 
 
 def test_a_second_command_on_a_run_in_use_is_refused(runner, run_copy):

@@ -7,6 +7,7 @@ never a half-written one.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import os
 import re
@@ -62,21 +63,74 @@ def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[
         dir=dest.parent,
     )
     os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path, pending = Path(tmp), _PENDING.get()
     try:
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
         with open(tmp_path, "rb+") as fh:  # flush to disk before the rename makes it visible
             os.fsync(fh.fileno())
-        os.replace(tmp_path, dest)
+        if pending is not None:  # inside `together()`: replaced with the others at its end
+            pending.append((tmp_path, dest))
+        else:
+            os.replace(tmp_path, dest)
     except OSError as exc:
-        if exc.errno in FULL:
-            raise DiskFull(f"no space left on the device to write {dest} ({exc.strerror}); free some space "
-                            "or write elsewhere (the previous file, if any, is unchanged)") from None
-        raise
+        raise _named(exc, dest) from None
     finally:
-        if tmp_path.exists():
+        if tmp_path.exists() and (pending is None or (tmp_path, dest) not in pending):
             tmp_path.unlink()
+
+
+def _named(exc: OSError, dest: Path) -> Exception:
+    """A full disk as one line that names the file; other errors as they are."""
+    if exc.errno in FULL:
+        return DiskFull(f"no space left on the device to write {dest} ({exc.strerror}); free some space "
+                        "or write elsewhere (the previous files are unchanged)")
+    return exc
+
+
+_PENDING: contextvars.ContextVar = contextvars.ContextVar("pending_writes", default=None)
+
+
+@contextlib.contextmanager
+def together() -> Iterator[None]:
+    """Files written inside (through `atomic_path`) replace their destinations together at the end: all of
+    them, or, where a write or a replacement fails, none (those already replaced are put back)."""
+    pending: list[tuple[Path, Path]] = []
+    token = _PENDING.set(pending)
+    try:
+        yield
+        _PENDING.reset(token)
+        token = None
+        _replace_all(pending)
+    finally:
+        if token is not None:
+            _PENDING.reset(token)
+        for tmp, _ in pending:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+def _replace_all(pending: list[tuple[Path, Path]]) -> None:
+    backups, done = {}, []
+    try:
+        for _, dest in pending:  # a hard link to each old file, to put it back if a later replace fails
+            if dest.is_file() and not dest.is_symlink():
+                bak = dest.with_name(f".{dest.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp.bak")
+                with contextlib.suppress(OSError):
+                    os.link(dest, bak)
+                    backups[dest] = bak
+        for tmp, dest in pending:
+            os.replace(tmp, dest)
+            done.append(dest)
+    except OSError as exc:
+        for dest in reversed(done):
+            with contextlib.suppress(OSError):
+                os.replace(backups[dest], dest) if dest in backups else os.unlink(dest)
+        raise _named(exc, pending[len(done)][1] if len(done) < len(pending) else done[-1]) from None
+    finally:
+        for bak in backups.values():
+            with contextlib.suppress(OSError):
+                os.unlink(bak)
 
 
 def _umask() -> int:

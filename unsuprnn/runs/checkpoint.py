@@ -21,7 +21,7 @@ from ..config import Config, config_from_dict
 from ..errors import UserError
 from .atomic import write_bytes
 from .files import check_run, config_difference
-from .writer import holder
+from .writer import holder, settle
 
 MAGIC = b"UNSUPRNN-CHECKPOINT v1\n"
 ENCODER_FORMAT = "unsuprnn-encoder"
@@ -138,6 +138,7 @@ def load_run_encoder(run: str | Path, device: torch.device | str = "cpu"):
     from ..models.encoder import build_encoder
 
     run = check_run(run)
+    settle(run)  # a --force killed mid-swap: completed before the run is read
     path = run / "encoder.pt" if run.is_dir() else run
     who = holder(run) if run.is_dir() else None
     if who:

@@ -67,6 +67,38 @@ def holds_run(out: Path) -> bool:
     return out.is_dir() and any((out / f).exists() for f in ("checkpoint.pt", "encoder.pt", "metrics.json"))
 
 
+CONFIG_HEADER = "# unsuprnn run config: the resolved settings of this run (written by unsuprnn)\n"
+
+
+def is_ours(path: Path) -> bool:
+    """Whether a file named like a run's file was written by unsuprnn (and not a file of the user's that
+    happens to share the name): read without following a symlink, and only its start."""
+    try:
+        if path.is_symlink() or not path.is_file():
+            return False
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    if path.suffix == ".pt":  # torch's zip files, or a checkpoint's format line
+        return head.startswith(b"PK") or head.startswith(b"UNSUPRNN-CHECKPOINT")
+    if path.name == "config.yaml":
+        # (before the header line, runs wrote the plain dump: every section, in order, no comment)
+        return head.startswith(CONFIG_HEADER.encode()) or (
+            head.startswith(b"data:\n  dataset: ") and b"#" not in head
+            and all(f"\n{sec}:\n".encode() in head for sec in ("augment", "encoder", "objective", "train")))
+    if path.name == "log.jsonl":
+        return head.startswith(b'{"epoch": ')
+    return head.lstrip().startswith(b"{") and any(k in head for k in (b'"versions"', b'"final_loss"', b'"stage"',
+                                                                       b'"format"', b'"encoder_sha256"'))
+
+
+def foreign_run_files(out: Path) -> list[str]:
+    """Files in `out` named like a run's own that unsuprnn did not write: a new run must not replace them."""
+    return [f for f in RUN_FILES + DERIVED_FILES if (out / f).exists() or (out / f).is_symlink()
+            if not is_ours(out / f)]
+
+
 def check_out(out: Path, resume: bool, force: bool) -> bool:
     """Check --out against --resume/--force without changing anything (safe on every DDP rank).
 
@@ -74,6 +106,8 @@ def check_out(out: Path, resume: bool, force: bool) -> bool:
     """
     if resume and force:
         raise UserError("--resume and --force contradict each other; pass one of them")
+    if out.is_symlink() and not out.is_dir():
+        raise UserError(f"--out {out} is a symlink to no directory; choose another --out")
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a run directory; choose another --out")
     if resume:
@@ -83,18 +117,11 @@ def check_out(out: Path, resume: bool, force: bool) -> bool:
     if holds_run(out) and not force:
         raise UserError(f"--out {out} already holds a run; pass --resume to continue it, "
                         "--force to overwrite it, or choose another --out")
+    foreign = foreign_run_files(out) if out.is_dir() and not holds_run(out) else []
+    if foreign:
+        raise UserError(f"--out {out} holds {', '.join(foreign)} that unsuprnn did not write (and no run); a run would "
+                        "replace them: move them, or choose another --out")
     return False
-
-
-def clear_out(out: Path, keep_run: bool) -> None:
-    """Make sure --out exists; drop temporary files a killed write left behind and, unless
-    `keep_run` (resuming), an earlier run's files (after --force)."""
-    out.mkdir(parents=True, exist_ok=True)
-    for f in out.glob(".*.tmp*"):
-        f.unlink(missing_ok=True)
-    if not keep_run:
-        for f in RUN_FILES + DERIVED_FILES:
-            (out / f).unlink(missing_ok=True)
 
 
 def saved_config(out: Path) -> Config:

@@ -28,10 +28,10 @@ import torch
 from ..config import Config, check_config
 from ..errors import UserError
 from ..progress import progress_bar
-from .atomic import write_text
+from .atomic import together, write_text
 from .checkpoint import RUN_KEYS, load_run_checkpoint, save_checkpoint
-from .files import check_out, check_resume_config, read_log, write_json, write_log
-from .writer import RunWriter, refuse_if_in_use
+from .files import CONFIG_HEADER, check_out, check_resume_config, read_log, write_json, write_log
+from .writer import RunWriter, refuse_if_in_use, settle
 
 CHECK_EVERY = 25  # steps between host syncs for the non-finite check and the progress bar
 
@@ -41,9 +41,11 @@ def check_target(out: Path, cfg: Config, resume: bool, force: bool, ignore: tupl
     """Check the config and `out` against --resume/--force without writing anything (safe on every DDP
     rank). Returns True when an existing run is to be resumed."""
     check_config(cfg)
-    resuming = check_out(out, resume, force)
+    if single_process:
+        settle(out)  # a --force killed mid-swap is completed before anything is read
     if single_process:  # (DDP ranks start later than the one that holds the lock)
         refuse_if_in_use(out)
+    resuming = check_out(out, resume, force)
     if resuming:
         check_resume_config(out, cfg, ignore=ignore)
     return resuming
@@ -146,17 +148,17 @@ class RunRecorder:
         self.bar.close()
 
     def begin(self, cfg: Config, meta: dict, resuming: bool) -> None:
-        """config.yaml (a resumed run keeps its own) and meta.json."""
-        self.meta = meta
-        if self.writer is None:
+        """config.yaml and meta.json of a new run; a resumed run keeps its config.yaml, and its meta.json is
+        replaced with its next checkpoint (so that a resume that fails leaves every file as it was)."""
+        self.meta, self.meta_due = meta, resuming
+        if self.writer is None or resuming:
             return
-        if not resuming:
-            write_text(self.writer.work / "config.yaml", cfg.to_yaml())
+        write_text(self.writer.work / "config.yaml", CONFIG_HEADER + cfg.to_yaml())
         write_json(self.writer.work / "meta.json", meta)
 
     def end_epoch(self, entry: dict, line: str, save_weights: Callable[[Path], None], checkpoint: dict) -> None:
-        """Log the epoch, then write log.jsonl, the weights (`save_weights(folder)`) and the checkpoint; a
-        --force run then takes the old run's place (at its first checkpoint)."""
+        """Log the epoch, then write log.jsonl, the weights (`save_weights(folder)`) and the checkpoint, all
+        of them or none; a --force run then takes the old run's place (at its first checkpoint)."""
         self.log.append(entry)
         if self.writer is None:
             return
@@ -165,17 +167,22 @@ class RunRecorder:
         else:
             self.bar.write(line, file=sys.stderr)
         work = self.writer.work
-        write_log(work / "log.jsonl", self.log)
-        save_weights(work)
-        save_checkpoint(checkpoint, work / "checkpoint.pt")
+        with together():
+            write_log(work / "log.jsonl", self.log)
+            save_weights(work)
+            save_checkpoint(checkpoint, work / "checkpoint.pt")
+            if self.meta_due:
+                write_json(work / "meta.json", self.meta)
+                self.meta_due = False
         self.writer.checkpointed()
 
     def finish(self, metrics: dict, meta: dict | None = None) -> dict | None:
-        """metrics.json (and meta.json again with `meta` added: what the run ended with); returns the
-        metrics (None on a DDP rank other than 0)."""
+        """metrics.json (and meta.json again with `meta` added: what the run ended with), together; returns
+        the metrics (None on a DDP rank other than 0)."""
         if self.writer is None:
             return None
-        if meta:
-            write_json(self.writer.work / "meta.json", self.meta | meta)
-        write_json(self.writer.work / "metrics.json", metrics)
+        with together():
+            if meta or self.meta_due:
+                write_json(self.writer.work / "meta.json", self.meta | (meta or {}))
+            write_json(self.writer.work / "metrics.json", metrics)
         return metrics

@@ -1,37 +1,44 @@
-"""Writing a run directory safely: one command at a time, and a `--force` that destroys nothing until
-the new run has a checkpoint to show for itself.
+"""Writing a run directory safely: one command at a time, a `--force` that destroys nothing until the new
+run has a checkpoint to show for itself, and no file touched that the run did not write.
 
 `claim_run(out, resume, force)` is called once every check of the config, the data and any run read
-has passed, just before the first write. It takes an exclusive lock (`.NAME.lock` beside `out`,
-released when the command ends) and returns a `RunWriter` whose `work` directory receives the files:
+has passed, just before the first write. It takes an exclusive lock (`.NAME.lock` beside `out`, never
+followed if it is a symlink, released when the command ends) and returns a `RunWriter` whose `work`
+directory receives the files:
 
 - a new run, or a resumed one: `out` itself;
-- `--force` over an existing run: a staging directory `.NAME.new` beside it. `checkpointed()`, called
-  once the new run's first checkpoint is written, swaps it in for the old run. A command that fails or
-  is interrupted before then leaves the old run exactly as it was; its staging directory is removed at
-  once, or by the next command on `out` if the process was killed.
+- `--force` over an existing run: a staging folder `out/.unsuprnn-new`. `checkpointed()`, called once the
+  new run's first checkpoint is written, swaps it in: the old run's files move into `out/.unsuprnn-old`
+  (then a marker file says they all have), the new files move into `out`, the old ones are deleted. Every
+  move is a rename inside `out`, on one filesystem, so `out` may be a mount point. A command that fails
+  or is interrupted before then leaves the old run exactly as it was; `recover` completes or undoes a swap
+  that a killed command left, before any other command reads or writes the run.
 
-Files a user keeps in the run directory beside the run's own (notes, reports) move to the new run.
+Files of the user's in the run directory (notes, reports) stay where they are.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sys
 from pathlib import Path
 
 from ..errors import RunInterrupted, UserError
-from .files import DERIVED_FILES, RUN_FILES, check_out, clear_out, holds_run
+from .atomic import sweep_temp_files
+from .files import DERIVED_FILES, RUN_FILES, check_out, holds_run, is_ours
 
 try:
     import fcntl
 except ImportError:  # not on POSIX: runs are not locked
     fcntl = None
 
+STAGE, OLD, MOVED = ".unsuprnn-new", ".unsuprnn-old", ".moved"
 
-def _sibling(out: Path, kind: str) -> Path:
-    return out.parent / f".{out.name}.{kind}"
+
+def lock_path(out: Path) -> Path:
+    return out.parent / f".{out.name}.lock"
 
 
 def _holder_of(fd: int) -> str:
@@ -44,13 +51,24 @@ def _in_use(out: Path, who: str) -> UserError:
                      "wait for it to end, or choose another --out")
 
 
+def _open_lock(path: Path, flags: int) -> int:
+    """The lock file, opened without following a symlink; a symlink or a folder there is an error."""
+    try:
+        return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EISDIR) or path.is_symlink() or path.is_dir():
+            raise UserError(f"{path} (the run's lock file) is a {'symlink' if path.is_symlink() else 'folder'}, "
+                            "not unsuprnn's; remove it, or choose another --out") from None
+        raise
+
+
 def _lock(out: Path) -> int | None:
     """An exclusive lock on `out` (a lock file beside it), or a UserError naming the holder."""
     if fcntl is None:
         return None
-    path = _sibling(out, "lock")
+    path = lock_path(out)
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open_lock(path, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -58,7 +76,7 @@ def _lock(out: Path) -> int | None:
             os.close(fd)
             raise _in_use(out, who) from None
         try:  # the holder before us may have removed the file: lock the one at `path` now
-            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+            if os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:
                 break
         except FileNotFoundError:
             pass
@@ -74,7 +92,7 @@ def holder(out: str | Path) -> str | None:
         return None
     out = Path(out).resolve()
     try:
-        fd = os.open(_sibling(out, "lock"), os.O_RDONLY)
+        fd = os.open(lock_path(out), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
         return None
     try:
@@ -87,7 +105,12 @@ def holder(out: str | Path) -> str | None:
 
 
 def refuse_if_in_use(out: str | Path) -> None:
-    """Exit at once when another command is writing `out` (checked again, for good, by `claim_run`)."""
+    """Exit at once when another command is writing `out`, or when its lock file's place is taken by a
+    symlink or a folder (checked again, for good, by `claim_run`)."""
+    path = lock_path(Path(out).resolve())
+    if path.is_symlink() or path.is_dir():
+        raise UserError(f"{path} (the run's lock file) is a {'symlink' if path.is_symlink() else 'folder'}, "
+                        "not unsuprnn's; remove it, or choose another --out")
     who = holder(out)
     if who:
         raise _in_use(out, who)
@@ -95,33 +118,51 @@ def refuse_if_in_use(out: str | Path) -> None:
 
 def _unlock(out: Path, fd: int | None) -> None:
     if fd is not None:
-        _sibling(out, "lock").unlink(missing_ok=True)  # before closing: a waiter then locks a fresh file
+        lock_path(out).unlink(missing_ok=True)  # before closing: a waiter then locks a fresh file
         os.close(fd)
 
 
-def _keeps(name: str) -> bool:
-    """A file the user keeps beside the run: not the run's own, not a derived result, not a temp file."""
-    return name not in RUN_FILES + DERIVED_FILES and not (name.startswith(".") and ".tmp" in name)
+def _ours(folder: Path) -> Path:
+    """A staging folder of ours inside `out`, refused if something else (a symlink, a file) took its name."""
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise UserError(f"{folder} is not unsuprnn's staging folder (a symlink or a file); remove it")
+    return folder
 
 
-def _finish_swap(out: Path) -> None:
-    """After the new run took `out`'s place: bring the user's own files over and drop the old run."""
-    old = _sibling(out, "old")
-    for entry in list(old.iterdir()):
-        if _keeps(entry.name) and not (out / entry.name).exists():
-            os.rename(entry, out / entry.name)
+def _swap(out: Path) -> None:
+    """The staged run replaces the old one: old files into OLD (then the marker), new ones into `out`."""
+    new, old = _ours(out / STAGE), _ours(out / OLD)
+    old.mkdir(exist_ok=True)
+    if not (old / MOVED).exists():
+        for name in RUN_FILES + DERIVED_FILES:
+            if (out / name).exists() or (out / name).is_symlink():
+                os.rename(out / name, old / name)
+        (old / MOVED).touch()
+    for entry in list(new.iterdir()):
+        os.replace(entry, out / entry.name)
+    new.rmdir()
     shutil.rmtree(old)
 
 
 def recover(out: Path) -> None:
-    """Complete or undo what a --force killed mid-way left beside `out` (call with the lock held)."""
-    new, old = _sibling(out, "new"), _sibling(out, "old")
-    if old.exists() and not out.exists():  # killed between the two renames of the swap
-        os.rename(new, out) if (new / "checkpoint.pt").is_file() else os.rename(old, out)
+    """Complete or undo what a --force killed mid-way left in `out` (call with the lock held): once the old
+    run's folder exists the new run had its checkpoint and takes the place; a staged run alone is dropped."""
+    new, old = _ours(out / STAGE), _ours(out / OLD)
     if old.exists():
-        _finish_swap(out)
-    if new.exists():  # a --force that never reached its first checkpoint: the old run stays
+        _swap(out) if new.exists() else shutil.rmtree(old)
+    elif new.exists():
         shutil.rmtree(new)
+
+
+def settle(run: str | Path) -> None:
+    """Before a command reads a run: complete a swap that a killed --force left (if no command holds it)."""
+    run = Path(run)
+    if run.is_dir() and ((run / STAGE).exists() or (run / OLD).exists()) and not holder(run):
+        fd = _lock(run.resolve())
+        try:
+            recover(run.resolve())
+        finally:
+            _unlock(run.resolve(), fd)
 
 
 class RunWriter:
@@ -138,21 +179,9 @@ class RunWriter:
     def checkpointed(self) -> None:
         """The run's checkpoint is written: a staged --force run now replaces the old one."""
         self.saved = True
-        if not self.staged:
-            return
-        old = _sibling(self.out, "old")
-        try:
-            os.rename(self.out, old)
-        except OSError:  # `out` cannot be renamed (a mount point): replace the run file by file
-            for f in RUN_FILES + DERIVED_FILES:
-                (self.out / f).unlink(missing_ok=True)
-            for entry in list(self.work.iterdir()):
-                os.replace(entry, self.out / entry.name)
-            self.work.rmdir()
-        else:
-            os.rename(self.work, self.out)
-            _finish_swap(self.out)
-        self.work = self.out
+        if self.staged:
+            _swap(self.out)
+            self.work = self.out
 
     def close(self, failed: bool) -> None:
         try:
@@ -176,6 +205,14 @@ class RunWriter:
                                  "rerun the same command to start again") from None
 
 
+def _start_fresh(out: Path) -> None:
+    """A new run in `out` (no run there): drop what an earlier run of ours left before its first checkpoint.
+    (`check_out` refused the folder if a file with a run's name there is not ours.)"""
+    for name in RUN_FILES + DERIVED_FILES:
+        if is_ours(out / name):
+            (out / name).unlink()
+
+
 def claim_run(out: str | Path, resume: bool, force: bool) -> RunWriter:
     """Lock `out` and prepare where the run is written (see the module docstring). Check everything
     else first: this is the first step that changes the disk."""
@@ -183,13 +220,16 @@ def claim_run(out: str | Path, resume: bool, force: bool) -> RunWriter:
     out.parent.mkdir(parents=True, exist_ok=True)
     fd = _lock(out)
     try:
+        out.mkdir(exist_ok=True)
         recover(out)
+        sweep_temp_files(out)
         resuming = check_out(out, resume, force)  # again under the lock: another command may have written
         if resuming or not holds_run(out):
-            clear_out(out, keep_run=resuming)
+            if not resuming:
+                _start_fresh(out)
             work = out
         else:
-            work = _sibling(out, "new")
+            work = out / STAGE
             work.mkdir()
     except BaseException:
         _unlock(out, fd)
