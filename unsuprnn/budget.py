@@ -39,6 +39,28 @@ def available_memory(device: torch.device) -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
+MEMORY_SHARE = 0.8  # of the memory available now, what one allocation may ask for
+
+
+def check_memory(nbytes: int, what: str, fix: str, device: torch.device | str = "cpu") -> None:
+    """Refuse, before allocating, `what` needing `nbytes` of memory when the device has less than
+    MEMORY_SHARE of it available: one line with the sizes and `fix`."""
+    have = available_memory(torch.device(device))
+    if nbytes > MEMORY_SHARE * have:
+        raise UserError(f"{what} would take {nbytes / 2**30:.1f} GiB of memory, more than the {have / 2**30:.1f} GiB "
+                        f"available on {device}; {fix}")
+
+
+def check_activations(batch: int, sequence_shape: tuple, hidden: int, layers: int, directions: int,
+                      device: torch.device) -> None:
+    """Refuse a batch whose training step would not fit: about 2 views x batch x T x (the inputs and a
+    dozen floats per hidden unit, layer and direction kept for the backward pass), in float32."""
+    t, d = sequence_shape
+    nbytes = 4 * 2 * batch * t * (4 * d + 12 * hidden * layers * directions)
+    check_memory(nbytes, f"a training step of {batch} images (sequences of {t} x {d})",
+                 "lower --batch-size, --hidden or --layers", device)
+
+
 def check_model_fits(build, device: torch.device) -> int:
     """Refuse a model (encoder and objective heads, from `build()`) whose weights, gradients and two
     AdamW moments (4 x fp32 each) exceed the memory of `device`. Returns the parameter count."""

@@ -40,24 +40,33 @@ def one_line(text: str) -> str:
     return " ".join(text.replace("\r", "\n").split("\n")).strip()
 
 
-def user_errors(fn):
-    """Turn a UserError into one `error: ...` line on stderr and exit code 2."""
+def user_errors(fn, resumable: bool = False):
+    """Turn a UserError, or what the system refused (a file that cannot be written, memory), into one
+    `error: ...` line on stderr and exit code 2; Ctrl-C into one line that says what it left."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except UserError as exc:
             typer.echo(f"error: {one_line(str(exc))}", err=True)
-            raise typer.Exit(UserError.exit_code) from None
+        except OSError as exc:  # a path the system refuses: permissions, /proc, a name too long, an immutable file
+            where = f" {one_line(str(exc.filename))}" if exc.filename else ""
+            typer.echo(f"error: cannot use{where}: {exc.strerror or exc}; check the path and its permissions (the "
+                       "files there are as they were)", err=True)
+        except MemoryError:
+            typer.echo("error: out of memory; use a smaller set, batch or model", err=True)
         except KeyboardInterrupt as exc:
             why = exc.args[0] if isinstance(exc, RunInterrupted) else \
-                "interrupted; rerun with --resume to continue from the last checkpoint"
+                "interrupted; rerun with --resume to continue from the last checkpoint" if resumable else \
+                "interrupted; nothing was written (outputs are written whole or not at all)"
             typer.echo(f"error: {why}", err=True)
             raise typer.Exit(130) from None
+        raise typer.Exit(UserError.exit_code)
     return wrapper
 
 
 cmd = functools.partial(command, app, wrap=user_errors)
+run_cmd = functools.partial(command, app, wrap=functools.partial(user_errors, resumable=True))  # writes a run
 
 
 def _say(quiet: bool):
@@ -118,19 +127,19 @@ def _train_command(o: Given, objective: str | None):
     typer.echo(line + ")")
 
 
-@cmd("pretrain", "out", "objective.name", "objective.temperature", DATA, ENCODER, TRAIN, WRITE_RUN)
+@run_cmd("pretrain", "out", "objective.name", "objective.temperature", DATA, ENCODER, TRAIN, WRITE_RUN)
 def pretrain_cmd(o: Given):
     """Pretrain a recurrent encoder without labels (contrastive, autoencoder or one of lightly's methods)."""
     _train_command(o, None)
 
 
-@cmd("supervised", "out", DATA, ENCODER, TRAIN, WRITE_RUN)
+@run_cmd("supervised", "out", DATA, ENCODER, TRAIN, WRITE_RUN)
 def supervised_cmd(o: Given):
     """Train the same encoder with labels: the supervised reference for unsupervised runs."""
     _train_command(o, "supervised")
 
 
-@cmd("cluster", "out", "source_run", CLUSTER, "train.seed", "train.device", "resume", "force", "quiet", "set_")
+@run_cmd("cluster", "out", "source_run", CLUSTER, "train.seed", "train.device", "resume", "force", "quiet", "set_")
 def cluster_cmd(o: Given):
     """Cluster a pretrained run's images without labels (SCAN: mined neighbours, then self-labeling)."""
     from .cluster.stage import source_config, train_clusters

@@ -33,7 +33,7 @@ class DataConfig:
     patch: int = opt(4, 1, 4096, flag="--patch", help="Patch side for --view patches.")
     grayscale: bool = opt(False, flag="--grayscale/--color", help="Convert images to one channel.")
     resize: Optional[int] = opt(None, 1, 4096, flag="--resize", help="Resize images to N x N.")
-    blur: float = opt(0.0, 0, 100, note="Gaussian sigma in pixels, 0 = off", flag="--blur",
+    blur: float = opt(0.0, 0.1, 100, also=(0,), note="Gaussian sigma in pixels, 0 = off", flag="--blur",
                       help="Gaussian blur sigma in pixels (0 = off).")
     binarize: Optional[float] = opt(None, 0, 1, flag="--binarize", help="Threshold in [0, 1]; pixels become 0 or 1.")
     normalize: bool = True           # per-channel mean/std of the train split
@@ -248,10 +248,14 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
         if "=" not in item:
             raise UserError(f"--set expects section.key=value, got '{item}'")
         key, raw = item.split("=", 1)
+        if len(raw) > MAX_VALUE_CHARS:
+            raise UserError(f"--set {key.strip()}: the value is {len(raw):,} characters long; no setting takes that")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else raw
-        except yaml.YAMLError:
-            value = raw
+            value = load_yaml(raw) if raw.strip() else raw
+        except UserError as exc:
+            if "YAML cannot hold" in str(exc) or "alias" in str(exc):
+                raise UserError(f"--set {key.strip()}: {exc}") from None
+            value = raw  # not YAML: the text itself
         _set(cfg, key.strip(), value)
     return cfg
 
@@ -278,8 +282,20 @@ def check_config(cfg: Config) -> Config:
     return cfg
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred lines; a larger file is not one
+MAX_VALUE_CHARS = 10000     # one --set value
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, refusing a key written twice in one mapping (by default the last one wins)."""
+    """YAML's safe loader, refusing a key written twice in one mapping (by default the last one wins) and
+    aliases (`*name`: a few hundred bytes of nested aliases can expand to gigabytes)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise UserError(f"the config uses a YAML alias (*{event.anchor}, line {event.start_mark.line + 1}); "
+                            "write the value out instead")
+        return super().compose_node(parent, index)
 
     def construct_mapping(self, node, deep=False):
         seen = set()
@@ -297,6 +313,9 @@ def read_config_file(path: str | Path) -> dict:
     p = Path(path)
     if not p.is_file():
         raise UserError(f"config file not found: {p}; pass an existing YAML file (see configs/)")
+    if p.stat().st_size > MAX_CONFIG_BYTES:
+        raise UserError(f"config file {p} is {p.stat().st_size:,} bytes, too large to be a config; pass a YAML "
+                        "file (see configs/)")
     data = p.read_bytes()
     try:
         text = data.decode("utf-8")
@@ -305,10 +324,21 @@ def read_config_file(path: str | Path) -> dict:
     if "\x00" in text:
         raise UserError(f"config file {p} is a binary file, not YAML text; pass a YAML file (see configs/)")
     try:
-        mapping = yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as exc:
-        raise UserError(f"config file {p} is not valid YAML ({str(exc).splitlines()[0]})") from None
+        mapping = load_yaml(text)
+    except UserError as exc:
+        raise UserError(f"config file {p}: {exc}") from None
     return mapping or {}
+
+
+def load_yaml(text: str):
+    """A YAML value read safely: no aliases, no key twice, and a value YAML cannot hold (a 100,000-digit
+    number, nesting thousands deep) is one UserError."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as exc:
+        raise UserError(f"not valid YAML ({str(exc).splitlines()[0]})") from None
+    except (ValueError, RecursionError, OverflowError) as exc:
+        raise UserError(f"a value YAML cannot hold ({type(exc).__name__}: {str(exc)[:80]})") from None
 
 
 def load_config(path: str | Path | None = None, flags: dict[str, Any] | None = None,

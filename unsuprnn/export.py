@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .runs.atomic import atomic_path, check_output_file
+from .runs.atomic import atomic_path, check_output_file, together
 from .runs.checkpoint import file_sha256, load_run_encoder
 from .data.dataset import load_dataset_matching
 from .errors import UserError
@@ -116,13 +116,33 @@ def check_target(out: str | Path, force: bool = False) -> str:
                         f"(e.g. {out / 'embeddings.npz'})")
     if ext not in FORMATS:
         raise UserError(f"unknown export format '{out.suffix}'; end --out with {', '.join(FORMATS)}")
+    pair = npy_pair_state(out) if ext == ".npy" else None
+    if pair == "foreign":
+        raise UserError(f"{out.with_suffix('.json')} exists and is not the sidecar of an unsuprnn export; an .npy "
+                        "export writes its sidecar there, so choose another --out")
     for path in (out, out.with_suffix(".json")) if ext == ".npy" else (out,):
         if path.is_dir():
             raise UserError(f"{path} is a directory; --out must name a file (e.g. {path / 'embeddings'}{ext})")
-        check_output_file(path, force)
+        check_output_file(path, force or pair == "interrupted")  # an interrupted export's pair is ours to redo
     if ext == ".parquet":
         parquet_module()
     return ext
+
+
+def npy_pair_state(out: Path) -> str:
+    """What sits at an .npy export's place: `none`, `ours` (an export's .npy and its sidecar), `interrupted`
+    (a pair from an export killed between its two renames: the sidecar's checksum is not the .npy's), or
+    `foreign` (a .json there that is not an export's sidecar: never replaced)."""
+    side = out.with_suffix(".json")
+    if not side.exists() and not side.is_symlink():
+        return "none"
+    try:
+        d = json.loads(side.read_text()) if side.is_file() and not side.is_symlink() else None
+    except (OSError, ValueError, RecursionError):
+        d = None
+    if not isinstance(d, dict) or not {"npy_sha256", "config_hash"} <= set(d):
+        return "foreign"
+    return "ours" if out.is_file() and file_sha256(out) == d["npy_sha256"] else "interrupted"
 
 
 def parquet_module():
@@ -171,8 +191,9 @@ def write_embeddings(cols: dict, out: str | Path, force: bool = False) -> Path:
     elif ext == ".npy":
         # both files are written whole before either replaces an older one; the sidecar holds the
         # .npy's checksum, so that a pair from two exports is refused when read back
-        with atomic_path(out, suffix=".npy") as tmp:
-            digest = write_npy_stream(tmp, emb)
+        with together():
+            with atomic_path(out, suffix=".npy") as tmp:
+                digest = write_npy_stream(tmp, emb)
             side = meta | {"npy_sha256": digest} | {k: v.tolist() for k, v in rows.items()}
             with atomic_path(out.with_suffix(".json")) as tmp_side:
                 tmp_side.write_text(json.dumps(side) + "\n")
@@ -218,8 +239,8 @@ def read_embeddings(path: str | Path) -> dict:
     if ext == ".npy":
         side = json.loads(path.with_suffix(".json").read_text())
         if "npy_sha256" in side and side["npy_sha256"] != file_sha256(path):
-            raise UserError(f"{path} and its sidecar {path.with_suffix('.json')} come from different exports; "
-                            "export again")
+            raise UserError(f"{path} and its sidecar {path.with_suffix('.json')} come from different exports (an "
+                            "export interrupted between its two files); export again (no --force needed)")
         out = {k: np.asarray(v) for k, v in side.items() if k in ROW_COLUMNS}
         return out | {"embeddings": np.load(path), "config_hash": side["config_hash"],
                       "normalization": side.get("normalization", "none")}

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import torch
 
-from .budget import check_model_fits, check_schedule_size, warn_if_absurd
+from .budget import check_activations, check_model_fits, check_schedule_size, warn_if_absurd
 from .calibrate import time_training
 from .config import Config
 from .data.dataset import load_dataset
-from .data.preprocess import channel_stats
+from .data.preprocess import channel_stats, check_not_blank
 from .data.images import Images
 from .data.loader import BatchLoader
 from .data.pipeline import SequencePipeline, build_pipeline
@@ -29,7 +29,7 @@ from .devices import make_fabric, resolve_device, resolve_precision
 from .errors import UserError
 from .models.encoder import build_encoder
 from .monitors import MONITOR_POINTS, EpochMonitors, collapse_verdict, supervised_test_metrics
-from .objectives import build_objective
+from .objectives import build_objective, specs
 from .plan import AUTO, auto_batch_size, auto_epochs, auto_every, budget_epochs, parse_duration, still_improving
 from .progress import on_terminal
 from .runs.checkpoint import restore_state, save_encoder
@@ -95,9 +95,10 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
     if fabric.global_rank == 0:
         warn_if_absurd(cfg, t.objective.encoder, t.pipeline.seq_shape,
                        (tc.epochs - point.epoch) * t.steps_per_epoch, device)
-        print(f"plan: {describe_plan(t.plan)}", file=sys.stderr)
 
     writer = claim_on_rank0(fabric, out, resume, force)  # everything is checked: the first write
+    if writer is not None:
+        print(f"plan: {describe_plan(t.plan)}", file=sys.stderr)
     fabric.barrier()
     per_epoch = t.steps_per_epoch * t.loader.batch_size * fabric.world_size
     with writer or contextlib.nullcontext(), RunRecorder(writer, point.log, quiet or not on_terminal(),
@@ -128,6 +129,7 @@ def setup(cfg: Config, fabric, device: torch.device, resuming: bool, started: fl
     train_idx = ds.splits["train"]
     if cfg.objective.name == "supervised" and not (ds.labels[train_idx] >= 0).any():
         raise UserError(f"{ds.spec} has no labels; the supervised objective needs a labelled dataset")
+    check_not_blank(ds.images, train_idx, ds.spec)
     mean, std = channel_stats(ds.images, train_idx, tc.seed)
     pipeline = build_pipeline(cfg.data, cfg.augment, ds.shape, mean, std)
 
@@ -144,6 +146,9 @@ def setup(cfg: Config, fabric, device: torch.device, resuming: bool, started: fl
     loader = BatchLoader(ds.images, ds.labels, tc.batch_size, fabric.device, shuffle=True, drop_last=True,
                          generator=loader_gen, rank=fabric.global_rank, world_size=world, indices=train_idx,
                          max_batches=tc.max_steps_per_epoch)
+    check_batch(cfg.objective.name, loader.batch_size, len(train_idx))
+    check_activations(loader.batch_size, pipeline.seq_shape, cfg.encoder.hidden, cfg.encoder.layers,
+                      2 if cfg.encoder.bidirectional else 1, device)
     aug_gen = torch.Generator(device=fabric.device).manual_seed(tc.seed * 1000 + fabric.global_rank + 1)
     monitors = EpochMonitors(ds.images, ds.labels, len(ds.classes), train_idx, ds.splits.get("test"), tc.seed,
                              knn=tc.knn_every != 0)
@@ -205,6 +210,16 @@ def describe_plan(plan: dict) -> str:
     return line + (" (train.steps; epochs auto)" if plan["how"] == "auto" else "")
 
 
+def check_batch(objective: str, batch: int, n_train: int) -> None:
+    """A batch the objective can learn from: a contrastive loss with one image has no negatives (its loss
+    is 0), a batch norm needs two."""
+    need = specs()[objective].min_batch
+    if batch < need:
+        raise UserError(f"--batch-size {batch}: the {objective} objective needs at least {need} images a batch (negatives, batch "
+                        f"statistics); pass --batch-size {need} or more" + (f" (the training split has {n_train} "
+                                                                             "images)" if n_train < need else ""))
+
+
 def fresh_start(t: Training) -> ResumePoint:
     """Set the model up on Fabric for a new run (the init is the same on every rank; dropout draws differ)."""
     torch.manual_seed(t.cfg.train.seed * 7919 + t.fabric.global_rank)
@@ -233,9 +248,12 @@ def train_one_epoch(t: Training, epoch: int, bar) -> dict:
 
     def complaint(i: int) -> str:
         step = epoch * spe + i
-        return (f"loss became non-finite at epoch {epoch + 1}, within steps {max(step - CHECK_EVERY, 0) + 1}-{step + 1} "
-                f"(lr {t.schedule[step]:.2e}); lower --lr, raise train.warmup_epochs or set train.grad_clip, "
-                "and check the data for NaNs")
+        where = f"at epoch {epoch + 1}, within steps {max(step - CHECK_EVERY, 0) + 1}-{step + 1}"
+        if all(torch.isfinite(p).all() for p in t.objective.parameters()):  # the weights are fine: the input is not
+            return (f"loss became non-finite {where} while the weights stayed finite: an input was not finite; check "
+                    "the augmentation settings (--set augment.KEY) and the data")
+        return (f"loss became non-finite {where} (lr {t.schedule[step]:.2e}); lower --lr, raise "
+                "train.warmup_epochs or set train.grad_clip, and check the data for NaNs")
     for i, (x, y, _) in enumerate(t.loader):
         step = epoch * spe + i
         for group in t.optimizer.param_groups:

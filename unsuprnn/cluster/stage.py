@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..budget import check_schedule_size
+from ..budget import check_activations, check_schedule_size
 from ..config import ClusterConfig, Config
 from ..data.dataset import load_dataset_matching
 from ..data.augment import BatchAugment
@@ -153,6 +153,8 @@ def setup(cfg: Config, run: Path, out: Path, device: torch.device, resuming: boo
     loader = BatchLoader(ds.images, ds.labels, cc.batch_size, device, shuffle=True, drop_last=True,
                          generator=loader_gen, indices=train_idx)
     check_schedule_size(cc.epochs + cc.selflabel_epochs, len(loader))
+    check_activations(2 * loader.batch_size, pipeline.seq_shape, encoder.hidden, encoder.layers, encoder.directions,
+                      device)
     position = torch.full((len(ds.images),), -1, dtype=torch.long)
     position[train_idx] = torch.arange(len(train_idx))
     strong = BatchAugment(strong_augment(cfg.augment, cc.strong_augment))

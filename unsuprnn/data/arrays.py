@@ -67,6 +67,23 @@ def _npz_member_memmap(path: Path, member: str) -> Optional[np.ndarray]:
     return _no_readahead(np.memmap(path, dtype=np.uint8, mode="c", offset=offset, shape=shape))
 
 
+def check_npz_member_size(path: Path, member: str) -> None:
+    """Refuse, from its header alone, an .npz member that would not fit in memory once decompressed (a few
+    megabytes of compressed zeros can hold gigabytes)."""
+    import zipfile
+
+    from ..budget import check_memory
+    with zipfile.ZipFile(path) as zf, zf.open(member) as fh:
+        version = np.lib.format.read_magic(fh)
+        shape, _, dtype = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)(fh)
+    nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    # float images become uint8 through a float64 copy: count what the conversion holds at once
+    peak = nbytes + (int(np.prod(shape, dtype=np.float64)) * 9 if dtype.kind == "f" else 0)
+    check_memory(peak, f"{path}: images {list(shape)} of {dtype} (compressed)",
+                 "save them uncompressed (np.savez, memory-mapped) or as npy:FILE, or use a smaller set")
+
+
 def load_npz_source(arg: str, cfg: DataConfig) -> Raw:
     """npz:FILE with `images` (and optional `labels`). Uncompressed uint8 images (np.savez) are
     memory-mapped; compressed ones are read into memory."""
@@ -78,7 +95,8 @@ def load_npz_source(arg: str, cfg: DataConfig) -> Raw:
                                 "save it with np.savez(FILE, images=..., labels=...)")
             labels = z["labels"] if "labels" in z.files else None
             arr = _npz_member_memmap(path, "images.npy")
-            if arr is None:  # compressed (np.savez_compressed) or unusual: read into memory
+            if arr is None:  # compressed (np.savez_compressed) or unusual: read into memory, if it fits
+                check_npz_member_size(path, "images.npy")
                 arr = z["images"]
     except UserError:
         raise

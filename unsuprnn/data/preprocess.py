@@ -25,6 +25,11 @@ def preprocess(images: torch.Tensor, cfg: DataConfig) -> torch.Tensor:
         raise UserError(f"binarize threshold must be in [0, 1], got {cfg.binarize}")
     if cfg.resize is not None and cfg.resize < 1:
         raise UserError(f"resize must be a positive side length, got {cfg.resize}")
+    from ..budget import check_memory
+    c = 1 if cfg.grayscale else images.shape[1]
+    h, w = (cfg.resize, cfg.resize) if cfg.resize else images.shape[2:]
+    check_memory(len(images) * c * h * w, f"{len(images)} preprocessed images of {c} x {h} x {w}",
+                 "pass a smaller --resize or use a smaller set")
     out = []
     for sl in _chunks(len(images)):
         x = images[sl].float() / 255.0
@@ -35,12 +40,31 @@ def preprocess(images: torch.Tensor, cfg: DataConfig) -> torch.Tensor:
                               align_corners=False)
         if cfg.blur > 0:
             from torchvision.transforms.functional import gaussian_blur
-            k = 2 * int(round(3 * cfg.blur)) + 1
-            x = gaussian_blur(x, [k, k], [cfg.blur, cfg.blur])
+            x = gaussian_blur(x, [blur_kernel(cfg.blur, x.shape[-2:])] * 2, [cfg.blur, cfg.blur])
         if cfg.binarize is not None:
             x = (x > cfg.binarize).float()
         out.append((x.clamp(0, 1) * 255).round().to(torch.uint8))
     return torch.cat(out)
+
+
+def blur_kernel(sigma: float, size: tuple[int, int]) -> int:
+    """The Gaussian kernel's side for `sigma` (3 sigma each way), refused where images of `size` cannot
+    hold it (its reflected padding must stay inside the image)."""
+    k = 2 * int(round(3 * sigma)) + 1
+    if k // 2 >= min(size):
+        most = max((min(size) - 1) / 3, 0.1)
+        raise UserError(f"--blur {sigma:g} needs a {k}x{k} kernel, more than {size[0]}x{size[1]} images can hold; "
+                        f"pass --blur at most {most:.2g} (or --resize the images larger)")
+    return k
+
+
+def check_not_blank(images: torch.Tensor, indices: torch.Tensor, what: str) -> None:
+    """A UserError where every image (of a sample of `indices`) is the same, e.g. all black after
+    preprocessing: training on it would end at chance level without a word."""
+    idx = indices[:2048]
+    if len(idx) > 1 and bool((images[idx] == images[idx[:1]]).all()):
+        raise UserError(f"every image of {what} is the same (e.g. all black) after preprocessing; check "
+                        "--blur, --binarize and --resize, and the images themselves")
 
 
 STATS_SAMPLE = 65536  # images read for mean/std; a seeded sample of larger sets (bounded I/O and memory)

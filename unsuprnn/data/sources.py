@@ -110,17 +110,22 @@ def load_torchvision_source(name: str, cfg: DataConfig) -> Raw:
 
 
 # ----------------------------------------------------------------------------- idx
+IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
 def read_idx(path: Path) -> np.ndarray:
     """Parse one MNIST-format idx file (raw or gzip) into a numpy array."""
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as fh:
-            raw = fh.read()
-    except (OSError, EOFError) as exc:
+            head = fh.read(4 + 4 * 255)
+            expected = _idx_data_bytes(head, path)
+            raw = head + fh.read(expected + 4 + 4 * 255 + 1 - len(head))  # never more than the header says
+    except (OSError, EOFError, ValueError) as exc:
         raise UserError(f"cannot read idx file {path} ({exc}); replace it with a complete copy") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise UserError(f"{path} is not an idx file (bad magic number); use MNIST-format idx files")
-    dtypes = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+    dtypes = IDX_DTYPES
     if raw[2] not in dtypes:
         raise UserError(f"{path}: unknown idx data type 0x{raw[2]:02x}")
     ndim = raw[3]
@@ -132,6 +137,19 @@ def read_idx(path: Path) -> np.ndarray:
         raise UserError(f"{path} is truncated or padded: header says {expected} bytes of data, "
                         f"file holds {len(raw) - offset}; replace it with a complete copy")
     return np.frombuffer(raw, dtype=dtype, offset=offset).reshape(dims)
+
+
+def _idx_data_bytes(head: bytes, path: Path) -> int:
+    """The data size an idx header announces, refused before reading when it would not fit in memory
+    (a small .gz can announce gigabytes)."""
+    from ..budget import check_memory
+    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in IDX_DTYPES:
+        return 0  # not an idx file: said by read_idx
+    dims = np.frombuffer(head, dtype=">u4", count=head[3], offset=4).astype(np.float64)
+    nbytes = int(np.prod(dims)) * np.dtype(IDX_DTYPES[head[2]]).itemsize
+    check_memory(2 * nbytes, f"{path} ({' x '.join(str(int(d)) for d in dims)} values)",
+                 "use a smaller set, or convert it to npy:FILE (memory-mapped)")
+    return nbytes
 
 
 def _find_idx(root: Path, prefix: str, kind: str) -> Optional[Path]:

@@ -78,7 +78,10 @@ def check_baselines(baselines: list[str], info: dict) -> None:
             if not arg:
                 raise UserError("baseline 'supervised' needs a run: --baselines supervised=RUN_DIR")
             from ..runs.checkpoint import load_encoder_file
-            sup_info = load_encoder_file(check_run(arg, "--baselines supervised=") / "encoder.pt")[2]
+            _, sup_cfg, sup_info = load_encoder_file(check_run(arg, "--baselines supervised=") / "encoder.pt")
+            if sup_cfg.objective.name != "supervised":
+                raise UserError(f"--baselines supervised={arg} is a {sup_cfg.objective.name} run, not a supervised "
+                                "one; train the reference with unsuprnn supervised")
             if list(sup_info["shape"]) != list(info["shape"]):
                 raise UserError(f"supervised run {arg} was trained on images {sup_info['shape']}, "
                                 f"this run on {info['shape']}; compare runs on the same data")

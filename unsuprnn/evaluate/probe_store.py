@@ -19,10 +19,12 @@ from pathlib import Path
 from ..config import ProbeSettings
 from ..runs.atomic import write_text
 from ..runs.files import read_json
+from ..runs.writer import file_lock
 from .methods import METHOD_NAMES, method
 
 FORMAT = 2
 PROBE_FILE = "probe.json"
+LOCK_FILE = ".probe.json.lock"  # held while probe.json is read, merged and written
 
 
 def method_settings(probe: dict, method_name: str, result: dict) -> dict:
@@ -127,9 +129,11 @@ def read_store(run: Path, encoder_sha256: str) -> dict | None:
 
 
 def record_probe(run: Path, probe: dict) -> dict:
-    """Add a probe's measurements to RUN/probe.json (atomically) and return the new store."""
-    store = merge(read_store(run, probe["encoder_sha256"]), probe)
-    write_text(Path(run) / PROBE_FILE, json.dumps(store, indent=2) + "\n")
+    """Add a probe's measurements to RUN/probe.json (atomically, and under a lock: two probes of one run at
+    once both keep their figures) and return the new store."""
+    with file_lock(Path(run) / LOCK_FILE):
+        store = merge(read_store(run, probe["encoder_sha256"]), probe)
+        write_text(Path(run) / PROBE_FILE, json.dumps(store, indent=2) + "\n")
     return store
 
 
@@ -137,10 +141,11 @@ def adopt(run: Path, encoder_sha256: str, source: dict) -> dict:
     """Copy the encoder-level measurements of `source` (the probe store of the run a frozen cluster run was
     trained from: the same encoder) into RUN/probe.json under this run's digest, so that they are not
     measured again; the cluster head's own figures stay this run's. Returns the new store."""
-    own = read_store(run, encoder_sha256)
-    entries = [e for e in source["measurements"] if e["method"] != "head"]
-    kept = [e for e in (own or {}).get("measurements", []) if _key(e) not in {_key(x) for x in entries}]
-    store = {"format": FORMAT, "run": str(run), "encoder_sha256": encoder_sha256,
-             "embedding_dim": source.get("embedding_dim"), "measurements": entries + kept}
-    write_text(Path(run) / PROBE_FILE, json.dumps(store, indent=2) + "\n")
+    with file_lock(Path(run) / LOCK_FILE):
+        own = read_store(run, encoder_sha256)
+        entries = [e for e in source["measurements"] if e["method"] != "head"]
+        kept = [e for e in (own or {}).get("measurements", []) if _key(e) not in {_key(x) for x in entries}]
+        store = {"format": FORMAT, "run": str(run), "encoder_sha256": encoder_sha256,
+                 "embedding_dim": source.get("embedding_dim"), "measurements": entries + kept}
+        write_text(Path(run) / PROBE_FILE, json.dumps(store, indent=2) + "\n")
     return store

@@ -10,6 +10,8 @@ An objective file holds
   arguments of `bounds.opt`). It is read without importing the file, so the CLI starts without torch:
   keep it a literal. Keys that several objectives read are declared once, in `_shared.py`;
 - `USES_LABELS = True` if it trains with labels (the supervised reference; `pretrain` refuses it);
+- `MIN_BATCH = N` if it needs other than 2 images a batch (a contrastive loss needs negatives, a batch
+  norm two images; an autoencoder trains on one);
 - `OBJECTIVE`: its `nn.Module` class, built as `OBJECTIVE(encoder, pipeline, cfg, num_classes, **options)`
   (options: `binarized`, `gather_distributed`); `forward(x_uint8, y, generator)` returns
   `(loss, stats)`; an objective with a momentum teacher also has `update_teacher(momentum)`, which the
@@ -36,23 +38,25 @@ class ObjectiveSpec:
     summary: str
     keys: dict
     uses_labels: bool
+    min_batch: int = 2
 
 
 def read_spec(path: Path) -> ObjectiveSpec:
-    """The method's name (its docstring up to the first colon), `KEYS` and `USES_LABELS` of an objective
-    file, read as literals."""
+    """The method's name (its docstring up to the first colon), `KEYS`, `USES_LABELS` and `MIN_BATCH` of an
+    objective file, read as literals."""
     tree = ast.parse(path.read_text(), str(path))
     found = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
-                and node.targets[0].id in ("KEYS", "USES_LABELS"):
+                and node.targets[0].id in ("KEYS", "USES_LABELS", "MIN_BATCH"):
             try:
                 found[node.targets[0].id] = ast.literal_eval(node.value)
             except ValueError:
                 raise TypeError(f"{path}: {node.targets[0].id} must be a literal (it is read without importing "
                                 "the file)") from None
     summary = (ast.get_docstring(tree) or path.stem).split(":")[0].strip()
-    return ObjectiveSpec(path.stem, summary, found.get("KEYS", {}), bool(found.get("USES_LABELS", False)))
+    return ObjectiveSpec(path.stem, summary, found.get("KEYS", {}), bool(found.get("USES_LABELS", False)),
+                         int(found.get("MIN_BATCH", 2)))
 
 
 @functools.cache

@@ -21,6 +21,7 @@ KEYS = {
     "recon_loss": {"default": "auto", "choices": ["auto", "mse", "bce"], "help": "auto: bce when binarized"},
 }
 DENOISE = tuple(KEYS["denoise"]["choices"])
+MIN_BATCH = 1  # each image is its own target
 
 
 class AutoencoderObjective(nn.Module):

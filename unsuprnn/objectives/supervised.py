@@ -12,6 +12,7 @@ from ..errors import UserError
 from ..models.encoder import RNNEncoder
 
 USES_LABELS = True  # the supervised reference: `unsuprnn supervised`, never `pretrain`
+MIN_BATCH = 1
 
 
 class SupervisedObjective(nn.Module):

@@ -34,6 +34,9 @@ def check_report_args(runs: list, out: Path, force: bool) -> list[Path]:
     if not runs:
         raise UserError("pass at least one run: unsuprnn report RUN [RUN ...] (or --runs RUN ...)")
     check_output_file(out, force)
+    if out.suffix.lower() == ".md":
+        from .write import figure_folder
+        figure_folder(out)
     paths = list(dict.fromkeys(Path(r) for r in runs))
     for run in paths:
         check_run(run, "report")

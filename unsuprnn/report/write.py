@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import re
 import time
 from pathlib import Path
 
@@ -113,8 +114,26 @@ def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
             + ["| " + " | ".join(map(clean, r)) + " |" for r in rows])
 
 
-def write_markdown(out: Path, sections: list[dict], provenance: tuple, figures: list, generated: str) -> None:
+def figure_folder(out: Path) -> Path:
+    """A Markdown report's folder of PNGs (refused where a symlink or a file has its name)."""
     files = out.parent / f"{out.stem}_files"
+    if files.is_symlink() or (files.exists() and not files.is_dir()):
+        from ..errors import UserError
+        raise UserError(f"{files} (the report's figure folder) is a symlink or a file; remove it, or choose another --out")
+    return files
+
+
+def _referenced(md: Path, files: Path) -> set[str]:
+    """The figures an existing Markdown report shows (the only ones a new report may remove)."""
+    try:
+        return set(re.findall(rf"\]\({re.escape(files.name)}/(fig-[0-9a-f]{{16}}\.png)\)", md.read_text()))
+    except (OSError, UnicodeDecodeError):
+        return set()
+
+
+def write_markdown(out: Path, sections: list[dict], provenance: tuple, figures: list, generated: str) -> None:
+    files = figure_folder(out)
+    replaced = _referenced(out, files) if out.is_file() else set()
     files.mkdir(parents=True, exist_ok=True)
     md = ["# unsuprnn report", "", generated, "", "## Comparison", ""]
     for s in sections:
@@ -137,6 +156,5 @@ def write_markdown(out: Path, sections: list[dict], provenance: tuple, figures: 
         names.append(name)
         md += [f"## {title}", "", f"![{title}]({files.name}/{name})", "", CAPTIONS[kind], ""]
     write_text(out, "\n".join(md))
-    for old in files.glob("*.png"):  # figures of the report this one replaced
-        if old.name not in names and (old.name.startswith("fig-") or old.name.startswith("figure")):
-            old.unlink()
+    for name in replaced - set(names):  # figures of the report this one replaced; nothing else in the folder
+        (files / name).unlink(missing_ok=True)

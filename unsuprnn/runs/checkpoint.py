@@ -129,6 +129,17 @@ def load_encoder_file(path: str | Path) -> tuple[dict, Config, dict]:
     return state["state_dict"], config_from_dict(state["config"]), state["pipeline"]
 
 
+def check_encoder_config(cfg: Config, input_dim: int, path: Path) -> None:
+    """The encoder an encoder.pt describes, within its settings' bounds and the machine's memory, before it
+    is built (a crafted file could ask for 10**7 layers)."""
+    from ..bounds import check_fields
+    from ..budget import check_model_fits
+    from ..models.encoder import build_encoder
+    check_fields(cfg.encoder, lambda name, value, b: f"{path} describes an encoder with {name} = {value!r}, "
+                                                     f"outside {b.describe()}; the file is damaged or was edited")
+    check_model_fits(lambda: build_encoder(cfg.encoder, input_dim), torch.device("cpu"))
+
+
 def load_run_encoder(run: str | Path, device: torch.device | str = "cpu"):
     """Rebuild the frozen encoder and its input pipeline from a run directory (or an encoder.pt).
 
@@ -145,8 +156,13 @@ def load_run_encoder(run: str | Path, device: torch.device | str = "cpu"):
         print(f"warning: {run} is still being written ({who}); reading the encoder of its latest epoch",
               file=sys.stderr)
     state_dict, cfg, info = load_encoder_file(path)
-    pipeline = SequencePipeline(tuple(info["shape"]), info["view"], info["patch"] or cfg.data.patch,
-                                info["mean"], info["std"], cfg.augment)
+    try:
+        pipeline = SequencePipeline(tuple(info["shape"]), info["view"], info["patch"] or cfg.data.patch,
+                                    info["mean"], info["std"], cfg.augment)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise UserError(f"{path} holds a damaged pipeline description ({type(exc).__name__}); train the run again "
+                        "or restore encoder.pt") from None
+    check_encoder_config(cfg, pipeline.seq_shape[1], path)
     encoder = build_encoder(cfg.encoder, pipeline.seq_shape[1])
     try:
         encoder.load_state_dict(state_dict)

@@ -28,10 +28,16 @@ def write_json(path: Path, obj) -> None:
 
 
 def read_json(path: Path) -> dict:
+    """A run's JSON file (meta, metrics, probe): a mapping, else one line naming the damaged file."""
     try:
-        return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"cannot read {path} ({exc}); the run directory is damaged") from None
+        value = json.loads(Path(path).read_text())
+    except (OSError, ValueError, RecursionError) as exc:  # (JSONDecodeError, bad UTF-8, nesting too deep)
+        raise UserError(f"cannot read {path} ({type(exc).__name__}); the run directory is damaged: restore the "
+                        "file, or start the run over with --force") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{path} holds a {type(value).__name__}, not the mapping unsuprnn writes; the run directory "
+                        "is damaged: restore the file, or start the run over with --force")
+    return value
 
 
 def write_log(path: Path, entries: list[dict]) -> None:
@@ -52,7 +58,7 @@ def read_log(path: Path) -> list[dict]:
             continue
         try:
             entry = json.loads(line)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             entry = None
         if not isinstance(entry, dict) or not isinstance(entry.get("epoch"), int):
             raise UserError(f"{path} line {n} is damaged (truncated or edited); restore the file, "

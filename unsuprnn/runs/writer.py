@@ -19,6 +19,7 @@ Files of the user's in the run directory (notes, reports) stay where they are.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -114,6 +115,21 @@ def refuse_if_in_use(out: str | Path) -> None:
     who = holder(out)
     if who:
         raise _in_use(out, who)
+
+
+@contextlib.contextmanager
+def file_lock(path: Path):
+    """An exclusive lock held while the block runs (waiting for another holder), on a lock file that is
+    never followed through a symlink: for a short read-change-write of one file (probe.json)."""
+    if fcntl is None:
+        yield
+        return
+    fd = _open_lock(path, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _unlock(out: Path, fd: int | None) -> None:
