@@ -84,6 +84,8 @@ def snapshot(out: Path) -> dict:
 
 
 def assert_one_error_line(r):
+    """Exit 2 and one `error:` line, the last (progress lines of work done before the failure may precede it)."""
     lines = r.stderr.strip().splitlines()
-    assert r.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: "), r.output
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert r.exit_code == 2 and len(errors) == 1 and lines[-1] == errors[0], r.output
     assert "Traceback" not in r.output

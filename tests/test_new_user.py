@@ -1,8 +1,6 @@
 """What a new user tripped over: baselines and metrics that mean something on small and unlabelled sets,
 every command on an unlabelled folder, a line per step in a redirected log, a cluster run's report row."""
 
-import json
-
 import numpy as np
 import pytest
 import torch

@@ -26,7 +26,18 @@ def model_parameters(build) -> int:
 
 
 def available_memory(device: torch.device) -> int:
-    """Bytes a run may use on `device`: the GPU's total memory, or the host's available memory."""
+    """Bytes a run may use on `device`: the GPU's total memory, or the host's available memory; at most
+    UNSUPRNN_MEMORY bytes where that is set (a cap for a shared machine)."""
+    cap = os.environ.get("UNSUPRNN_MEMORY")
+    if cap:
+        try:
+            return min(int(float(cap)), _device_memory(device))
+        except ValueError:
+            raise UserError(f"UNSUPRNN_MEMORY={cap!r} is not a number of bytes; set it like 8e9, or unset it") from None
+    return _device_memory(device)
+
+
+def _device_memory(device: torch.device) -> int:
     if device.type == "cuda":
         return torch.cuda.mem_get_info(device)[1]
     try:

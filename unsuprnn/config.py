@@ -42,7 +42,7 @@ class DataConfig:
 
 @dataclass
 class AugmentConfig:
-    crop_scale: float = opt(0.8, gt=0, hi=1)     # random resized crop: min zoom (1 = off)
+    crop_scale: float = opt(0.8, 0.05, 1)        # random resized crop: min zoom (1 = off)
     rotate: float = opt(10.0, 0, 180)            # degrees, uniform in [-rotate, rotate]
     translate: float = opt(0.1, 0, 1)            # fraction of the side
     shear: float = opt(8.0, 0, lt=80)            # degrees
@@ -52,6 +52,10 @@ class AugmentConfig:
     brightness: float = opt(0.2, 0, 1)
     contrast: float = opt(0.2, 0, 1)
     hflip: bool = False              # off: it changes the meaning of digits
+    # colour, for RGB images only: a contrastive encoder otherwise matches two views by their colours
+    saturation: float = opt(0.0, 0, 1)           # saturation factor in [1 - s, 1 + s]
+    hue: float = opt(0.0, 0, 0.5)                # hue turned by up to this share of the colour wheel, each way
+    grayscale: float = opt(0.0, 0, 1)            # probability of a grey view
 
 
 @dataclass

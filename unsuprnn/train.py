@@ -249,9 +249,9 @@ def train_one_epoch(t: Training, epoch: int, bar) -> dict:
     def complaint(i: int) -> str:
         step = epoch * spe + i
         where = f"at epoch {epoch + 1}, within steps {max(step - CHECK_EVERY, 0) + 1}-{step + 1}"
-        if all(torch.isfinite(p).all() for p in t.objective.parameters()):  # the weights are fine: the input is not
-            return (f"loss became non-finite {where} while the weights stayed finite: an input was not finite; check "
-                    "the augmentation settings (--set augment.KEY) and the data")
+        if not inputs_finite(t):
+            return (f"loss became non-finite {where}: the augmented images themselves are not finite; check the "
+                    "augmentation settings (--set augment.KEY) and the data")
         return (f"loss became non-finite {where} (lr {t.schedule[step]:.2e}); lower --lr, raise "
                 "train.warmup_epochs or set train.grad_clip, and check the data for NaNs")
     for i, (x, y, _) in enumerate(t.loader):
@@ -271,6 +271,16 @@ def train_one_epoch(t: Training, epoch: int, bar) -> dict:
     loss = float(fabric.all_reduce(meter.loss_sum / spe, reduce_op="mean"))
     return {"epoch": epoch + 1, "step": (epoch + 1) * spe, "loss": loss, "lr": t.schedule[(epoch + 1) * spe - 1],
             "images_per_s": spe * batch * world / seconds, "seconds": seconds}
+
+
+@torch.no_grad()
+def inputs_finite(t: Training, rows: int = 256) -> bool:
+    """Whether clean and augmented views of some training images are finite (where a non-finite loss comes
+    from: the data and augmentation, or the training itself)."""
+    idx = t.ds.splits["train"][:rows]
+    x = t.ds.images[idx].to(t.fabric.device)
+    gen = torch.Generator(device=t.fabric.device).manual_seed(0)
+    return bool(torch.isfinite(t.pipeline.clean(x)).all() and torch.isfinite(t.pipeline.augmented(x, gen)).all())
 
 
 def gathered_rng_states(t: Training) -> dict:

@@ -61,3 +61,20 @@ def test_erasing_band_covers_whole_rows():
     assert rows_zero.any() and ((y[0, 0] == 0).sum(1)[rows_zero] == 10).all()
     block = y[1, 0] == 0
     assert block.sum() > 0 and not block.all(1).any()  # a block narrower than the image
+
+
+def test_colour_augmentation_keeps_grey_grey_and_luma_and_leaves_one_channel_alone():
+    cfg = dataclasses.replace(AugmentConfig(), crop_scale=1.0, rotate=0, translate=0, shear=0, noise=0,
+                              erase_prob=0, brightness=0, contrast=0, saturation=0.8, hue=0.5, grayscale=0.5)
+    aug = BatchAugment(cfg)
+    grey = torch.full((16, 3, 4, 4), 0.5)
+    assert torch.allclose(aug(grey, torch.Generator().manual_seed(0)), grey, atol=1e-5)  # no colour to move
+    x = torch.tensor([0.45, 0.5, 0.55]).view(1, 3, 1, 1).repeat(64, 1, 4, 4)  # a muted colour: in gamut after turns
+    p = aug.sample(64, "cpu", torch.Generator().manual_seed(1), channels=3)
+    p["saturation"][:] = 1.0
+    y = aug.apply(x, p)
+    luma = lambda t: (t * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1)
+    assert torch.allclose(luma(y), luma(x), atol=1e-4)  # a hue turn keeps the brightness
+    assert torch.allclose(y[p["gray"]][:, 0], y[p["gray"]][:, 1]) and p["gray"].any() and not p["gray"].all()
+    one = BatchAugment(dataclasses.replace(cfg, hue=0.3))
+    assert "hue" not in one.sample(4, "cpu", None, channels=1)  # grayscale images draw no colour parameters

@@ -112,7 +112,8 @@ def strong_augment(cfg: AugmentConfig, factor: float) -> AugmentConfig:
         cfg, crop_scale=cfg.crop_scale ** factor, rotate=cfg.rotate * factor, translate=cfg.translate * factor,
         shear=min(cfg.shear * factor, 60.0), noise=cfg.noise * factor, erase_prob=min(cfg.erase_prob * factor, 1.0),
         erase_max=min(cfg.erase_max * factor, 0.6), brightness=min(cfg.brightness * factor, 0.9),
-        contrast=min(cfg.contrast * factor, 0.9))
+        contrast=min(cfg.contrast * factor, 0.9), saturation=min(cfg.saturation * factor, 1.0),
+        hue=min(cfg.hue * factor, 0.5), grayscale=min(cfg.grayscale * factor, 1.0))
 
 
 @torch.no_grad()

@@ -17,6 +17,11 @@ from ..config import AugmentConfig
 from ..errors import UserError
 
 
+LUMA = torch.tensor([0.299, 0.587, 0.114])
+YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+YIQ_INV = torch.linalg.inv(YIQ)
+
+
 class BatchAugment:
     """Random augmentation of x: float [B, C, H, W] in [0, 1] -> float [B, C, H, W] in [0, 1]."""
 
@@ -37,8 +42,9 @@ class BatchAugment:
         c = self.cfg
         return c.crop_scale < 1 or c.rotate > 0 or c.translate > 0 or c.shear > 0 or c.hflip
 
-    def sample(self, n: int, device: torch.device | str, generator: torch.Generator | None) -> dict:
-        """Draw per-sample parameters, each a tensor [n] on `device`."""
+    def sample(self, n: int, device: torch.device | str, generator: torch.Generator | None,
+               channels: int = 1) -> dict:
+        """Draw per-sample parameters, each a tensor [n] on `device` (colour ones for 3 channels only)."""
         c = self.cfg
 
         def u(lo: float, hi: float) -> torch.Tensor:
@@ -61,7 +67,27 @@ class BatchAugment:
             "erase_w": u(0.1, 1) * c.erase_max,
             "erase_y": u(0, 1),
             "erase_x": u(0, 1),
-        }
+        } | (self._colour(u) if channels == 3 else {})
+
+    def _colour(self, u) -> dict:
+        c = self.cfg
+        return {"saturation": u(1 - c.saturation, 1 + c.saturation), "hue": u(-c.hue, c.hue) * (2 * math.pi),
+                "gray": u(0, 1) < c.grayscale}
+
+    @staticmethod
+    def colour(x: torch.Tensor, p: dict) -> torch.Tensor:
+        """Saturation, hue (a rotation about the grey axis in YIQ space, which keeps luma) and grayscale,
+        per sample, of RGB x [B, 3, H, W]."""
+        b = x.shape[0]
+        luma = (x * LUMA.to(x).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        x = luma + (x - luma) * p["saturation"].view(b, 1, 1, 1)
+        cos, sin = torch.cos(p["hue"]), torch.sin(p["hue"])
+        one, zero = torch.ones_like(cos), torch.zeros_like(cos)
+        rot = torch.stack([torch.stack([one, zero, zero], -1), torch.stack([zero, cos, -sin], -1),
+                           torch.stack([zero, sin, cos], -1)], 1)                      # [B, 3, 3]
+        m = YIQ_INV.to(x) @ rot.to(x) @ YIQ.to(x)
+        x = torch.einsum("bij,bjhw->bihw", m, x)
+        return torch.where(p["gray"].view(b, 1, 1, 1), luma.expand_as(x), x)
 
     def apply(self, x: torch.Tensor, p: dict, generator: torch.Generator | None = None) -> torch.Tensor:
         """Apply drawn parameters `p` to x: float [B, C, H, W] in [0, 1]."""
@@ -81,6 +107,8 @@ class BatchAugment:
             mean = x.mean((1, 2, 3), keepdim=True)
             x = (x - mean) * p["contrast"].view(b, 1, 1, 1) + mean
             x = x * p["brightness"].view(b, 1, 1, 1)
+        if x.shape[1] == 3 and "hue" in p and (self.cfg.saturation > 0 or self.cfg.hue > 0 or self.cfg.grayscale > 0):
+            x = self.colour(x, p)
         if self.cfg.noise > 0:
             noise = torch.randn(x.shape, device=x.device, generator=generator, dtype=x.dtype)
             x = x + noise * p["noise"].view(b, 1, 1, 1)
@@ -98,4 +126,4 @@ class BatchAugment:
         return x.clamp(0.0, 1.0)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.apply(x, self.sample(x.shape[0], x.device, generator), generator)
+        return self.apply(x, self.sample(x.shape[0], x.device, generator, x.shape[1]), generator)
