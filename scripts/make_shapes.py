@@ -3,8 +3,8 @@ and clustering work on data they were never tuned on.
 
     python scripts/make_shapes.py --out data/shapes --classes circle,square,triangle,cross --per-class 300 --size 32
 
-Each image: one filled shape of a random colour, size, position and rotation on a random background
-colour with noise, SIZE x SIZE RGB PNG, in DIR/CLASS/NNNNN.png (or flat, unlabelled, with --flat).
+Each image: one filled shape of a random colour, size and rotation, near the centre (`--jitter`), on a
+random background colour with noise, SIZE x SIZE RGB PNG, in DIR/CLASS/NNNNN.png (or flat, unlabelled, with --flat).
 Seeded: the same arguments write the same files.
 """
 
@@ -39,7 +39,7 @@ def polygon(kind: str, cx: float, cy: float, r: float, angle: float) -> list[tup
     return [(cx + r * x, cy + r * y) for x, y in corners]
 
 
-def draw_shape(kind: str, size: int, rng: np.random.Generator) -> Image.Image:
+def draw_shape(kind: str, size: int, rng: np.random.Generator, jitter: float = 0.15) -> Image.Image:
     scale = 4  # drawn large and scaled down: smooth edges
     s = size * scale
     bg = tuple(int(v) for v in rng.integers(0, 256, 3))
@@ -48,8 +48,10 @@ def draw_shape(kind: str, size: int, rng: np.random.Generator) -> Image.Image:
         fg = tuple(int(v) for v in rng.integers(0, 256, 3))
     img = Image.new("RGB", (s, s), bg)
     d = ImageDraw.Draw(img)
-    r = rng.uniform(0.18, 0.38) * s
-    cx, cy = rng.uniform(r, s - r), rng.uniform(r, s - r)
+    r = rng.uniform(0.22, 0.38) * s
+    # near the centre, as photographed objects and scanned characters are (position is not what differs)
+    cx, cy = (np.clip(s / 2 + rng.uniform(-jitter, jitter, 2) * s, r, s - r) if jitter < 1
+              else (rng.uniform(r, s - r), rng.uniform(r, s - r)))
     angle = rng.uniform(0, 2 * math.pi)
     if kind == "circle":
         d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fg)
@@ -71,6 +73,8 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--flat", action="store_true", help="one folder, no class subfolders (unlabelled)")
+    ap.add_argument("--jitter", type=float, default=0.15,
+                    help="the centre moves by up to this share of the side (1: anywhere in the image)")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     out = Path(args.out)
@@ -80,7 +84,7 @@ def main() -> None:
             folder = out if args.flat else out / kind
             folder.mkdir(parents=True, exist_ok=True)
             name = f"{kind}-{i:05d}.png" if args.flat else f"{i:05d}.png"
-            draw_shape(kind, args.size, rng).save(folder / name)
+            draw_shape(kind, args.size, rng, args.jitter).save(folder / name)
     print(f"wrote {args.per_class * len(kinds)} images of {len(kinds)} shapes to {out}")
 
 

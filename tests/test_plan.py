@@ -88,3 +88,9 @@ def test_an_early_stopped_run_says_it_is_undertrained(runner, tmp_path):
     assert r.exit_code == 0, r.output
     assert "note: the run looks undertrained: its loss fell" in r.stderr and "--epochs 6" in r.stderr
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["undertrained"]["try"] == "--epochs 6"
+
+
+@pytest.mark.parametrize("n,neighbors", [(300, 5), (800, 5), (1438, 7), (1600, 8), (4000, 20), (48000, 20)])
+def test_auto_neighbours_follow_the_size_of_the_set(n, neighbors):
+    from unsuprnn.plan import auto_neighbors
+    assert auto_neighbors(n) == neighbors

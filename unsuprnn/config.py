@@ -121,7 +121,9 @@ class ClusterConfig:
     """The clustering stage (`unsuprnn cluster`, SCAN): read only by that command."""
     clusters: int = opt(0, 2, BIG, also=(0,), note="0 = the number of classes of the run's dataset",
                         flag=("--clusters", "-k"), help="Number of clusters K (0 = the dataset's number of classes).")
-    neighbors: int = opt(20, 1, 1024, flag="--neighbors", help="Nearest neighbours mined per training image.")
+    neighbors: int | str = opt("auto", 1, 1024, also=("auto",), flag="--neighbors",
+                               help="Nearest neighbours mined per training image; auto: one per 200 training "
+                                    "images, from 5 to 20.")
     heads: int = opt(10, 1, 1024, flag="--heads",
                      help="Clustering heads trained side by side; the one with the lowest loss is kept.")
     epochs: int = opt(30, 1, 1_000_000, flag="--epochs",

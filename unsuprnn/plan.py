@@ -31,6 +31,13 @@ def auto_epochs(steps: int, steps_per_epoch: int) -> int:
     return max(1, math.ceil(steps / max(steps_per_epoch, 1)))
 
 
+def auto_neighbors(n_train: int) -> int:
+    """Neighbours mined per image for the clustering stage: one per 200 training images, from 5 to 20.
+    On small sets 20 neighbours reach far into other classes (on 800 MNIST images 82% of 20 share their
+    image's label, 91% of 5); RESULTS.md."""
+    return int(min(20, max(5, n_train // 200)))
+
+
 def auto_every(epochs: int, points: int = 20) -> int:
     """Run a monitor every this many epochs, for about `points` measurements over the run."""
     return max(1, round(epochs / points))

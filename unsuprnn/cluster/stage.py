@@ -15,6 +15,7 @@ plus cluster_head.pt; `probe`, `export` and `report` read it.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from ..runs.files import base_meta, check_run, read_json
 from ..runs.lifecycle import (ResumePoint, RunRecorder, check_target, epoch_line, restore_rng_states, resume_point,
                               rng_states)
 from ..runs.writer import claim_run
+from ..plan import AUTO, auto_neighbors
 from ..schedules import lr_schedule
 from .epoch import Phase, cluster_one_epoch
 from .scan import ClusterHeads, assign_clusters, head_losses, mine_neighbors, strong_augment
@@ -90,7 +92,8 @@ def train_clusters(cfg: Config, run: str | Path | None, out: str | Path, resume:
     run: the pretrained run (or a resumed cluster run's source, read from its meta.json when None).
     Returns the metrics also written to metrics.json.
     """
-    out, cc = Path(out), cfg.cluster
+    out, cfg = Path(out), copy.deepcopy(cfg)  # `auto` settings are resolved in this copy
+    cc = cfg.cluster
     device = resolve_device(cfg.train.device)
     resuming = check_target(out, cfg, resume, force, RESUME_IGNORES)
     if resuming:
@@ -134,6 +137,8 @@ def setup(cfg: Config, run: Path, out: Path, device: torch.device, resuming: boo
     encoder, pipeline, _, info = load_run_encoder(run, device)
     digest = file_sha256(run / "encoder.pt" if run.is_dir() else run)
     ds = load_dataset_matching(cfg.data, seed, info["shape"])
+    if cc.neighbors == AUTO:
+        cc.neighbors = auto_neighbors(len(ds.splits["train"]))
     k = check_sizes(ds, cc)
     point = resume_point(out, cfg, RESUME_IGNORES, CHECKPOINT_KEYS) if resuming else ResumePoint()
     if point.checkpoint is not None and point.checkpoint.get("source_encoder") != digest:
