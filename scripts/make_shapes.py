@@ -39,13 +39,16 @@ def polygon(kind: str, cx: float, cy: float, r: float, angle: float) -> list[tup
     return [(cx + r * x, cy + r * y) for x, y in corners]
 
 
-def draw_shape(kind: str, size: int, rng: np.random.Generator, jitter: float = 0.15) -> Image.Image:
+def draw_shape(kind: str, size: int, rng: np.random.Generator, jitter: float = 0.15, grey: bool = False) -> Image.Image:
     scale = 4  # drawn large and scaled down: smooth edges
     s = size * scale
     bg = tuple(int(v) for v in rng.integers(0, 256, 3))
     fg = tuple(int(v) for v in rng.integers(0, 256, 3))
+    if grey:  # grey levels: the shape, not its colour, tells the images apart
+        bg, fg = (bg[0],) * 3, (fg[0],) * 3
     while sum(abs(a - b) for a, b in zip(bg, fg)) < 150:  # keep the shape visible
         fg = tuple(int(v) for v in rng.integers(0, 256, 3))
+        fg = (fg[0],) * 3 if grey else fg
     img = Image.new("RGB", (s, s), bg)
     d = ImageDraw.Draw(img)
     r = rng.uniform(0.22, 0.38) * s
@@ -62,7 +65,8 @@ def draw_shape(kind: str, size: int, rng: np.random.Generator, jitter: float = 0
         d.polygon(polygon(kind, cx, cy, r, angle), fill=fg)
     small = np.asarray(img.resize((size, size), Image.BILINEAR), dtype=np.float64)
     small += rng.normal(0, rng.uniform(3, 15), small.shape)  # sensor noise
-    return Image.fromarray(np.clip(np.rint(small), 0, 255).astype(np.uint8), "RGB")
+    img = Image.fromarray(np.clip(np.rint(small), 0, 255).astype(np.uint8), "RGB")
+    return img.convert("L") if grey else img
 
 
 def main() -> None:
@@ -73,6 +77,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--flat", action="store_true", help="one folder, no class subfolders (unlabelled)")
+    ap.add_argument("--grey", action="store_true", help="grey levels instead of colours (one channel)")
     ap.add_argument("--jitter", type=float, default=0.15,
                     help="the centre moves by up to this share of the side (1: anywhere in the image)")
     args = ap.parse_args()
@@ -84,7 +89,7 @@ def main() -> None:
             folder = out if args.flat else out / kind
             folder.mkdir(parents=True, exist_ok=True)
             name = f"{kind}-{i:05d}.png" if args.flat else f"{i:05d}.png"
-            draw_shape(kind, args.size, rng, args.jitter).save(folder / name)
+            draw_shape(kind, args.size, rng, args.jitter, args.grey).save(folder / name)
     print(f"wrote {args.per_class * len(kinds)} images of {len(kinds)} shapes to {out}")
 
 

@@ -64,7 +64,7 @@ def flat_run(tmp_path_factory):
 
 def test_every_command_works_on_an_unlabelled_folder(runner, flat_run, tmp_path):
     r = invoke(runner, "probe", "--run", flat_run / "run", "--device", "cpu")
-    assert r.exit_code == 0 and "knn, linear need labels" in r.stdout and "--clusters K" in r.stdout
+    assert r.exit_code == 0 and "knn, linear need labels" in r.stdout and "auto K" in r.stdout  # K from the data
     r = invoke(runner, "probe", "--run", flat_run / "run", "--clusters", "4", "--device", "cpu")
     assert r.exit_code == 0 and "clusters computed but not scored" in r.stdout
     r = invoke(runner, "probe", "--run", flat_run / "clu", "--device", "cpu")

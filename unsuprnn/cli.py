@@ -163,11 +163,16 @@ def cluster_cmd(o: Given):
     typer.echo(line + ")")
 
 
-def _probe_settings(o: Given):
-    """The ProbeSettings of the probe options given (the others at their defaults), checked."""
+def _probe_settings(o: Given, flags: dict | None = None):
+    """The ProbeSettings of the probe options given (the others at their defaults), read as their declared
+    types (`--clusters 4` or `auto`) and checked."""
+    import typing
+
+    from .bounds import coerce
     from .config import ProbeSettings
+    hints = typing.get_type_hints(ProbeSettings)
     given = {k.split(".")[1]: v for k, v in o.flags("probe").items() if v is not None}
-    return ProbeSettings(**given).check()
+    return ProbeSettings(**{k: coerce(v, hints[k], k) for k, v in given.items()}).check(flags)
 
 
 @cmd("probe", "run", "method", "probe_dataset", "test_dataset", "baselines", PROBE, "json_out", "force_file",

@@ -19,6 +19,7 @@ import yaml
 
 from .bounds import BIG, coerce, check_fields, opt
 from .data.specs import check_spec, dataset_help
+from .evaluate.choose_k import parse_k_range
 from .plan import parse_duration
 from .errors import UserError
 
@@ -150,8 +151,14 @@ class ProbeSettings:
     k: int = opt(20, 1, BIG, flag="--k", help="kNN neighbours (k-means clusters when --method kmeans alone).")
     temperature: float = opt(0.07, 1e-4, 100, note="the kNN vote temperature", flag="--temperature",
                              help="kNN vote temperature.")
-    clusters: Optional[int] = opt(None, 2, BIG, note="k-means clusters; none = the number of classes",
-                                  flag="--clusters", help="k-means clusters (none = the number of classes).")
+    clusters: Optional[int | str] = opt(None, 2, BIG, also=("auto",), note="none = the number of classes",
+                                        flag="--clusters", help="k-means clusters: K, or auto (chosen from the data "
+                                        "within --k-range; none = the number of classes, auto without labels).")
+    k_range: str = opt("2:20", flag="--k-range", parse=parse_k_range,
+                       help="The numbers of clusters --clusters auto chooses from, A:B.")
+    duplicate_threshold: float = opt(0.995, 0, 1, flag="--duplicate-threshold",
+                                     help="Cosine similarity (of centred embeddings) from which two images count as "
+                                          "near-duplicates.")
     index: str = opt("flat", choices=("flat", "ivf"), flag="--index", help="kNN index: flat (exact) | ivf (approximate).")
     nlist: int = opt(1024, 1, BIG, flag="--nlist", help="IVF cells.")
     nprobe: int = opt(16, 1, BIG, flag="--nprobe", help="IVF cells searched per query.")

@@ -152,19 +152,25 @@ def kmeans_scores(x: torch.Tensor, labels: torch.Tensor | None, k: int, seed: in
 
 # --- the `kmeans` probe method (see evaluate/methods.py): the queries are clustered, labels only score
 NEEDS_LABELS = False
-COLUMNS = (("NMI", "nmi"), ("ARI", "ari"), ("cluster acc", "accuracy"))
+COLUMNS = (("auto K", "k_auto"), ("NMI", "nmi"), ("ARI", "ari"), ("cluster acc", "accuracy"))
 
 
 def settings_of(settings: dict, result: dict) -> dict:
-    """What a k-means figure depends on besides the data: the number of clusters (and restarts, if set)."""
-    s = {"clusters": result.get("k")}
+    """What a k-means figure depends on besides the data: the number of clusters (`auto` and its range, or K)
+    and restarts, if set."""
+    auto = settings.get("clusters") == "auto"
+    s = {"clusters": "auto", "k_range": settings.get("k_range")} if auto else {"clusters": result.get("k")}
     if settings.get("restarts"):
         s["restarts"] = settings["restarts"]
     return s
 
 
 def measure(bank, bank_y, query, query_y, num_classes: int, settings, seed: int, device) -> dict:
-    k = settings.clusters or num_classes
-    if not k:
-        raise UserError("the dataset has no classes to count; pass --clusters K for the number of clusters")
-    return kmeans_scores(query, query_y, k, seed=seed, restarts=settings.restarts, device=device)
+    """k-means of the queries into K clusters: --clusters K, the number of classes, or (auto) the K chosen
+    from the queries themselves, whose whole curve is kept (`k_curve`)."""
+    k, chosen = settings.clusters or num_classes, {}
+    if k == "auto" or not k:
+        from .choose_k import choose_k, parse_k_range
+        k, curve = choose_k(query, parse_k_range(settings.k_range), seed)
+        chosen = {"k_auto": k, "k_chosen_by": "modularity", "k_curve": {str(kk): v for kk, v in curve.items()}}
+    return kmeans_scores(query, query_y, k, seed=seed, restarts=settings.restarts, device=device) | chosen

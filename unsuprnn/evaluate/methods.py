@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 
-METHOD_NAMES = ("knn", "linear", "kmeans")
+METHOD_NAMES = ("knn", "linear", "kmeans", "hdbscan")
 BASELINES = ("raw", "pca", "random", "supervised=RUN")  # the feature sets of baselines.py
 
 

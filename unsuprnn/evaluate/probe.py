@@ -96,16 +96,13 @@ def plan_methods(methods: tuple[str, ...], explicit: bool, settings: ProbeSettin
                             "probe with --method kmeans --clusters K, or give a labelled --dataset")
         methods = tuple(m for m in methods if m not in needing)
         notes += [f"no labels: {', '.join(needing)} need labels and were not measured"] if needing else []
-        if "kmeans" in methods and not (settings.clusters or head_k):
-            methods = tuple(m for m in methods if m != "kmeans")
-            notes.append("no labels: k-means needs a number of clusters; pass --clusters K")
-        elif "kmeans" in methods and not settings.clusters:
-            settings = dataclasses.replace(settings, clusters=head_k)
+        if not settings.clusters:  # k-means: a cluster run's K, else one chosen from the data
+            settings = dataclasses.replace(settings, clusters=head_k or "auto")
     n_bank = int((data.bank_y >= 0).sum())
     if "knn" in methods and settings.k > n_bank:
         raise UserError(f"k={settings.k} is larger than the labelled bank of {n_bank} vectors; "
                         f"pass --k at most {n_bank}")
-    if settings.clusters is not None and not 1 <= settings.clusters <= len(data.query_idx):
+    if isinstance(settings.clusters, int) and not 1 <= settings.clusters <= len(data.query_idx):
         raise UserError(f"--clusters {settings.clusters} must be between 1 and the {len(data.query_idx)} queries")
     return methods, settings, notes
 
@@ -144,6 +141,7 @@ def run_probe(run: str | Path, methods: tuple[str, ...] = METHOD_NAMES, baseline
             "bank_size": len(data.bank_idx), "query_size": len(data.query_idx), "k": settings.k,
             "temperature": settings.temperature, "index": settings.index, "nlist": settings.nlist,
             "nprobe": settings.nprobe, **({"restarts": settings.restarts} if settings.restarts else {}),
+            **({"clusters": "auto", "k_range": settings.k_range} if settings.clusters == "auto" else {}),
             "embedding_dim": int(sets["encoder"][0].shape[1]), "encoder_sha256": encoder_digest(loaded[0], head),
             "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "sources": sources, "results": results,
             "notes": notes}

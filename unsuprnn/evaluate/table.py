@@ -7,7 +7,8 @@ from .methods import METHOD_NAMES, method
 
 HEAD_COLUMNS = [("head K", ("head", "k")), ("head conf.", ("head", "mean_confidence")), ("head NMI", ("head", "nmi")),
                 ("head ARI", ("head", "ari")), ("head acc", ("head", "accuracy"))]
-UNRANKED = {("head", "k"), ("head", "mean_confidence")}  # what a head is, not how good it is: never marked best
+UNRANKED = {("head", "k"), ("head", "mean_confidence"), ("kmeans", "k_auto"), ("hdbscan", "clusters"),
+            ("hdbscan", "noise")}  # what a head is, not how good it is: never marked best
 
 
 def method_columns() -> list[tuple[str, tuple[str, str]]]:
@@ -28,7 +29,8 @@ def cell_text(result: dict, method_name: str, key: str) -> str:
     standard deviation over restarts; '-' where it was not measured."""
     v = result.get(method_name, {}).get(key)
     fmt = {"nmi": lambda x: f"{x:.3f}", "ari": lambda x: f"{x:.3f}", "mean_confidence": lambda x: f"{x:.3f}",
-           "k": lambda x: f"{x:d}"}.get(key, lambda x: f"{x:.2f}")
+           "k": lambda x: f"{x:d}", "k_auto": lambda x: f"{x:d}", "clusters": lambda x: f"{x:d}"}.get(
+        key, lambda x: f"{x:.2f}")
     spread = result.get(method_name, {}).get("spread", {}).get(key)
     return "-" if v is None else fmt(v) + (f" ±{fmt(spread['std'])}" if spread else "")
 

@@ -1,0 +1,57 @@
+"""The `hdbscan` probe method: density clusters of the queries (scikit-learn's HDBSCAN), which finds its own
+number of clusters and leaves points in no dense region as noise (-1).
+
+The L2-normalized embeddings are first projected on their PCA_DIMS leading components (density estimates
+in hundreds of dimensions see every point as isolated); the smallest cluster is 1% of the points (at
+least 5). Where labels exist: NMI and ARI with noise as a cluster of its own, and Hungarian accuracy with
+every noise point counted as wrong.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .metrics import clustering_metrics
+
+NEEDS_LABELS = False
+COLUMNS = (("HDBSCAN clusters", "clusters"), ("noise %", "noise"), ("HDBSCAN NMI", "nmi"), ("HDBSCAN ARI", "ari"),
+           ("HDBSCAN acc", "accuracy"))
+PCA_DIMS = 32
+
+
+def min_cluster_size(n: int) -> int:
+    return max(5, n // 100)
+
+
+def hdbscan_clusters(x: torch.Tensor, seed: int = 0) -> np.ndarray:
+    """Cluster ids [N] of x [N, E] (-1 = noise)."""
+    from sklearn.cluster import HDBSCAN
+    from sklearn.decomposition import PCA
+    z = torch.nn.functional.normalize(x.float(), dim=1).numpy()
+    dims = min(PCA_DIMS, z.shape[1], max(len(z) - 1, 1))
+    if dims < z.shape[1]:
+        z = PCA(n_components=dims, random_state=seed).fit_transform(z)
+    return HDBSCAN(min_cluster_size=min_cluster_size(len(z)), copy=True).fit_predict(z).astype(np.int64)
+
+
+def noise_scores(y: np.ndarray, ids: np.ndarray) -> dict:
+    """NMI and ARI (noise as its own cluster) and accuracy with noise counted wrong, in %."""
+    out = clustering_metrics(y, np.where(ids < 0, ids.max() + 1, ids))
+    kept = ids >= 0
+    out["accuracy"] = clustering_metrics(y[kept], ids[kept])["accuracy"] * kept.mean() if kept.any() else 0.0
+    return out
+
+
+def settings_of(settings: dict, result: dict) -> dict:
+    return {"min_cluster_size": result.get("min_cluster_size")}
+
+
+def measure(bank, bank_y, query, query_y, num_classes: int, settings, seed: int, device) -> dict:
+    ids = hdbscan_clusters(query, seed)
+    out = {"clusters": int(ids.max()) + 1, "noise": 100.0 * float((ids < 0).mean()),
+           "min_cluster_size": min_cluster_size(len(query))}
+    known = (query_y >= 0).numpy()
+    if not known.any():
+        return out | {"note": "no labels: clusters computed but not scored"}
+    return out | noise_scores(query_y.numpy()[known], ids[known])
