@@ -164,7 +164,13 @@ def test_export_refuses_bad_targets_and_cluster_counts(runner, finished, tmp_pat
     (tmp_path / "d.npz").mkdir()
     for args, msg in [(["--out", tmp_path / "d.npz"], "is a folder"),
                       (["--out", tmp_path / "e.npz", "--cluster", "0"], "--cluster 0 is out of range"),
-                      (["--out", tmp_path / "e.npz", "--cluster", "1"], "--cluster 1 is out of range")]:
+                      (["--out", tmp_path / "e.npz", "--cluster", "1"], "--cluster 1 is out of range"),
+                      (["--out", tmp_path / "e.npz", "--cluster", "two"], "--cluster 'two' is not a number"),
+                      (["--out", tmp_path / "e.npz", "--cluster", "5000"], "more than the 1797 rows"),
+                      (["--out", tmp_path / "e.npz", "--cluster", "auto", "--k-range", "9:3"], "--k-range"),
+                      (["--out", tmp_path / "e.npz", "--duplicate-threshold", "1.5"], "--duplicate-threshold"),
+                      (["--out", tmp_path / "e.npz", "--format", "xlsx"], "unknown --format"),
+                      (["--out", tmp_path / "e.txt", "--format", "lightly"], "does not end with .csv")]:
         r = invoke(runner, "export", "--run", finished, *args, "--device", "cpu", "--quiet")
         assert_one_error_line(r)
         assert msg in r.stderr

@@ -110,13 +110,15 @@ def test_report_answers_are_my_embeddings_better_than_raw_pixels(runner, runs, t
     assert all(w in text for w in ("lstm 1x16", "epochs", "knn: k=20", "torch", str(runs / "con")))
     # legends on every map, cluster colours matched to labels, figures sized to the page
     maps = [f for f in page.figures if f["kind"] == "embedding-map"]
-    assert len(maps) == 3 and all("label" in f["legends"] and "k-means cluster" in f["legends"] for f in maps)
+    assert len(maps) == 3 and all(f["legends"][0] == "label" and f["legends"][1] == "k-means, K = 10 (one per class)"
+                                  for f in maps)
     kinds = [f["kind"] for f in page.figures]
     assert kinds.count("training") == 1 and kinds.count("confusion") == 3
+    assert kinds.count("k-curve") == kinds.count("cluster-gallery") == kinds.count("outliers") == 3
     for f in page.figures:
         png = base64.b64decode(f["src"].split(",", 1)[1])
         width = Image.open(io.BytesIO(png)).size[0]
-        assert width == f["width"] and width >= (600 if f["kind"] == "confusion" else 1200), f["kind"]
+        assert width == f["width"] and width >= (1200 if f["kind"] in ("training", "embedding-map") else 600), f["kind"]
     training = next(f for f in page.figures if f["kind"] == "training")
     assert training["legends"].count("run") >= 2 and "run / reference" in training["legends"]
 
@@ -254,6 +256,9 @@ def test_report_of_an_unlabelled_run_scores_nothing_and_says_so(runner, tmp_path
     assert r.exit_code == 0, r.output
     page = Page((tmp_path / "r.html").read_text())
     assert "has no labels" in r.stderr and not (tmp_path / "run" / "probe.json").exists()
-    assert [f["legends"] for f in page.figures if f["kind"] == "embedding-map"] == [[""]]  # no labels, no clusters
+    # no labels: the map by k-means with the K chosen from the data, that K's curve, the clusters' images
+    legends = [f["legends"] for f in page.figures if f["kind"] == "embedding-map"]
+    assert len(legends) == 1 and re.fullmatch(r"k-means, K = \d+ \(chosen from the data\)", legends[0][0])
+    assert {"k-curve", "cluster-gallery", "outliers"} <= {f["kind"] for f in page.figures}
     text = (tmp_path / "r.html").read_text()
     assert "no labels, so no accuracy can be scored" in text and "With labels" in text

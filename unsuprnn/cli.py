@@ -139,7 +139,7 @@ def supervised_cmd(o: Given):
     _train_command(o, "supervised")
 
 
-@run_cmd("cluster", "out", "source_run", CLUSTER, "train.seed", "train.device", "resume", "force", "quiet", "set_")
+@run_cmd("cluster", "out", "source_run", CLUSTER, "train.seed", "train.device", "train.logger", "resume", "force", "quiet", "set_")
 def cluster_cmd(o: Given):
     """Cluster a pretrained run's images without labels (SCAN: mined neighbours, then self-labeling)."""
     from .cluster.stage import source_config, train_clusters
@@ -155,6 +155,8 @@ def cluster_cmd(o: Given):
     apply_overrides(apply_flags(cfg, o.flags()), o.set_ or [])
     m = train_clusters(cfg, o.source_run, o.out, resume=o.resume, force=o.force, quiet=o.quiet)
     line = f"done: {o.out} ({m['clusters']} clusters, head {m['selected_head']}"
+    if m.get("k_auto"):
+        line = line.replace(" clusters,", f" clusters chosen from {cfg.cluster.k_range} by modularity,")
     if m.get("neighbor_accuracy") is not None:
         line += f", neighbour accuracy {m['neighbor_accuracy']:.2f}%"
     if "accuracy" in m.get("test", {}):
@@ -220,22 +222,35 @@ def probe_cmd(o: Given):
         typer.echo(note)
 
 
-@cmd("export", "run", "export_out", "export_dataset", "export_split", "export_clusters", "normalize", "force_file",
-     "train.device", "quiet_steps")
+@cmd("export", "run", "export_out", "export_format", "export_dataset", "export_split", "export_clusters",
+     "probe.k_range", "diagnostics", "probe.duplicate_threshold", "normalize", "force_file", "train.device",
+     "quiet_steps")
 def export_cmd(o: Given):
-    """Write embeddings with labels, indices, split and the run's config hash."""
-    from .config import ProbeSettings
+    """Write embeddings with labels, indices, split, cluster ids, outlier scores, near-duplicates and the run's
+    config hash, as a file (.npz, .npy, .parquet, .csv), lightly's CSV or a TensorBoard projector folder."""
     from .runs.files import check_run
 
     check_run(o.run)
-    ProbeSettings(clusters=o.export_clusters).check({"clusters": "--cluster"})
+    settings = _probe_settings(o, {"k_range": "--k-range", "duplicate_threshold": "--duplicate-threshold"})
+    from .export.gather import parse_cluster
+    cluster = parse_cluster(o.export_clusters)
     from .export import check_target, gather_embeddings, write_embeddings
-    check_target(o.export_out, o.force_file)  # format, its library and the path, before the embedding work
-    cols = gather_embeddings(o.run, o.export_dataset, o.export_split, _device(o.train_device), o.export_clusters,
-                             progress=not o.quiet_steps, normalize=o.normalize)
-    write_embeddings(cols, o.export_out, o.force_file)
+    fmt = check_target(o.export_out, o.force_file, o.export_format)  # format, library, path: before any work
+    cols = gather_embeddings(o.run, o.export_dataset, o.export_split, _device(o.train_device), cluster,
+                             progress=not o.quiet_steps, normalize=o.normalize, diagnostics=o.diagnostics,
+                             duplicate_threshold=settings.duplicate_threshold, k_range=settings.k_range,
+                             thumbnails=64 if fmt == "projector" else 0)
+    write_embeddings(cols, o.export_out, o.force_file, o.export_format)
     typer.echo(f"wrote {o.export_out}: {len(cols['embeddings'])} x {cols['embeddings'].shape[1]} embeddings "
                f"({o.export_split}, {cols['normalization']} normalization, config {cols['config_hash']})")
+    if "cluster_method" in cols:
+        typer.echo(f"cluster: {cols['cluster_method']}")
+    if "duplicate_of" in cols:
+        dup = int((cols["duplicate_of"] >= 0).sum())
+        typer.echo(f"diagnostics: outlier_score (highest {float(cols['outlier_score'].max()):.3f}), "
+                   f"{dup} near-duplicate{'s' if dup != 1 else ''} (duplicate_of)")
+    for note in cols["notes"]:
+        typer.echo(f"note: {note}")
 
 
 @cmd("report", "run_args", "runs", "report_out", "force_file", "train.device", "quiet_steps")

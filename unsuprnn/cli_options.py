@@ -87,11 +87,19 @@ OPTIONS: dict[str, Opt] = {
                     help="Comma list: " + ", ".join(BASELINES) + "."),
     "json_out": _o("--json", type=Optional[Path], show_default="none", help="Also write this probe's results as JSON here."),
     "export_out": _o("--out", "-o", type=Path, default=...,
-                     help="File: .npz, .npy (+ .json), .parquet (needs pyarrow) or .csv."),
+                     help="File: .npz, .npy (+ .json), .parquet (needs pyarrow) or .csv; a folder for --format "
+                          "projector."),
+    "export_format": _o("--format", type=str, default="auto",
+                        help="auto (by --out's extension) | npz | npy | parquet | csv | lightly (lightly's embeddings "
+                             "CSV) | projector (TensorBoard projector folder: tensors, metadata, sprite, config)."),
+    "diagnostics": _o("--diagnostics/--no-diagnostics", type=bool, default=True,
+                      help="Add outlier_score (higher = odder) and duplicate_of (the index of an earlier image it "
+                           "nearly copies, -1 = none) columns."),
     "export_dataset": _o("--dataset", "-d", show_default="the run's dataset", help=lambda: dataset_help() + "."),
     "export_split": _o("--split", type=str, default="all", help="train | test | all"),
-    "export_clusters": _o("--cluster", type=Optional[int], show_default="none",
-                          help="Add k-means cluster ids with K clusters."),
+    "export_clusters": _o("--cluster", type=Optional[str], show_default="none",
+                          help="Add a cluster column: K (k-means), auto (k-means, K chosen within --k-range) or "
+                               "hdbscan (-1 = noise)."),
     "normalize": _o("--normalize/--no-normalize", type=bool, default=True,
                     help="L2-normalize the embeddings, as the probes' kNN and k-means do (recorded in the file)."),
     "run_args": Opt((), Optional[List[Path]], "Run directories (or give them with --runs).", argument=True,
@@ -130,10 +138,10 @@ DATA = tuple(f"data.{k}" for k in ("dataset", "data_dir", "download", "view", "p
                                     "resize", "blur", "binarize"))
 ENCODER = tuple(f"encoder.{k}" for k in ("cell", "bidirectional", "layers", "hidden", "dropout", "pool", "input_proj"))
 TRAIN = tuple(f"train.{k}" for k in ("epochs", "batch_size", "budget", "lr", "seed", "device", "devices",
-                                     "num_nodes"))
+                                     "num_nodes", "logger"))
 WRITE_RUN = ("resume", "force", "quiet", "config", "set_")
-PROBE = tuple(f"probe.{k}" for k in ("k", "temperature", "clusters", "index", "nlist", "nprobe"))
-CLUSTER = tuple(f"cluster.{k}" for k in ("clusters", "neighbors", "heads", "epochs", "selflabel_epochs", "lr",
+PROBE = tuple(f"probe.{k}" for k in ("k", "temperature", "clusters", "k_range", "index", "nlist", "nprobe"))
+CLUSTER = tuple(f"cluster.{k}" for k in ("clusters", "k_range", "neighbors", "heads", "epochs", "selflabel_epochs", "lr",
                                          "encoder_lr"))
 
 

@@ -115,13 +115,19 @@ class TrainConfig:
     knn_every: int | str = opt("auto", 0, also=("auto",),
                                note="kNN top-1 on the test split every N epochs, 0 = off, auto = 20 times a run")
     max_steps_per_epoch: int = opt(0, 0, note="cap on steps per epoch for very large datasets, 0 = a full pass")
+    logger: str = opt("none", choices=("none", "tensorboard", "csv"), flag="--logger",
+                      help="Also send the training curves to TensorBoard or a CSV file (Lightning Fabric's loggers), "
+                           "in the run directory beside log.jsonl.")
 
 
 @dataclass
 class ClusterConfig:
     """The clustering stage (`unsuprnn cluster`, SCAN): read only by that command."""
-    clusters: int = opt(0, 2, BIG, also=(0,), note="0 = the number of classes of the run's dataset",
-                        flag=("--clusters", "-k"), help="Number of clusters K (0 = the dataset's number of classes).")
+    clusters: int | str = opt(0, 2, BIG, also=(0, "auto"), note="0 = the number of classes of the run's dataset",
+                              flag=("--clusters", "-k"), help="Number of clusters K (0 = the dataset's number of "
+                              "classes; auto = chosen from the frozen embeddings within cluster.k_range).")
+    k_range: str = opt("2:20", flag="--k-range", parse=parse_k_range,
+                       help="The numbers of clusters --clusters auto chooses from, A:B.")
     neighbors: int | str = opt("auto", 1, 1024, also=("auto",), flag="--neighbors",
                                help="Nearest neighbours mined per training image; auto: one per 200 training "
                                     "images, from 5 to 20.")
@@ -193,6 +199,7 @@ DIGEST_KEYS = {
                 "encoder_lr", "selflabel_encoder_lr", "weight_decay", "entropy_weight", "threshold", "strong_augment"),
 }
 OPTIONAL_SECTIONS = ("cluster",)
+NOT_DIGESTED = {"train": ("logger",)}  # where the curves are also sent changes nothing a run learns
 
 
 @dataclass
@@ -217,7 +224,8 @@ class Config:
         for sec, values in d.items():
             if sec in OPTIONAL_SECTIONS and values == defaults[sec]:
                 continue
-            kept[sec] = {k: v for k, v in values.items() if k in DIGEST_KEYS[sec] or v != defaults[sec][k]}
+            kept[sec] = {k: v for k, v in values.items() if k not in NOT_DIGESTED.get(sec, ())
+                         and (k in DIGEST_KEYS[sec] or v != defaults[sec][k])}
         blob = json.dumps(kept, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
@@ -292,6 +300,8 @@ def check_config(cfg: Config) -> Config:
                     f"pass a valid value (its flag, or --set {key}=VALUE)")
         check_fields(getattr(cfg, sec_name), complaint)
     check_spec(cfg.data.dataset)  # here, so that a mistyped dataset is one line before torch is even imported
+    from .runs.loggers import check_logger
+    check_logger(cfg.train.logger)
     return cfg
 
 

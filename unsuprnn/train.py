@@ -41,9 +41,9 @@ from .schedules import lr_schedule, momentum_schedule, warmup_steps
 
 
 def resume_ignores(cfg: Config) -> tuple[str, ...]:
-    """Keys a resumed run may change: its length, its device, and the cluster section (read only by
+    """Keys a resumed run may change: its length, its device, its logger, and the cluster section (read only by
     `unsuprnn cluster`, it never makes two pretrain runs differ)."""
-    return ("train.epochs", "train.device") + tuple(f"cluster.{k}" for k in cfg.to_dict()["cluster"])
+    return ("train.epochs", "train.device", "train.logger") + tuple(f"cluster.{k}" for k in cfg.to_dict()["cluster"])
 
 
 @dataclasses.dataclass

@@ -76,6 +76,6 @@ def test_cluster_summary_orders_typical_before_atypical():
     x, y = blobs(3, per=40, spread=0.1)
     x[5] = x[5] * 0.2 + x[45] * 0.8  # a point of cluster 0 drawn towards cluster 1: the least typical of its own
     summary = cluster_summary(x, y.numpy(), strip=4)
-    assert [s["size"] for s in summary] == [40, 40, 40] and all(s["silhouette"] > 0.5 for s in summary)
+    assert [s["size"] for s in summary] == [40, 40, 40] and all(s["score"] > 0.5 for s in summary)
     zero = next(s for s in summary if s["cluster"] == 0)
     assert zero["atypical"][-1] == 5 and 5 not in zero["typical"]

@@ -101,7 +101,7 @@ def test_export_round_trip(runs, tmp_path, ext, monkeypatch):
 def test_export_streams_in_chunks(runs, tmp_path, ext, monkeypatch):
     from unsuprnn.export import LazyEmbeddings
     monkeypatch.setattr(LazyEmbeddings, "CHUNK", 100)  # 359 rows: four chunks, the last one short
-    lazy = gather_embeddings(runs / "con", split="test")
+    lazy = gather_embeddings(runs / "con", split="test", diagnostics=False)  # (diagnostics need every row at once)
     assert isinstance(lazy["embeddings"], LazyEmbeddings)
     back = read_embeddings(write_embeddings(lazy, tmp_path / f"e.{ext}"))
     full = gather_embeddings(runs / "con", split="test", cluster=2)["embeddings"]
@@ -134,7 +134,7 @@ def test_export_interrupted_mid_write_leaves_no_file(runs, tmp_path, ext, monkey
         raise KeyboardInterrupt  # stands for a kill between two chunks
     monkeypatch.setattr(export.LazyEmbeddings, "chunks", dies_after_one)
     with pytest.raises(KeyboardInterrupt):
-        write_embeddings(gather_embeddings(runs / "con", split="test"), tmp_path / f"e.{ext}")
+        write_embeddings(gather_embeddings(runs / "con", split="test", diagnostics=False), tmp_path / f"e.{ext}")
     assert list(tmp_path.iterdir()) == []  # neither the file nor a temporary remains
 
 

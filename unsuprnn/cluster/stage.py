@@ -31,6 +31,7 @@ from ..data.loader import BatchLoader
 from ..data.pipeline import SequencePipeline
 from ..devices import resolve_device
 from ..errors import UserError
+from ..evaluate.choose_k import choose_k, parse_k_range
 from ..evaluate.embed import embed_images
 from ..evaluate.metrics import clustering_metrics
 from ..progress import on_terminal
@@ -47,7 +48,7 @@ from .scan import ClusterHeads, assign_clusters, head_losses, mine_neighbors, st
 
 CHECKPOINT_KEYS = ("epoch", "elapsed", "phase", "best_head", "model", "optimizer", "rng", "neighbors",
                    "source_encoder", "config")
-RESUME_IGNORES = ("train.device",)
+RESUME_IGNORES = ("train.device", "train.logger")
 
 
 def source_config(run: Path) -> Config:
@@ -79,6 +80,7 @@ class ClusterTraining:
     position: torch.Tensor               # [N]: each image's position in the train split (-1 = not in it)
     clusters: int
     source: tuple[Path, str]             # the source run and its encoder.pt's sha256
+    k_choice: dict = dataclasses.field(default_factory=dict)  # --clusters auto: the K chosen and its curve
 
     @property
     def train_idx(self) -> torch.Tensor:
@@ -121,7 +123,7 @@ def train_clusters(cfg: Config, run: str | Path | None, out: str | Path, resume:
             checkpoint = {"epoch": epoch + 1, "elapsed": elapsed, "phase": phase.name, "best_head": best,
                           "model": t.model.state_dict(), "optimizer": phase.optimizer.state_dict(),
                           "rng": rng_states(t.loader_gen, t.aug_gen, t.device), "neighbors": t.neighbors,
-                          "source_encoder": t.source[1], "config": cfg.to_dict()}
+                          "source_encoder": t.source[1], "config": cfg.to_dict(), "k_choice": t.k_choice}
             rec.end_epoch(entry, epoch_line(f"{phase.name} epoch", epoch + 1, total, entry, acc),
                           lambda work: save_weights(t, work, current), checkpoint)
         return rec.finish(final_metrics(t, rec.log, best, elapsed))
@@ -139,17 +141,25 @@ def setup(cfg: Config, run: Path, out: Path, device: torch.device, resuming: boo
     ds = load_dataset_matching(cfg.data, seed, info["shape"])
     if cc.neighbors == AUTO:
         cc.neighbors = auto_neighbors(len(ds.splits["train"]))
-    k = check_sizes(ds, cc)
+    check_sizes(ds, cc)
     point = resume_point(out, cfg, RESUME_IGNORES, CHECKPOINT_KEYS) if resuming else ResumePoint()
     if point.checkpoint is not None and point.checkpoint.get("source_encoder") != digest:
         raise UserError(f"{run} is not the encoder {out} was clustered from (its encoder.pt changed); "
                         "resume with the original --run, or start over with --force")
     train_idx = ds.splits["train"]
+    k_choice = {}
     if point.checkpoint is None:
         feats = embed_images(encoder, pipeline, ds.images, device, progress=not quiet, indices=train_idx)
         neighbors = mine_neighbors(feats, cc.neighbors)
+        if cc.clusters == AUTO:  # K from the frozen features of the training images (evaluate/choose_k.py)
+            k, curve = choose_k(feats, parse_k_range(cc.k_range), seed)
+            k_choice = {"k_auto": k, "k_chosen_by": "modularity", "k_curve": {str(i): v for i, v in curve.items()}}
     else:
         neighbors = point.checkpoint["neighbors"]
+        k_choice = point.checkpoint.get("k_choice") or {}
+    if k_choice:
+        cc.clusters = k_choice["k_auto"]  # the resolved config (config.yaml, the checkpoint) holds the K chosen
+    k = cc.clusters or len(ds.classes)
     torch.manual_seed(seed)
     heads = ClusterHeads(encoder.out_dim, k, cc.heads)
     model = nn.ModuleDict({"encoder": encoder, "heads": heads}).to(device)
@@ -164,17 +174,25 @@ def setup(cfg: Config, run: Path, out: Path, device: torch.device, resuming: boo
     position[train_idx] = torch.arange(len(train_idx))
     strong = BatchAugment(strong_augment(cfg.augment, cc.strong_augment))
     t = ClusterTraining(cfg, device, ds, encoder, heads, model, pipeline, info, strong, loader, loader_gen, aug_gen,
-                        neighbors, position, k, (run, digest))
+                        neighbors, position, k, (run, digest), k_choice)
     if point.checkpoint is not None:
         restore_state(model, point.checkpoint["model"], point.path)
         restore_rng_states(point.checkpoint["rng"], 0, 1, loader_gen, aug_gen, device)
     return t, point
 
 
-def check_sizes(ds: Images, cc: ClusterConfig) -> int:
-    """The number of clusters K, checked with the neighbours against the size of the train split."""
+def check_sizes(ds: Images, cc: ClusterConfig) -> None:
+    """The number of clusters K (or the range `auto` chooses it from) and the neighbours, checked against
+    the size of the train split."""
     n = len(ds.splits["train"])
-    k = cc.clusters or len(ds.classes)
+    if cc.clusters == AUTO:
+        lo, hi = parse_k_range(cc.k_range)
+        if 2 * lo > n:
+            raise UserError(f"--clusters auto needs at least {2 * lo} training images to choose from --k-range "
+                            f"{cc.k_range}; the dataset has {n}: pass --clusters K")
+        k = lo
+    else:
+        k = cc.clusters or len(ds.classes)
     if k < 2:
         raise UserError(f"{ds.spec} has no classes to count; pass --clusters K (K >= 2)")
     if k > n:
@@ -182,7 +200,6 @@ def check_sizes(ds: Images, cc: ClusterConfig) -> int:
     if cc.neighbors >= n:
         raise UserError(f"--neighbors {cc.neighbors} needs more than {cc.neighbors} training images, "
                         f"the dataset has {n}; pass --neighbors at most {n - 1}")
-    return k
 
 
 def next_phase(t: ClusterTraining, phase: Phase | None, epoch: int, best: int | None, point: ResumePoint) -> Phase:
@@ -245,14 +262,14 @@ def run_meta(t: ClusterTraining, start_epoch: int) -> dict:
         "stage": "cluster", "source_run": str(t.source[0].resolve()), "source_encoder_sha256": t.source[1],
         "objective": cfg.objective.name, "device": str(t.device), "dataset": ds.spec, "split": ds.split_info,
         "clusters": t.clusters, "neighbors": cfg.cluster.neighbors, "neighbor_accuracy": neighbor_accuracy(t),
-        "embedding_dim": t.encoder.out_dim, "classes": ds.classes, "resumed_at_epoch": start_epoch or None}
+        "embedding_dim": t.encoder.out_dim, "classes": ds.classes, "resumed_at_epoch": start_epoch or None} | t.k_choice
 
 
 def final_metrics(t: ClusterTraining, log: list[dict], best: int, elapsed: float) -> dict:
     """Cluster sizes on each split, and scores where labels exist (scoring only)."""
     k, ds = t.clusters, t.ds
     out = {"stage": "cluster", "clusters": k, "selected_head": best, "neighbor_accuracy": neighbor_accuracy(t),
-           "train_seconds": elapsed, "final_loss": log[-1]["loss"] if log else None}
+           "train_seconds": elapsed, "final_loss": log[-1]["loss"] if log else None} | t.k_choice
     for split, idx in ds.splits.items():
         ids, conf = assign_clusters(t.encoder, t.heads.heads[best], t.pipeline, ds.images, t.device, indices=idx)
         res = {"size": len(idx), "cluster_sizes": torch.bincount(ids, minlength=k).tolist(),

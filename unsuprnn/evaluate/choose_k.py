@@ -24,6 +24,8 @@ MAX_POINTS = 10000  # a larger set is judged on a seeded sample of this many poi
 
 def parse_k_range(text: str) -> tuple[int, int]:
     """'A:B' -> (A, B) with 2 <= A <= B, else a UserError naming the flag."""
+    if isinstance(text, int) or str(text).isdigit():  # YAML 1.1 reads an unquoted 2:20 as the number 140
+        raise UserError(f"--k-range {text!r} is not A:B; pass e.g. --k-range 2:20 (in a YAML file quote it: '2:20')")
     try:
         lo, hi = (int(v) for v in str(text).split(":"))
     except ValueError:

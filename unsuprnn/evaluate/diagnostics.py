@@ -72,19 +72,23 @@ def duplicate_pairs(dup: np.ndarray, rows: np.ndarray | None = None) -> list[tup
     return [(i, where[int(d)]) for i, d in enumerate(dup) if d >= 0 and int(d) in where]
 
 
-def cluster_summary(x: torch.Tensor, ids: np.ndarray, strip: int = 8) -> list[dict]:
-    """Per cluster (largest first): its size, mean silhouette (cosine, centred), and the positions of its
-    `strip` most typical images (highest silhouette) and least typical ones."""
-    from sklearn.metrics import silhouette_samples
-    z = centred(x).numpy()
+def cluster_summary(x: torch.Tensor, ids: np.ndarray, score: np.ndarray | None = None, strip: int = 8) -> list[dict]:
+    """Per cluster (largest first; -1, noise, left out): its size, the mean of `score` (default: each image's
+    silhouette, cosine on centred embeddings) and the positions of its `strip` most typical images (highest
+    score) and least typical ones (the strip ends with the least typical)."""
+    ids = np.asarray(ids)
     valid = ids >= 0
-    sil = np.zeros(len(ids))
-    if len(np.unique(ids[valid])) > 1 and valid.sum() > len(np.unique(ids[valid])):
-        sil[valid] = silhouette_samples(z[valid], ids[valid], metric="cosine")
+    if score is None:
+        from sklearn.metrics import silhouette_samples
+        score = np.zeros(len(ids))
+        found = np.unique(ids[valid])
+        if 1 < len(found) < valid.sum():
+            score[valid] = silhouette_samples(centred(x).numpy()[valid], ids[valid], metric="cosine")
+    score = np.asarray(score, dtype=np.float64)
     out = []
-    for c in sorted(set(ids[valid].tolist()), key=lambda c: -(ids == c).sum()):
+    for c in sorted(set(ids[valid].tolist()), key=lambda c: (-(ids == c).sum(), c)):
         members = np.flatnonzero(ids == c)
-        order = members[np.argsort(-sil[members], kind="stable")]
-        out.append({"cluster": int(c), "size": int(len(members)), "silhouette": float(sil[members].mean()),
+        order = members[np.argsort(-score[members], kind="stable")]
+        out.append({"cluster": int(c), "size": int(len(members)), "score": float(score[members].mean()),
                     "typical": order[:strip].tolist(), "atypical": order[::-1][:strip][::-1].tolist()})
     return out

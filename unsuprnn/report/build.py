@@ -4,7 +4,8 @@ For each dataset (runs whose test images and probe settings are the same) one co
 run, then raw pixels, PCA, a random encoder and the supervised reference once each; the best label-free
 figure of each column marked, a "vs raw" difference, and a sentence per run saying where it is better,
 worse or within noise. Then provenance (config, probe settings, versions, commit, dates), the training
-curves, t-SNE maps, confusion matrices and, for a cluster run, its gallery. Self-contained HTML, or
+curves, UMAP (or t-SNE) maps, the number of clusters the data chooses, each cluster's typical and least
+typical images (the head's clusters, else k-means), the odd ones out and near-duplicates, confusion matrices. Self-contained HTML, or
 Markdown with a folder of PNGs. Runs are probed first where their probe.json lacks a measurement.
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import cluster_figures as cfigs
 from . import figures as figs
 from .collect import check_report_args, collect, read_run_files
 from .tables import (best_cells, group_key, group_title, provenance, report_columns, table_rows, value, verdicts,
@@ -79,18 +81,25 @@ def report_figures(info: list[dict], sections: list[dict]) -> list[tuple[str, st
     in_report = {str(r["path"].resolve()) for r in info}
     for r in info:
         labelled = (r["labels"] >= 0).any()
+        a, name = r["analysis"], r["name"]
         # a cluster run on an encoder whose run is in the report: its map differs only by the head's clusters
         repeat = r.get("source") is not None and str(r["source"].resolve()) in in_report
-        out.append((f"Run {r['name']}: embedding map", "embedding-map",
+        out.append((f"Run {name}: embedding map", "embedding-map",
                     figs.embedding_map(r["emb"], np.where(r["labels"] >= 0, r["labels"], 0) if labelled
-                                       else None, r["classes"], r["seed"], r["name"], r.get("head_clusters"),
+                                       else None, r["classes"], r["seed"], name, (a["ids"], a["clusters_by"]),
                                        labels_panel=not repeat)))
-        if "head_clusters" in r:
-            out.append((f"Run {r['name']}: cluster gallery", "cluster-gallery",
-                        figs.cluster_gallery(r["images"], r["head_clusters"], r["confidence"], r["labels"],
-                                             r["classes"], r["name"])))
+        if not repeat:
+            out.append((f"Run {name}: number of clusters", "k-curve",
+                        cfigs.k_curve_figure(a, len(r["classes"]) if labelled else 0, name)))
+        out.append((f"Run {name}: cluster gallery", "cluster-gallery",
+                    cfigs.cluster_gallery(r["images"], a, r["labels"], r["classes"], name)))
+        if not repeat:
+            out.append((f"Run {name}: odd ones out", "outliers", cfigs.outlier_figure(r["images"], a, name)))
+            if a["pairs"]:
+                out.append((f"Run {name}: near-duplicates", "duplicates",
+                            cfigs.duplicates_figure(r["images"], a, name)))
         conf = r["probe"]["results"].get("encoder", {}).get("linear", {}).get("confusion")
         if conf and r.get("source") is None:
-            out.append((f"Run {r['name']}: confusion matrix", "confusion",
-                        figs.confusion_figure(conf, r["classes"], r["name"])))
+            out.append((f"Run {name}: confusion matrix", "confusion",
+                        figs.confusion_figure(conf, r["classes"], name)))
     return out

@@ -116,10 +116,19 @@ def collect(run: Path, files: dict, device, say=lambda line: None) -> dict:
                    "objective": cfg.objective.name, "cluster": head is not None, "source": source,
                    "dataset": data.bank_spec, "supervised": supervised, "labelled": data.labelled,
                    "own_test": files["metrics"].get("test") if supervised else None}
+    head_ids = None
     if head is not None:
         from ..cluster.scan import confident_clusters
         with torch.no_grad():
             ids, conf = confident_clusters(head(torch.from_numpy(emb)))
-        out |= {"head_clusters": ids.numpy(), "confidence": conf.numpy(), "clusters": head[-1].out_features,
-                "images": data.query_images[data.query_idx].numpy()}
+        head_ids = (ids.numpy(), conf.numpy())
+        out |= {"head_clusters": ids.numpy(), "confidence": conf.numpy(), "clusters": head[-1].out_features}
+    say(f"report: {run}: choosing K, clusters, outliers and near-duplicates of {len(emb)} test images")
+    from ..config import ProbeSettings
+    from ..evaluate.baselines import raw_features
+    from .analysis import analyse
+    raw = raw_features(pipeline, data.query_images, data.query_idx)
+    out["analysis"] = analyse(emb, raw, out["labels"], len(data.classes), cfg.train.seed, head_ids,
+                              ProbeSettings().duplicate_threshold)
+    out["images"] = data.query_images[data.query_idx].numpy()
     return out

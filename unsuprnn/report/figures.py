@@ -1,7 +1,7 @@
 """The report's figures, as PNG bytes with the titles of the legends they carry: training curves
 (one loss panel per objective, kNN against wall time with raw-pixel and PCA reference lines, the
-collapse monitor), a t-SNE map by label and by cluster, a row-normalised confusion matrix, and a
-cluster run's gallery. Sized for a 1,300 px wide page at DPI."""
+collapse monitor), a UMAP (or t-SNE) map by label and by cluster, a row-normalised confusion matrix.
+The clustering analysis's figures are in cluster_figures.py. Sized for a 1,300 px wide page at DPI."""
 
 from __future__ import annotations
 
@@ -9,13 +9,10 @@ import dataclasses
 import io
 
 import numpy as np
-import torch
 
 DPI = 100
 PAGE_INCHES = 13.0          # 1,300 px: the page's figure width
-TSNE_POINTS = 2000
-GALLERY_STRIP = 8           # images per strip: the most and the least confident of each cluster
-GALLERY_CLUSTERS = 30       # clusters shown, largest first
+MAP_POINTS = 2000
 
 
 @dataclasses.dataclass
@@ -114,27 +111,39 @@ def matched_colours(clusters: np.ndarray, labels: np.ndarray) -> dict[int, int]:
     return {int(r): int(c) for r, c in zip(rows, cols)}
 
 
+def project_2d(e: np.ndarray, seed: int) -> tuple[np.ndarray, str]:
+    """(points [N, 2], the method's name): UMAP where umap-learn is installed (pip install 'unsuprnn[umap]'),
+    else t-SNE."""
+    try:
+        import umap
+    except ImportError:
+        from sklearn.manifold import TSNE
+        perplexity = min(30.0, max(2.0, (len(e) - 1) / 3))
+        return TSNE(2, init="pca", random_state=seed, perplexity=perplexity).fit_transform(e), "t-SNE"
+    reducer = umap.UMAP(n_components=2, n_neighbors=max(2, min(15, len(e) - 1)), random_state=seed, metric="cosine",
+                        n_jobs=1)  # (a seed makes UMAP single-threaded anyway; saying so silences its warning)
+    return reducer.fit_transform(e), "UMAP"
+
+
 def embedding_map(emb: np.ndarray, labels: np.ndarray | None, classes: list[str], seed: int, title: str,
-                  head_clusters: np.ndarray | None = None, labels_panel: bool = True) -> Figure:
-    """t-SNE of up to TSNE_POINTS embeddings: a panel by label (where there are labels and `labels_panel`)
-    and one by cluster (a cluster run's head, else k-means with one cluster per class where there are
-    labels); without labels or clusters, one plain panel. A cluster takes the colour of the label it
-    overlaps most (Hungarian matching), so that the panels compare by colour."""
-    from sklearn.manifold import TSNE
+                  clusters: tuple[np.ndarray, str] | None = None, labels_panel: bool = True) -> Figure:
+    """A 2-D map (UMAP, else t-SNE) of up to MAP_POINTS embeddings: a panel by label (where there are labels
+    and `labels_panel`) and one by cluster (`clusters`: ids [N] and what made them); without either, one
+    plain panel. A cluster takes the colour of the label it overlaps most (Hungarian matching), so that the
+    panels compare by colour."""
     rng = np.random.default_rng(seed)
-    pick = rng.choice(len(emb), min(TSNE_POINTS, len(emb)), replace=False)
+    pick = rng.choice(len(emb), min(MAP_POINTS, len(emb)), replace=False)
     e = emb[pick]
     y = labels[pick] if labels is not None else None
-    xy = TSNE(2, init="pca", random_state=seed, perplexity=min(30.0, max(2.0, (len(e) - 1) / 3))).fit_transform(e)
+    xy, method = project_2d(e, seed)
     panels = []
     if y is not None and labels_panel:
         panels.append(("label", y, {int(v): (classes[v] if v < len(classes) else str(v), int(v)) for v in np.unique(y)}))
-    clusters = _map_clusters(e, y, classes, seed, head_clusters, pick)
     if clusters is not None:
-        ids, what = clusters
-        match = matched_colours(ids, y) if y is not None and len(classes) > 1 else {}
+        ids, what = clusters[0][pick], clusters[1]
+        match = matched_colours(ids[ids >= 0], y[ids >= 0]) if y is not None and len(classes) > 1 else {}
         names = {int(v): (f"{v} ≈ '{classes[match[int(v)]]}'" if int(v) in match and match[int(v)] < len(classes)
-                          else str(v), match.get(int(v), int(v))) for v in np.unique(ids)}
+                          else "noise" if v < 0 else str(v), match.get(int(v), int(v) % 20)) for v in np.unique(ids)}
         panels.append((what, ids, names))
     if not panels:
         panels.append(("", np.zeros(len(e), dtype=int), {0: ("test image", 0)}))
@@ -145,25 +154,12 @@ def embedding_map(emb: np.ndarray, labels: np.ndarray | None, classes: list[str]
         cmap = plt.get_cmap("tab10" if max(c for _, c in names.values()) < 10 else "tab20")
         for v, (name, c) in names.items():
             m = colour == v
-            ax.scatter(xy[m, 0], xy[m, 1], color=cmap(c % cmap.N), s=5, label=name)
-        ax.set(title=f"{title}: t-SNE of test embeddings" + (f" by {by}" if by else ""), xticks=[], yticks=[])
+            ax.scatter(xy[m, 0], xy[m, 1], color="lightgrey" if v < 0 else cmap(c % cmap.N), s=5, label=name)
+        ax.set(title=f"{title}: {method} of test embeddings" + (f" by {by}" if by else ""), xticks=[], yticks=[])
         if by:
             ax.legend(fontsize=8, markerscale=3, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False,
                       title=by, ncol=1 if len(names) <= 20 else 2)
     return _render(fig)
-
-
-def _map_clusters(e: np.ndarray, y: np.ndarray | None, classes: list[str], seed: int,
-                  head_clusters: np.ndarray | None, pick: np.ndarray) -> tuple[np.ndarray, str] | None:
-    """(cluster ids of the map's points, what they are): the head's, else k-means with one cluster per
-    class where labels give that number, else none."""
-    if head_clusters is not None:
-        return head_clusters[pick], "cluster head"
-    if y is None or len(classes) < 2:
-        return None
-    from ..evaluate.kmeans import kmeans
-    ids = kmeans(torch.nn.functional.normalize(torch.from_numpy(e), dim=1), min(len(classes), len(e)), seed=seed)[0]
-    return ids, "k-means cluster"
 
 
 def confusion_figure(conf: list[list[int]], classes: list[str], title: str) -> Figure:
@@ -190,42 +186,4 @@ def confusion_figure(conf: list[list[int]], classes: list[str], title: str) -> F
     ax.set(xlabel="predicted", ylabel="true",
            title=f"{title}: linear probe, accuracy {accuracy:.2f}% on {int(total)} test images (rows sum to 100%)")
     ax.title.set_fontsize(10)
-    return _render(fig)
-
-
-def cluster_gallery(images: np.ndarray, clusters: np.ndarray, confidence: np.ndarray, labels: np.ndarray,
-                    classes: list[str], title: str) -> Figure:
-    """One row per cluster (largest first): its size, majority label and purity where labels exist,
-    a strip of its most confident images and a strip of its least confident ones.
-    images: uint8 [N, C, H, W]; clusters, confidence, labels: [N] (label -1 = unknown)."""
-    plt = _plt()
-    sizes = np.bincount(clusters)
-    shown = [c for c in np.argsort(-sizes, kind="stable") if sizes[c] > 0][:GALLERY_CLUSTERS]
-    s = GALLERY_STRIP
-    fig, axes = plt.subplots(len(shown), 2 * s + 2, figsize=(PAGE_INCHES * 0.75, 0.75 * len(shown) + 0.7),
-                             gridspec_kw={"width_ratios": [5.5] + [1] * s + [0.3] + [1] * s}, squeeze=False)
-    for r, c in enumerate(shown):
-        idx = np.flatnonzero(clusters == c)
-        idx = idx[np.argsort(-confidence[idx], kind="stable")]
-        text = f"cluster {c}: {len(idx)} images"
-        known = labels[idx] >= 0
-        if known.any():
-            counts = np.bincount(labels[idx][known])
-            major = int(counts.argmax())
-            name = classes[major] if major < len(classes) else str(major)
-            name = name if len(name) <= 16 else name[:15] + "…"  # long class names would run under the images
-            text += f"\nmajority '{name}', purity {100 * counts[major] / known.sum():.0f}%"
-        axes[r, 0].text(0, 0.5, text, va="center", fontsize=9)
-        strips = (idx[:s], idx[::-1][:s][::-1])  # least confident strip ends with the least confident
-        for j, pos in enumerate(list(range(1, s + 1)) + list(range(s + 2, 2 * s + 2))):
-            strip, k = strips[j // s], j % s
-            if k < len(strip):
-                img = images[strip[k]]
-                axes[r, pos].imshow(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0),
-                                    cmap="gray" if img.shape[0] == 1 else None, vmin=0, vmax=255)
-        for ax in axes[r]:
-            ax.axis("off")
-    axes[0, 1 + s // 2].set_title("most confident", fontsize=10)
-    axes[0, s + 2 + s // 2].set_title("least confident", fontsize=10)
-    fig.suptitle(f"{title}: clusters of the test split", fontsize=11)
     return _render(fig)

@@ -24,17 +24,31 @@ NOTE = ("Bold: the best label-free figure in each column (the supervised referen
 UNLABELLED = ("This dataset has no labels, so no accuracy can be scored: the table shows what a cluster run "
               "found (its number of clusters and how confident its head is), and the maps and galleries show the "
               "groups. With labels (images in one subfolder per class) the report would compare kNN, linear-probe "
-              "and cluster accuracy with raw pixels, PCA and a random encoder. `unsuprnn cluster --clusters K` "
-              "groups the images; `unsuprnn export --cluster K` writes k-means clusters.")
+              "and cluster accuracy with raw pixels, PCA and a random encoder. `unsuprnn cluster --clusters auto` "
+              "groups the images (auto: K chosen from the data); `unsuprnn export --cluster auto` (or K, or hdbscan) "
+              "writes clusters with file paths.")
 CAPTIONS = {
     "training": "Training loss per objective (a cluster run: one panel per phase); where the data has labels, kNN "
                 "top-1 on the test split against training time, with raw pixels and PCA as reference lines; the "
                 "collapse monitor.",
-    "embedding-map": "t-SNE of the test embeddings: by label and by cluster where there are labels, by the cluster "
-                     "head's clusters otherwise. A cluster is coloured like the label it overlaps most (Hungarian "
-                     "matching): 3 ≈ '5' reads cluster 3, matched to label 5.",
-    "cluster-gallery": "Each cluster, largest first: its size (and majority label and purity where there are "
-                       "labels), its most confident test images, then its least confident ones.",
+    "embedding-map": "A 2-D map of the test embeddings: UMAP where umap-learn is installed, else t-SNE (the title "
+                     "says which; pip install 'unsuprnn[umap]' for UMAP). By label where there are labels, and by "
+                     "cluster: the cluster head's, else k-means (one cluster per class where there are labels, else "
+                     "the K chosen from the data). A cluster is coloured like the label it overlaps most "
+                     "(Hungarian matching): 3 ≈ '5' reads cluster 3, matched to label 5.",
+    "k-curve": "How many clusters the data holds, without labels: for each K, k-means splits the test embeddings "
+               "(and, grey, the raw pixels) into K clusters and the split is scored by its modularity on the "
+               "10-nearest-neighbour graph (the share of neighbour links inside clusters, less chance). The "
+               "smallest K within 0.01 of the best is chosen (circled); `--clusters auto` makes the same choice.",
+    "cluster-gallery": "Each cluster, largest first: its size, how well its images fit it (the head's mean "
+                       "confidence, or the mean silhouette of k-means clusters), its majority label and purity where "
+                       "there are labels, its most typical test images, then its least typical ones.",
+    "outliers": "The test images least like any other: the highest outlier scores (one less the mean cosine "
+                "similarity to the nearest neighbours). Look here for junk, mislabelled or corrupt files; "
+                "`unsuprnn export` writes the score of every image with its path (outlier_score).",
+    "duplicates": "Pairs of test images whose embeddings nearly coincide (cosine similarity of centred embeddings "
+                  "at or above 0.995, or each other's distinct nearest neighbour): copies, or near-copies. "
+                  "`unsuprnn export` names each one's original (duplicate_of).",
     "confusion": "The linear probe's confusion matrix on the test split, each row (true class) normalised to 100%.",
 }
 NO_SUPERVISED = ("No supervised reference on this data: add a `unsuprnn supervised` run with the same data and "

@@ -11,6 +11,8 @@
             run.end_epoch(entry, line, save_weights, checkpoint)  # log.jsonl, weights, checkpoint, swap
         run.finish(metrics)                                       # metrics.json
 
+With `train.logger` set, each epoch's numbers also go to TensorBoard or a CSV file (runs/loggers.py).
+
 A checkpoint carries every random-number state (`rng_states`), so a resumed run ends with the weights an
 uninterrupted run would have.
 """
@@ -30,6 +32,7 @@ from ..errors import UserError
 from ..progress import progress_bar
 from .atomic import together, write_text
 from .checkpoint import RUN_KEYS, load_run_checkpoint, save_checkpoint
+from .loggers import log_epochs, open_logger
 from .files import CONFIG_HEADER, check_out, check_resume_config, read_log, write_json, write_log
 from .writer import RunWriter, refuse_if_in_use, settle
 
@@ -137,7 +140,7 @@ class RunRecorder:
 
     def __init__(self, writer: RunWriter | None, log: list[dict], quiet: bool, total: int = 0, done: int = 0,
                  desc: str = "training"):
-        self.writer, self.log, self.quiet, self.meta = writer, log, quiet, {}
+        self.writer, self.log, self.quiet, self.meta, self.logger = writer, log, quiet, {}, None
         self.bar = progress_bar(writer is not None and not quiet, total=total, initial=done, unit="img",
                                 unit_scale=True, desc=desc, leave=True)
 
@@ -146,12 +149,18 @@ class RunRecorder:
 
     def __exit__(self, *exc) -> None:
         self.bar.close()
+        if self.logger is not None:
+            self.logger.finalize("success" if exc[0] is None else "failed")
 
     def begin(self, cfg: Config, meta: dict, resuming: bool) -> None:
         """config.yaml and meta.json of a new run; a resumed run keeps its config.yaml, and its meta.json is
         replaced with its next checkpoint (so that a resume that fails leaves every file as it was)."""
         self.meta, self.meta_due = meta, resuming
-        if self.writer is None or resuming:
+        if self.writer is None:
+            return
+        self.logger = open_logger(cfg.train.logger, self.writer.work)
+        log_epochs(self.logger, self.log)  # a resumed run's new version starts with the epochs it keeps
+        if resuming:
             return
         write_text(self.writer.work / "config.yaml", CONFIG_HEADER + cfg.to_yaml())
         write_json(self.writer.work / "meta.json", meta)
@@ -175,6 +184,7 @@ class RunRecorder:
                 write_json(work / "meta.json", self.meta)
                 self.meta_due = False
         self.writer.checkpointed()
+        log_epochs(self.logger, [entry])
 
     def finish(self, metrics: dict, meta: dict | None = None) -> dict | None:
         """metrics.json (and meta.json again with `meta` added: what the run ended with), together; returns

@@ -1,6 +1,6 @@
-"""Export embeddings with labels, sample indices, split, file paths (folder datasets), cluster ids
-(k-means, or a cluster run's head with its confidence) and the run's config hash. Formats by extension: .npz, .npy (+ .json sidecar), .parquet (pyarrow), .csv.
-Written atomically; an existing file is kept unless `force`."""
+"""Export files: .npz, .npy (+ .json sidecar), .parquet (pyarrow) and .csv, chosen by extension, and the
+files other tools read (`clients.py`). Each is written atomically; an existing file is kept unless `force`,
+and a file this tool did not write is never replaced."""
 
 from __future__ import annotations
 
@@ -11,111 +11,45 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from .runs.atomic import atomic_path, check_output_file, together
-from .runs.checkpoint import file_sha256, load_run_encoder
-from .data.dataset import load_dataset_matching
-from .errors import UserError
-from .evaluate.embed import embed_images
+from ..errors import UserError
+from ..runs.atomic import atomic_path, check_output_file, together
+from ..runs.checkpoint import file_sha256
+from .gather import LazyEmbeddings, chunks_of
 
 FORMATS = (".npz", ".npy", ".parquet", ".csv")
 
 
-def gather_embeddings(run: str | Path, dataset: str | None = None, split: str = "all",
-                      device: torch.device | str = "cpu", cluster: int | None = None,
-                      progress: bool = False, normalize: bool = True) -> dict:
-    """Embed `split` ('train', 'test' or 'all') of the run's dataset (or `dataset`) -> dict of columns.
-
-    normalize: L2-normalize each embedding, as the probes' kNN and k-means do (so that clustering
-    the export reproduces their figures); False keeps the encoder's raw output, which the linear probe
-    standardizes. The choice is recorded as `normalization` (l2 | none)."""
-    encoder, pipeline, cfg, info = load_run_encoder(run, device)
-    ds = load_dataset_matching(cfg.data, cfg.train.seed, info["shape"], dataset)
-    if split == "all":
-        indices = torch.arange(len(ds.images))
-        names = np.empty(len(indices), dtype=object)
-        for s, idx in ds.splits.items():
-            names[idx.numpy()] = s
-    elif split in ds.splits:
-        indices = ds.splits[split]
-        names = np.full(len(indices), split, dtype=object)
-    else:
-        raise UserError(f"{ds.spec} has no split '{split}'; use {', '.join(ds.splits)} or all")
-    def embed_rows(rows):
-        e = embed_images(encoder, pipeline, ds.images, device, indices=rows)
-        return (torch.nn.functional.normalize(e, dim=1) if normalize else e).numpy()
-
-    emb = LazyEmbeddings(embed_rows, indices, encoder.out_dim, progress)
-    cols = {"embeddings": emb, "labels": ds.labels[indices].numpy(),
-            "indices": indices.numpy().astype(np.int64), "split": names.astype(str),
-            "config_hash": cfg.digest(), "dataset": ds.spec, "classes": ds.classes,
-            "normalization": "l2" if normalize else "none"}
-    if ds.paths is not None:
-        cols["paths"] = np.array([ds.paths[i] for i in indices.tolist()], dtype=str)
-    from .cluster.scan import assign_clusters
-    from .runs.checkpoint import load_cluster_head
-    head = load_cluster_head(run) if Path(run).is_dir() else None
-    if head is not None:  # a cluster run: its head's cluster and confidence for every row
-        if cluster:
-            raise UserError(f"{run} is a cluster run: its `cluster` column comes from its clustering head; "
-                            "drop --cluster (or export the pretrained run with --cluster K for k-means)")
-        ids, conf = assign_clusters(encoder, head, pipeline, ds.images, device, indices=indices, progress=progress)
-        cols["cluster"], cols["confidence"] = ids.numpy().astype(np.int64), conf.numpy().astype(np.float32)
-    if cluster:  # k-means needs every vector at once
-        from .evaluate.kmeans import default_restarts, kmeans
-        cols["embeddings"] = emb = emb.numpy()
-        x = torch.from_numpy(emb)  # clustered exactly as the probe's k-means clusters (same seed and restarts)
-        x = x if normalize else torch.nn.functional.normalize(x, dim=1)
-        cols["cluster"] = kmeans(x, cluster, seed=cfg.train.seed, device=device, restarts=default_restarts(len(x)))[0]
-    return cols
+ROW_COLUMNS = ("indices", "split", "labels", "paths", "cluster", "confidence", "outlier_score", "duplicate_of")
+FLOAT_COLUMNS = ("confidence", "outlier_score")
 
 
-class LazyEmbeddings:
-    """Embeddings computed chunk by chunk while they are written, so memory stays bounded."""
-
-    CHUNK = 65536
-
-    def __init__(self, embed_rows, indices: torch.Tensor, dim: int, progress: bool = False):
-        self.embed_rows, self.indices, self.shape, self.progress = embed_rows, indices, (len(indices), dim), progress
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def chunks(self):
-        from .progress import progress_bar
-        with progress_bar(self.progress, total=len(self), unit="img", desc="embedding") as bar:
-            for start in range(0, len(self), self.CHUNK):
-                rows = self.indices[start:start + self.CHUNK]
-                yield self.embed_rows(rows).astype(np.float32)
-                bar.update(len(rows))
-
-    def numpy(self) -> np.ndarray:
-        return np.concatenate(list(self.chunks())) if len(self) else np.zeros(self.shape, np.float32)
+FORMAT_NAMES = ("auto", "npz", "npy", "parquet", "csv", "lightly", "projector")
 
 
-def _chunks(emb):
-    if isinstance(emb, LazyEmbeddings):
-        yield from emb.chunks()
-    else:
-        for start in range(0, len(emb), LazyEmbeddings.CHUNK):
-            yield np.asarray(emb[start:start + LazyEmbeddings.CHUNK], dtype=np.float32)
-
-
-ROW_COLUMNS = ("indices", "split", "labels", "paths", "cluster", "confidence")
-
-
-def check_target(out: str | Path, force: bool = False) -> str:
-    """The export format of `out` (its extension), refusing unknown formats and, without `force`,
-    existing files (and an .npy's .json sidecar)."""
+def check_target(out: str | Path, force: bool = False, fmt: str = "auto") -> str:
+    """The export format for `out`: `fmt`, or with `auto` the one its extension names (.npz, .npy, .parquet,
+    .csv); refusing unknown formats and, without `force`, existing files (and an .npy's .json sidecar).
+    `lightly` writes lightly's embeddings CSV (--out FILE.csv); `projector` a folder for TensorBoard's
+    projector (--out DIR)."""
     out = Path(out)
     ext = out.suffix.lower()
+    if fmt not in FORMAT_NAMES:
+        raise UserError(f"unknown --format '{fmt}'; use one of: {', '.join(FORMAT_NAMES)}")
+    if fmt == "projector":
+        from .clients import check_projector_dir
+        check_projector_dir(out, force)
+        return fmt
     if out.is_dir() or not ext:
         what = "is a folder" if out.is_dir() else "has no file extension"
         raise UserError(f"--out {out} {what}; name a file that ends with {', '.join(FORMATS)} "
-                        f"(e.g. {out / 'embeddings.npz'})")
-    if ext not in FORMATS:
-        raise UserError(f"unknown export format '{out.suffix}'; end --out with {', '.join(FORMATS)}")
+                        f"(e.g. {out / 'embeddings.npz'}), or pass --format projector to write a folder")
+    want = ".csv" if fmt == "lightly" else "." + fmt if fmt != "auto" else ext
+    if ext not in FORMATS or ext != want:
+        raise UserError(f"--out {out} does not end with {want}, which --format {fmt} writes; end --out with {want}"
+                        if fmt != "auto" else
+                        f"unknown export format '{out.suffix}'; end --out with {', '.join(FORMATS)} "
+                        "(or pass --format lightly or projector)")
     pair = npy_pair_state(out) if ext == ".npy" else None
     if pair == "foreign":
         raise UserError(f"{out.with_suffix('.json')} exists and is not the sidecar of an unsuprnn export; an .npy "
@@ -126,7 +60,7 @@ def check_target(out: str | Path, force: bool = False) -> str:
         check_output_file(path, force or pair == "interrupted")  # an interrupted export's pair is ours to redo
     if ext == ".parquet":
         parquet_module()
-    return ext
+    return "lightly" if fmt == "lightly" else ext.lstrip(".")
 
 
 def npy_pair_state(out: Path) -> str:
@@ -166,27 +100,35 @@ def write_npy_stream(path: Path, emb) -> str:
                                                       "shape": tuple(int(d) for d in emb.shape)})
         h.update(header.getvalue())
         fh.write(header.getvalue())
-        for chunk in _chunks(emb):
+        for chunk in chunks_of(emb):
             block = np.ascontiguousarray(chunk, dtype="<f4").tobytes()
             h.update(block)
             fh.write(block)
     return h.hexdigest()
 
 
-def write_embeddings(cols: dict, out: str | Path, force: bool = False) -> Path:
-    """Write the columns of `gather_embeddings` to `out` in the format its extension names."""
+def write_embeddings(cols: dict, out: str | Path, force: bool = False, fmt: str = "auto") -> Path:
+    """Write the columns of `gather_embeddings` to `out` in the format `fmt` (auto: its extension's)."""
     out = Path(out)
-    ext = check_target(out, force)
+    kind = check_target(out, force, fmt)
+    if kind in ("lightly", "projector"):
+        from . import clients
+        (clients.write_lightly_csv if kind == "lightly" else clients.write_projector)(cols, out)
+        return out
+    ext = "." + kind
     meta = {"config_hash": cols["config_hash"], "dataset": cols["dataset"], "classes": cols["classes"],
             "normalization": cols.get("normalization", "none"),
             "rows": int(cols["embeddings"].shape[0]), "dim": int(cols["embeddings"].shape[1])}
+    if "cluster_method" in cols:
+        meta["cluster_method"] = cols["cluster_method"]
     rows = {k: cols[k] for k in ROW_COLUMNS if k in cols}
     emb = cols["embeddings"]
     if ext == ".npz":  # one zip member: the whole array is built in memory
         emb = emb.numpy() if isinstance(emb, LazyEmbeddings) else emb
+        extra = {"cluster_method": np.array(meta["cluster_method"])} if "cluster_method" in meta else {}
         with atomic_path(out, suffix=".npz") as tmp:
             np.savez(tmp, embeddings=emb, **rows, config_hash=np.array(cols["config_hash"]),
-                     normalization=np.array(meta["normalization"]),
+                     normalization=np.array(meta["normalization"]), **extra,
                      dataset=np.array(cols["dataset"]), classes=np.array(cols["classes"], dtype=str))
     elif ext == ".npy":
         # both files are written whole before either replaces an older one; the sidecar holds the
@@ -201,7 +143,7 @@ def write_embeddings(cols: dict, out: str | Path, force: bool = False) -> Path:
         pa, pq = parquet_module()
         writer, start = None, 0
         with atomic_path(out, suffix=".parquet") as tmp:  # one row group per chunk
-            for chunk in _chunks(emb):
+            for chunk in chunks_of(emb):
                 end = start + len(chunk)
                 table = pa.table({**{k: pa.array(v[start:end]) for k, v in rows.items()},
                                   "embedding": pa.FixedSizeListArray.from_arrays(pa.array(chunk.reshape(-1)),
@@ -218,7 +160,7 @@ def write_embeddings(cols: dict, out: str | Path, force: bool = False) -> Path:
                 w = csv.writer(fh)
                 w.writerow(list(rows) + ["config_hash", "normalization"] + [f"e{i}" for i in range(emb.shape[1])])
                 i = 0
-                for chunk in _chunks(emb):
+                for chunk in chunks_of(emb):
                     for vec in chunk:
                         w.writerow([rows[k][i] for k in rows] + [cols["config_hash"], meta["normalization"]]
                                    + [f"{v:.7g}" for v in vec])
@@ -233,8 +175,10 @@ def read_embeddings(path: str | Path) -> dict:
     if ext == ".npz":
         with np.load(path) as z:
             out = {k: z[k] for k in z.files}
-        out["config_hash"] = str(out["config_hash"])
-        out["normalization"] = str(out.get("normalization", "none"))
+        for key in ("config_hash", "normalization", "cluster_method", "dataset"):
+            if key in out:
+                out[key] = str(out[key])
+        out.setdefault("normalization", "none")
         return out
     if ext == ".npy":
         side = json.loads(path.with_suffix(".json").read_text())
@@ -243,7 +187,8 @@ def read_embeddings(path: str | Path) -> dict:
                             "export interrupted between its two files); export again (no --force needed)")
         out = {k: np.asarray(v) for k, v in side.items() if k in ROW_COLUMNS}
         return out | {"embeddings": np.load(path), "config_hash": side["config_hash"],
-                      "normalization": side.get("normalization", "none")}
+                      "normalization": side.get("normalization", "none")} | \
+            ({"cluster_method": side["cluster_method"]} if "cluster_method" in side else {})
     if ext == ".parquet":
         import pyarrow.parquet as pq
         t = pq.read_table(path)
@@ -251,16 +196,21 @@ def read_embeddings(path: str | Path) -> dict:
         out["embeddings"] = np.stack(t.column("embedding").to_numpy(zero_copy_only=False)).astype(np.float32)
         meta = json.loads(t.schema.metadata[b"unsuprnn"])
         out["config_hash"], out["normalization"] = meta["config_hash"], meta.get("normalization", "none")
+        if "cluster_method" in meta:
+            out["cluster_method"] = meta["cluster_method"]
         return out
     if ext == ".csv":
         with open(path) as fh:
             r = list(csv.reader(fh))
         head, body = r[0], r[1:]
+        if head[:1] == ["filenames"]:  # lightly's embeddings CSV (--format lightly)
+            from .clients import read_lightly_csv
+            return read_lightly_csv(path)
         out = {}
         for j, k in enumerate(head):
             if k in ROW_COLUMNS:
                 vals = [row[j] for row in body]
-                kind = {"split": str, "paths": str, "confidence": np.float32}.get(k, np.int64)
+                kind = str if k in ("split", "paths") else np.float32 if k in FLOAT_COLUMNS else np.int64
                 out[k] = np.array(vals, dtype=kind)
         first = head.index("e0")
         out["embeddings"] = np.array([row[first:] for row in body], dtype=np.float32)

@@ -1,0 +1,44 @@
+"""The clustering analysis the report shows for every run, labelled or not: the K the data chooses (the
+encoder's curve beside raw pixels'), the clusters (the run's head, else k-means) with how typical each
+image is of its cluster, the dataset's odd ones out and its near-copies. All on the test split."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..evaluate.choose_k import DEFAULT_RANGE, choose_k
+from ..evaluate.diagnostics import centred, cluster_summary, duplicate_pairs, near_duplicates, outlier_scores
+
+OUTLIERS_SHOWN = 16
+PAIRS_SHOWN = 8
+
+
+def analyse(emb: np.ndarray, raw: torch.Tensor, labels: np.ndarray, n_classes: int, seed: int,
+            head: tuple[np.ndarray, np.ndarray] | None, duplicate_threshold: float) -> dict:
+    """emb [N, E], raw pixels [N, P], labels [N] (-1 unknown), the head's (ids, confidence) or None.
+
+    Clusters: the head's, else k-means with one cluster per class where there are labels (the probe's
+    protocol), else k-means with the K chosen from the data."""
+    from ..evaluate.kmeans import default_restarts, kmeans
+    x = torch.from_numpy(emb)
+    k_auto, curve = choose_k(x, DEFAULT_RANGE, seed)
+    raw_k, raw_curve = choose_k(raw, DEFAULT_RANGE, seed)
+    out = {"k_auto": k_auto, "k_curve": curve, "raw_k_auto": raw_k, "raw_k_curve": raw_curve}
+    if head is not None:
+        ids, score, how, score_name = head[0], head[1], "the cluster head", "confidence"
+    else:
+        labelled = (labels >= 0).any() and n_classes >= 2
+        k = min(n_classes if labelled else k_auto, len(x))
+        ids = kmeans(torch.nn.functional.normalize(x.float(), dim=1), k, seed=seed,
+                     restarts=default_restarts(len(x)))[0]
+        how = f"k-means, K = {k} " + ("(one per class)" if labelled else "(chosen from the data)")
+        score, score_name = None, "silhouette"
+    outlier = outlier_scores(x)
+    pairs = duplicate_pairs(near_duplicates(x, duplicate_threshold))
+    z = centred(x)  # the similarity the threshold is on
+    return out | {"ids": np.asarray(ids), "score_name": score_name, "clusters_by": how,
+                  "summary": cluster_summary(x, ids, score), "outlier": outlier,
+                  "outliers": np.argsort(-outlier, kind="stable")[:OUTLIERS_SHOWN].tolist(),
+                  "pairs": [(i, j, float(z[i] @ z[j])) for i, j in pairs[:PAIRS_SHOWN]], "pair_count": len(pairs),
+                  "duplicate_threshold": duplicate_threshold}
