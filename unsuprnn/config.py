@@ -43,20 +43,24 @@ class DataConfig:
 
 @dataclass
 class AugmentConfig:
-    crop_scale: float = opt(0.8, 0.05, 1)        # random resized crop: min zoom (1 = off)
-    rotate: float = opt(10.0, 0, 180)            # degrees, uniform in [-rotate, rotate]
-    translate: float = opt(0.1, 0, 1)            # fraction of the side
-    shear: float = opt(8.0, 0, lt=80)            # degrees
-    noise: float = opt(0.05, 0, 1)               # max Gaussian noise std (images in [0, 1])
-    erase_prob: float = opt(0.25, 0, 1)          # probability of erasing a block or a band of rows
-    erase_max: float = opt(0.3, 0, 1)            # largest erased fraction of each side
-    brightness: float = opt(0.2, 0, 1)
-    contrast: float = opt(0.2, 0, 1)
+    # The defaults are what a new user's folder gets: on unseen handwriting (1,000 and 2,000 MNIST images given
+    # as folders) these stronger views raised k-means accuracy by 8.5 and 2.3 points over the digits recipe's
+    # (RESULTS.md, "defaults for unseen data"); every recipe in configs/ writes its own values out.
+    crop_scale: float = opt(0.75, 0.05, 1)       # random resized crop: min zoom (1 = off)
+    rotate: float = opt(15.0, 0, 180)            # degrees, uniform in [-rotate, rotate]
+    translate: float = opt(0.12, 0, 1)           # fraction of the side
+    shear: float = opt(10.0, 0, lt=80)           # degrees
+    noise: float = opt(0.1, 0, 1)                # max Gaussian noise std (images in [0, 1])
+    erase_prob: float = opt(0.3, 0, 1)           # probability of erasing a block or a band of rows
+    erase_max: float = opt(0.35, 0, 1)           # largest erased fraction of each side
+    brightness: float = opt(0.3, 0, 1)
+    contrast: float = opt(0.3, 0, 1)
     hflip: bool = False              # off: it changes the meaning of digits
     # colour, for RGB images only: a contrastive encoder otherwise matches two views by their colours
-    saturation: float = opt(0.0, 0, 1)           # saturation factor in [1 - s, 1 + s]
-    hue: float = opt(0.0, 0, 0.5)                # hue turned by up to this share of the colour wheel, each way
-    grayscale: float = opt(0.0, 0, 1)            # probability of a grey view
+    # (SimCLR's colour distortion: saturation and hue jitter, and grey views one time in five)
+    saturation: float = opt(0.8, 0, 1)           # saturation factor in [1 - s, 1 + s]
+    hue: float = opt(0.2, 0, 0.5)                # hue turned by up to this share of the colour wheel, each way
+    grayscale: float = opt(0.2, 0, 1)            # probability of a grey view
 
 
 @dataclass
@@ -200,6 +204,9 @@ DIGEST_KEYS = {
 }
 OPTIONAL_SECTIONS = ("cluster",)
 NOT_DIGESTED = {"train": ("logger",)}  # where the curves are also sent changes nothing a run learns
+# Keys outside DIGEST_KEYS whose default changed after they were added: the digest compares them with the
+# default they were added with, so that the runs written before keep their digest.
+FIRST_DEFAULTS = {"augment": {"saturation": 0.0, "hue": 0.0, "grayscale": 0.0}}
 
 
 @dataclass
@@ -220,6 +227,8 @@ class Config:
     def digest(self) -> str:
         """Short hash of the resolved config, recorded with exported embeddings (the digest rule above)."""
         d, defaults = self.to_dict(), Config().to_dict()
+        for sec, values in FIRST_DEFAULTS.items():
+            defaults[sec] |= values
         kept = {}
         for sec, values in d.items():
             if sec in OPTIONAL_SECTIONS and values == defaults[sec]:

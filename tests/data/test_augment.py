@@ -31,7 +31,7 @@ def test_outputs_reproducible_and_per_sample():
 
 def test_disabled_augmentation_is_identity():
     off = AugmentConfig(crop_scale=1.0, rotate=0, translate=0, shear=0, noise=0, erase_prob=0,
-                        brightness=0, contrast=0, hflip=False)
+                        brightness=0, contrast=0, hflip=False, saturation=0, hue=0, grayscale=0)
     x = torch.rand(4, 3, 8, 8)
     assert torch.allclose(BatchAugment(off)(x, torch.Generator().manual_seed(0)), x)
 

@@ -79,7 +79,7 @@ def test_loss_falls(name):
     x, y = ds.images[:128], ds.labels[:128]
     opt = torch.optim.AdamW(obj.parameters(), lr=3e-3)
     losses = []
-    for step in range(40):
+    for step in range(60):  # (60: the default views are strong enough that 40 steps fall short for some)
         g = torch.Generator().manual_seed(step)
         loss, _ = obj(x, y, g)
         opt.zero_grad()
