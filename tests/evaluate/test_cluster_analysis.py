@@ -79,3 +79,27 @@ def test_cluster_summary_orders_typical_before_atypical():
     assert [s["size"] for s in summary] == [40, 40, 40] and all(s["score"] > 0.5 for s in summary)
     zero = next(s for s in summary if s["cluster"] == 0)
     assert zero["atypical"][-1] == 5 and 5 not in zero["typical"]
+
+
+def test_pixel_match_finds_shifted_copies_and_nothing_else():
+    from unsuprnn.evaluate.diagnostics import pixel_match
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (4, 1, 12, 12), generator=g, dtype=torch.uint8)
+    images[1] = torch.roll(images[0], shifts=(1, -2), dims=(1, 2))  # shifted by 1 and 2 pixels
+    images[3] = 7  # a constant image matches nothing, not even itself
+    m = pixel_match(images, torch.tensor([1, 2, 3]), torch.tensor([0, 0, 3]))
+    assert m[0] == pytest.approx(1.0) and m[1] < 0.5 and m[2] == 0.0
+
+
+def test_near_duplicates_checks_candidates_pixels():
+    """A shifted copy whose embedding is only near its original's (not above the threshold) is found by
+    its pixels; a look-alike with other pixels is not."""
+    from unsuprnn.evaluate.diagnostics import near_duplicates
+    g = torch.Generator().manual_seed(1)
+    images = torch.randint(0, 256, (30, 1, 10, 10), generator=g, dtype=torch.uint8)
+    images[29] = torch.roll(images[4], shifts=1, dims=2)
+    x = torch.randn(30, 16, generator=g)
+    x[29] = x[4] + 0.3 * torch.randn(16, generator=g)  # near, far below a cosine of 0.995
+    x[28] = x[7] + 0.3 * torch.randn(16, generator=g)  # as near, but other pixels
+    dup = near_duplicates(x, 0.995, images=images)
+    assert dup[29] == 4 and dup[28] == -1 and (dup >= 0).sum() == 1

@@ -47,11 +47,16 @@ def _nearest_two(z: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return nn, s1, s2
 
 
-def near_duplicates(x: torch.Tensor, threshold: float, rows: np.ndarray | None = None) -> np.ndarray:
+def near_duplicates(x: torch.Tensor, threshold: float, rows: np.ndarray | None = None,
+                    images: torch.Tensor | None = None, image_rows: torch.Tensor | None = None) -> np.ndarray:
     """[N]: for each image, the row (in `rows`, default its position) of an earlier image it nearly copies,
-    else -1. Two images are near-copies when their cosine similarity (centred) reaches `threshold`, or when
-    each is the other's nearest neighbour and RATIO times closer than its second nearest (Lowe's ratio test:
-    a shifted copy stands out from a crowd of look-alikes even where look-alikes are as similar)."""
+    else -1. Two images are near-copies when their cosine similarity (centred) reaches `threshold`, or:
+    - given the images (uint8 [M, C, H, W]; x's row i is image `image_rows[i]`): when one of an image's
+      CANDIDATES nearest neighbours matches its pixels up to a shift (`pixel_match`: a checked copy, as copy
+      detection verifies its candidates);
+    - without them: when each is the other's nearest neighbour and RATIO times closer than its second nearest
+      (Lowe's ratio test: a shifted copy stands out from a crowd of look-alikes). With the images this rule
+      only added pairs the pixels did not confirm (RESULTS.md)."""
     z = centred(x)
     rows = np.arange(len(z)) if rows is None else np.asarray(rows)
     out = np.full(len(z), -1, dtype=np.int64)
@@ -60,8 +65,44 @@ def near_duplicates(x: torch.Tensor, threshold: float, rows: np.ndarray | None =
     nn, s1, s2 = _nearest_two(z)
     distinct = (1 - s1) <= RATIO * (1 - s2)
     for i, j in enumerate(nn):
-        if s1[i] >= threshold or (nn[j] == i and distinct[i] and distinct[j]):
+        if s1[i] >= threshold or (images is None and nn[j] == i and distinct[i] and distinct[j]):
             out[i] = rows[j] if rows[j] < rows[i] else -1
+    if images is not None:
+        from .knn import knn_search
+        _, idx = knn_search(z, z, min(CANDIDATES + 1, len(z)))
+        at = torch.arange(len(z)) if image_rows is None else torch.as_tensor(image_rows)
+        for k in range(1, idx.shape[1]):  # nearest candidates first
+            j = idx[:, k].clamp(min=0).numpy()
+            free = np.flatnonzero((out < 0) & (rows[j] < rows) & (idx[:, k].numpy() >= 0))
+            if len(free):
+                match = pixel_match(images, at[free], at[j[free]]) >= PIXEL_MATCH
+                out[free[match]] = rows[j[free[match]]]
+    return out
+
+
+CANDIDATES = 10      # embedding neighbours whose pixels are compared with an image's
+PIXEL_MATCH = 0.995  # normalized cross-correlation from which two images' pixels match
+MAX_SHIFT = 2        # pixels each way over which pixels are matched
+
+
+def pixel_match(images: torch.Tensor, a: torch.Tensor, b: torch.Tensor, chunk: int = 2048) -> np.ndarray:
+    """[n]: the best normalized cross-correlation of images[a[i]] and images[b[i]] over whole-pixel shifts of up
+    to MAX_SHIFT each way, on the overlap. Constant images match nothing (their correlation is 0)."""
+    out = np.zeros(len(a))
+    h, w = images.shape[-2:]
+    for start in range(0, len(a), chunk):
+        p = images[a[start:start + chunk]].float()
+        q = images[b[start:start + chunk]].float()
+        best = torch.full((len(p),), -1.0)
+        for dy in range(-MAX_SHIFT, MAX_SHIFT + 1):
+            for dx in range(-MAX_SHIFT, MAX_SHIFT + 1):
+                u = p[..., max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)].flatten(1)
+                v = q[..., max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)].flatten(1)
+                if u.shape[1] < 2:
+                    continue
+                u, v = u - u.mean(1, keepdim=True), v - v.mean(1, keepdim=True)
+                best = torch.maximum(best, (u * v).sum(1) / (u.norm(dim=1) * v.norm(dim=1)).clamp(min=1e-6))
+        out[start:start + len(p)] = best.numpy()
     return out
 
 

@@ -93,7 +93,7 @@ def gather_embeddings(run: str | Path, dataset: str | None = None, split: str = 
         if cluster is not None:
             cols |= cluster_column(x, cluster, cfg.train.seed, device, k_range)
         if diagnose:
-            cols |= diagnostic_columns(x, cols["indices"], duplicate_threshold)
+            cols |= diagnostic_columns(x, cols["indices"], duplicate_threshold, ds.images)
     if thumbnails:
         cols["thumbnails"] = shrink(ds.images, indices, thumbnails)
     return cols
@@ -120,12 +120,12 @@ def cluster_column(x: torch.Tensor, cluster: int | str, seed: int, device, k_ran
     return {"cluster": ids, "cluster_method": how}
 
 
-def diagnostic_columns(x: torch.Tensor, indices: np.ndarray, threshold: float) -> dict:
+def diagnostic_columns(x: torch.Tensor, indices: np.ndarray, threshold: float, images: torch.Tensor) -> dict:
     """`outlier_score` [N] (higher = odder) and `duplicate_of` [N] (the index of an earlier row it nearly
-    copies, -1 = none)."""
+    copies, -1 = none; row i is image `indices[i]` of `images`)."""
     from ..evaluate.diagnostics import near_duplicates, outlier_scores
-    return {"outlier_score": outlier_scores(x).astype(np.float32),
-            "duplicate_of": near_duplicates(x, threshold, rows=indices).astype(np.int64)}
+    dup = near_duplicates(x, threshold, rows=indices, images=images, image_rows=torch.from_numpy(indices))
+    return {"outlier_score": outlier_scores(x).astype(np.float32), "duplicate_of": dup.astype(np.int64)}
 
 
 def shrink(images: torch.Tensor, indices: torch.Tensor, side: int) -> np.ndarray:

@@ -14,9 +14,10 @@ OUTLIERS_SHOWN = 16
 PAIRS_SHOWN = 8
 
 
-def analyse(emb: np.ndarray, raw: torch.Tensor, labels: np.ndarray, n_classes: int, seed: int,
-            head: tuple[np.ndarray, np.ndarray] | None, duplicate_threshold: float) -> dict:
-    """emb [N, E], raw pixels [N, P], labels [N] (-1 unknown), the head's (ids, confidence) or None.
+def analyse(emb: np.ndarray, raw: torch.Tensor, images: torch.Tensor, labels: np.ndarray, n_classes: int,
+            seed: int, head: tuple[np.ndarray, np.ndarray] | None, duplicate_threshold: float) -> dict:
+    """emb [N, E], raw pixels [N, P], the images uint8 [N, C, H, W], labels [N] (-1 unknown), the head's
+    (ids, confidence) or None.
 
     Clusters: the head's, else k-means with one cluster per class where there are labels (the probe's
     protocol), else k-means with the K chosen from the data."""
@@ -35,7 +36,7 @@ def analyse(emb: np.ndarray, raw: torch.Tensor, labels: np.ndarray, n_classes: i
         how = f"k-means, K = {k} " + ("(one per class)" if labelled else "(chosen from the data)")
         score, score_name = None, "silhouette"
     outlier = outlier_scores(x)
-    pairs = duplicate_pairs(near_duplicates(x, duplicate_threshold))
+    pairs = duplicate_pairs(near_duplicates(x, duplicate_threshold, images=images))
     z = centred(x)  # the similarity the threshold is on
     return out | {"ids": np.asarray(ids), "score_name": score_name, "clusters_by": how,
                   "summary": cluster_summary(x, ids, score), "outlier": outlier,

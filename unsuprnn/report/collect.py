@@ -128,7 +128,8 @@ def collect(run: Path, files: dict, device, say=lambda line: None) -> dict:
     from ..evaluate.baselines import raw_features
     from .analysis import analyse
     raw = raw_features(pipeline, data.query_images, data.query_idx)
-    out["analysis"] = analyse(emb, raw, out["labels"], len(data.classes), cfg.train.seed, head_ids,
+    images = data.query_images[data.query_idx]
+    out["analysis"] = analyse(emb, raw, images, out["labels"], len(data.classes), cfg.train.seed, head_ids,
                               ProbeSettings().duplicate_threshold)
-    out["images"] = data.query_images[data.query_idx].numpy()
+    out["images"] = images.numpy()
     return out
