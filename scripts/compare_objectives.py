@@ -4,7 +4,8 @@ accuracy against the time each was given, beside raw pixels and a random encoder
     python scripts/compare_objectives.py --dataset idx:../shared/data/mnist --budget 150 --device cpu \\
         --out runs/compare -- --hidden 128 --batch-size 128
 
-For each objective the recipe `configs/mnist_rows_bilstm_OBJECTIVE.yaml` (or `--config-pattern`) is
+For each objective the recipe `configs/mnist_rows_bilstm_OBJECTIVE.yaml` (a mix A+B: `..._A_B.yaml`; or
+`--config-pattern`) is
 timed on a few steps, given as many epochs as fit in `--budget` seconds (so that its learning-rate
 and momentum schedules run to their end), trained, and probed on the dev protocol's split. Arguments
 after `--` go to every `unsuprnn pretrain`. Writes OUT/compare.json and OUT/compare.png (kNN top-1
@@ -20,7 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-OBJECTIVES = ("contrastive", "autoencoder", "byol", "simsiam", "vicreg", "barlowtwins", "moco", "nnclr", "dcl")
+OBJECTIVES = ("contrastive", "autoencoder", "byol", "simsiam", "vicreg", "barlowtwins", "moco", "nnclr", "dcl",
+              "cpc", "apc", "masked", "contrastive+cpc", "contrastive+masked")
 CALIBRATION_STEPS = 8
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -59,7 +61,7 @@ def main() -> None:
     extra = extra + ["--device", args.device, "--set", "train.knn_every=1"]  # a kNN point every epoch
     rows, t0 = [], time.perf_counter()
     for i, name in enumerate(args.objectives.split(",")):
-        config = args.config_pattern.format(name)
+        config = args.config_pattern.format(name.replace("+", "_"))  # a mix's recipe: A_B
         per_step, steps = seconds_per_step(config, args.dataset, out / f"{name}-calibration", extra)
         epochs = max(1, int(args.budget / (per_step * steps)))
         run = out / name

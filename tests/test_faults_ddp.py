@@ -62,3 +62,13 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
     b = load_checkpoint(out / "checkpoint.pt")["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # no temp file left behind
+
+
+def test_ddp_cpc_trains_in_two_processes(tmp_path):
+    """cpc under DDP (its codes gathered from both processes: test_sequence_objectives checks the gathering)."""
+    out = tmp_path / "cpc"
+    r = run_cli("pretrain", "--out", out, "--devices", "2", "--epochs", "2", "--objective", "cpc", "--stacks",
+                "separate", "--layers", "2", *SMALL)
+    assert r.returncode == 0, r.stderr[-2000:]
+    log = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == [2, 4] and all(e["loss"] == e["loss"] for e in log)

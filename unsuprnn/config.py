@@ -73,6 +73,10 @@ class EncoderConfig:
     pool: str = opt("meanmax", choices=("last", "mean", "max", "meanmax"), flag="--pool")
     input_proj: int = opt(0, 0, 65536, note="linear patch embedding width, 0 = none", flag="--input-proj",
                           help="Linear patch embedding width (0 = none).")
+    stacks: str = opt("joint", choices=("joint", "separate"), flag="--stacks",
+                      help="joint: torch's bidirectional RNN; separate: the two directions as stacks of their own, "
+                           "so that each step's forward output sees no later step (needed by cpc and apc with more "
+                           "than one layer).")
 
 
 def _objective_section() -> type:
@@ -81,9 +85,10 @@ def _objective_section() -> type:
     from . import objectives
 
     types_ = {"int": int, "float": float, "str": str, "bool": bool}
-    fields = [("name", str, opt("contrastive", choices=tuple(objectives.names()), flag="--objective",
+    fields = [("name", str, opt("contrastive", flag="--objective", parse=objectives.parts_of,
                                 help=" | ".join(f"{n} ({objectives.specs()[n].summary})"
-                                                for n in objectives.names(uses_labels=False))))]
+                                                for n in objectives.names(uses_labels=False))
+                                + "; or a mix of them joined by + (contrastive+cpc), weighted by objective.weights"))]
     for key, decl in objectives.objective_keys().items():
         decl = dict(decl)
         default = decl.pop("default")

@@ -29,7 +29,7 @@ from .devices import make_fabric, resolve_device, resolve_precision
 from .errors import UserError
 from .models.encoder import build_encoder
 from .monitors import MONITOR_POINTS, EpochMonitors, collapse_verdict, supervised_test_metrics
-from .objectives import build_objective, specs
+from .objectives import build_objective, spec_of
 from .plan import AUTO, auto_batch_size, auto_epochs, auto_every, budget_epochs, parse_duration, still_improving
 from .progress import on_terminal
 from .runs.checkpoint import restore_state, save_encoder
@@ -213,7 +213,7 @@ def describe_plan(plan: dict) -> str:
 def check_batch(objective: str, batch: int, n_train: int) -> None:
     """A batch the objective can learn from: a contrastive loss with one image has no negatives (its loss
     is 0), a batch norm needs two."""
-    need = specs()[objective].min_batch
+    need = spec_of(objective).min_batch
     if batch < need:
         raise UserError(f"--batch-size {batch}: the {objective} objective needs at least {need} images a batch (negatives, batch "
                         f"statistics); pass --batch-size {need} or more" + (f" (the training split has {n_train} "

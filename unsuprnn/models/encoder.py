@@ -4,9 +4,14 @@
     x: [B, T, D]  ->  (embedding [B, E], steps: ([B, T, H], ...))  (encode: per-step outputs too)
 
 E = hidden * directions for pool last | mean | max, twice that for meanmax. `steps` holds the last
-layer's output at every step, one tensor per direction (forward first). In a stacked bidirectional
-RNN, layer 2's forward output at step t already depends on every step (through layer 1's backward
-half): an objective that predicts ahead must not read the future from it.
+layer's output at every step, one tensor per direction (forward first), in the sequence's order.
+
+In a stacked bidirectional RNN read jointly (`stacks="joint"`, torch's own), layer 2's forward output at
+step t already depends on every step (through layer 1's backward half): an objective that predicts ahead
+could copy the answer. `stacks="separate"` runs the two directions as two stacks of their own (as ELMo
+does), so that the forward outputs at t see steps <= t only and the backward ones steps >= t; the
+embedding concatenates both, as the joint encoder's does. `causal` says whether the per-step outputs
+are safe to predict ahead from.
 """
 
 from __future__ import annotations
@@ -19,31 +24,43 @@ from ..errors import UserError
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 POOLS = ("last", "mean", "max", "meanmax")
+STACKS = ("joint", "separate")
 
 
 class RNNEncoder(nn.Module):
     def __init__(self, input_dim: int, cell: str = "lstm", hidden: int = 128, layers: int = 2,
                  bidirectional: bool = True, dropout: float = 0.0, pool: str = "meanmax",
-                 input_proj: int = 0):
+                 input_proj: int = 0, stacks: str = "joint"):
         super().__init__()
         if cell not in CELLS:
             raise UserError(f"unknown cell '{cell}'; use one of: {', '.join(CELLS)}")
         if pool not in POOLS:
             raise UserError(f"unknown pool '{pool}'; use one of: {', '.join(POOLS)}")
+        if stacks not in STACKS:
+            raise UserError(f"unknown encoder stacks '{stacks}'; use one of: {', '.join(STACKS)}")
         if hidden < 1 or layers < 1:
             raise UserError(f"encoder hidden and layers must be >= 1, got {hidden} and {layers}")
         if not 0.0 <= dropout < 1.0:
             raise UserError(f"encoder dropout must be in [0, 1), got {dropout}")
         self.input_dim, self.cell, self.hidden, self.layers = input_dim, cell, hidden, layers
         self.bidirectional, self.pool = bidirectional, pool
+        self.separate = stacks == "separate" and bidirectional
         # optional patch embedding: a shared linear map of every step before the RNN
         self.proj = nn.Linear(input_dim, input_proj) if input_proj > 0 else nn.Identity()
-        self.rnn = CELLS[cell](input_proj or input_dim, hidden, num_layers=layers, batch_first=True,
-                               bidirectional=bidirectional, dropout=dropout if layers > 1 else 0.0)
+        args = dict(input_size=input_proj or input_dim, hidden_size=hidden, num_layers=layers, batch_first=True,
+                    dropout=dropout if layers > 1 else 0.0)
+        self.rnn = CELLS[cell](**args, bidirectional=bidirectional and not self.separate)
+        if self.separate:  # the backward stack reads the reversed sequence
+            self.rnn_backward = CELLS[cell](**args, bidirectional=False)
 
     @property
     def directions(self) -> int:
         return 2 if self.bidirectional else 1
+
+    @property
+    def causal(self) -> bool:
+        """Whether the forward outputs at step t see only steps <= t (and the backward ones steps >= t)."""
+        return self.separate or not self.bidirectional or self.layers == 1
 
     @property
     def out_dim(self) -> int:
@@ -51,11 +68,17 @@ class RNNEncoder(nn.Module):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         """x [B, T, D] -> (embedding [B, E], per-step outputs: one [B, T, H] per direction)."""
-        out, state = self.rnn(self.proj(x))            # out: [B, T, H * dirs]
+        h = self.proj(x)
+        out, state = self.rnn(h)                       # out: [B, T, H * dirs] (joint), [B, T, H] (separate)
+        if self.separate:
+            back, back_state = self.rnn_backward(h.flip(1))
+            out = torch.cat([out, back.flip(1)], dim=-1)
         steps = out.split(self.hidden, dim=-1)
         if self.pool == "last":
-            h_n = state[0] if self.cell == "lstm" else state  # [layers * dirs, B, H]
-            return h_n[-self.directions:].transpose(0, 1).reshape(x.shape[0], -1), steps
+            last = [(s[0] if self.cell == "lstm" else s)[-1 if self.separate else -self.directions:]
+                    for s in ((state, back_state) if self.separate else (state,))]
+            h_n = torch.cat([s.reshape(-1, *s.shape[-2:]) for s in last])  # [dirs, B, H]
+            return h_n.transpose(0, 1).reshape(x.shape[0], -1), steps
         if self.pool == "mean":
             return out.mean(1), steps
         if self.pool == "max":
@@ -70,4 +93,4 @@ class RNNEncoder(nn.Module):
 def build_encoder(cfg: EncoderConfig, input_dim: int) -> RNNEncoder:
     return RNNEncoder(input_dim, cell=cfg.cell, hidden=cfg.hidden, layers=cfg.layers,
                       bidirectional=cfg.bidirectional, dropout=cfg.dropout, pool=cfg.pool,
-                      input_proj=cfg.input_proj)
+                      input_proj=cfg.input_proj, stacks=cfg.stacks)

@@ -12,10 +12,14 @@ An objective file holds
 - `USES_LABELS = True` if it trains with labels (the supervised reference; `pretrain` refuses it);
 - `MIN_BATCH = N` if it needs other than 2 images a batch (a contrastive loss needs negatives, a batch
   norm two images; an autoencoder trains on one);
+- `CAUSAL = True` if it predicts ahead along the sequence (its encoder must be causal: models/encoder.py);
 - `OBJECTIVE`: its `nn.Module` class, built as `OBJECTIVE(encoder, pipeline, cfg, num_classes, **options)`
   (options: `binarized`, `gather_distributed`); `forward(x_uint8, y, generator)` returns
   `(loss, stats)`; an objective with a momentum teacher also has `update_teacher(momentum)`, which the
   training loop calls after every optimizer step. Files whose names start with `_` are helpers.
+
+`A+B` (e.g. `contrastive+cpc`) is a mix of objectives: `mix.py` (which declares `COMBINES = True` and is
+not an objective on its own) sums their losses on the same batch, weighted by `objective.weights`.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ class ObjectiveSpec:
     keys: dict
     uses_labels: bool
     min_batch: int = 2
+    causal: bool = False
+    combines: bool = False
 
 
 def read_spec(path: Path) -> ObjectiveSpec:
@@ -48,7 +54,7 @@ def read_spec(path: Path) -> ObjectiveSpec:
     found = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
-                and node.targets[0].id in ("KEYS", "USES_LABELS", "MIN_BATCH"):
+                and node.targets[0].id in ("KEYS", "USES_LABELS", "MIN_BATCH", "CAUSAL", "COMBINES"):
             try:
                 found[node.targets[0].id] = ast.literal_eval(node.value)
             except ValueError:
@@ -56,7 +62,8 @@ def read_spec(path: Path) -> ObjectiveSpec:
                                 "the file)") from None
     summary = (ast.get_docstring(tree) or path.stem).split(":")[0].strip()
     return ObjectiveSpec(path.stem, summary, found.get("KEYS", {}), bool(found.get("USES_LABELS", False)),
-                         int(found.get("MIN_BATCH", 2)))
+                         int(found.get("MIN_BATCH", 2)), bool(found.get("CAUSAL", False)),
+                         bool(found.get("COMBINES", False)))
 
 
 @functools.cache
@@ -66,8 +73,36 @@ def specs() -> dict[str, ObjectiveSpec]:
 
 
 def names(uses_labels: bool | None = None) -> list[str]:
-    """Objective names; `uses_labels` False: the label-free ones (what `pretrain` offers)."""
-    return [n for n, s in specs().items() if uses_labels is None or s.uses_labels == uses_labels]
+    """Objective names; `uses_labels` False: the label-free ones (what `pretrain` offers). A mix's own file
+    is not one."""
+    return [n for n, s in specs().items() if not s.combines and (uses_labels is None or s.uses_labels == uses_labels)]
+
+
+def parts_of(name: str) -> list[str]:
+    """The objectives of `name`: itself, or the parts of a mix `A+B`, each checked (one line naming the fix)."""
+    parts = str(name).split("+")
+    known = names()
+    for part in parts:
+        if part not in known:
+            raise UserError(f"unknown objective '{part}'; use one of: {', '.join(known)}, or a mix of label-free "
+                            "ones joined by + (e.g. contrastive+cpc)")
+    if len(parts) > 1:
+        if len(set(parts)) < len(parts):
+            raise UserError(f"objective '{name}' names a part twice; a mix takes each objective once")
+        labelled = [p for p in parts if specs()[p].uses_labels]
+        if labelled:
+            raise UserError(f"objective '{name}' mixes in {', '.join(labelled)}, which trains with labels; a mix is "
+                            "of label-free objectives")
+    return parts
+
+
+def spec_of(name: str) -> ObjectiveSpec:
+    """The spec of an objective or of a mix (its parts' largest MIN_BATCH; causal if any part is)."""
+    parts = [specs()[p] for p in parts_of(name)]
+    if len(parts) == 1:
+        return parts[0]
+    return ObjectiveSpec(name, " + ".join(p.summary for p in parts), {}, False, max(p.min_batch for p in parts),
+                         any(p.causal for p in parts))
 
 
 @functools.cache
@@ -86,7 +121,9 @@ def objective_keys() -> dict[str, dict]:
 
 
 def build_objective(name: str, encoder, pipeline, cfg, num_classes: int, **options):
-    """The objective `name` as an nn.Module around `encoder` (see the module docstring)."""
-    if name not in specs():
-        raise UserError(f"unknown objective '{name}'; use one of: {', '.join(specs())}")
+    """The objective `name` (or the mix `A+B`) as an nn.Module around `encoder` (see the module docstring)."""
+    parts = parts_of(name)
+    if len(parts) > 1:
+        return importlib.import_module(f"{__name__}.mix").OBJECTIVE(encoder, pipeline, cfg, num_classes, parts=parts,
+                                                                   **options)
     return importlib.import_module(f"{__name__}.{name}").OBJECTIVE(encoder, pipeline, cfg, num_classes, **options)
