@@ -77,6 +77,22 @@ def die_after_checkpoint(monkeypatch, n: int) -> None:
     monkeypatch.setattr(lifecycle.RunRecorder, "end_epoch", end_then_die)
 
 
+def straight_and_resumed(cfg, tmp_path: Path, monkeypatch, kill_after: int) -> tuple[dict, dict]:
+    """Train `cfg` once straight through and once killed right after its `kill_after`-th checkpoint, then
+    resumed: (straight model state, resumed model state), from their last checkpoints."""
+    from unsuprnn.runs.checkpoint import load_checkpoint
+    from unsuprnn.train import train
+    train(cfg, tmp_path / "straight", quiet=True)
+    die_after_checkpoint(monkeypatch, kill_after)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "resumed", quiet=True)
+    monkeypatch.undo()
+    assert load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["epoch"] == kill_after
+    train(cfg, tmp_path / "resumed", resume=True, quiet=True)
+    return (load_checkpoint(tmp_path / "straight" / "checkpoint.pt")["model"],
+            load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["model"])
+
+
 def snapshot(out: Path) -> dict:
     """Every file under `out` and beside it (staging, lock) -> its sha256."""
     files = [p for p in out.parent.rglob("*") if p.is_file()]

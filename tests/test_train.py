@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from tests.conftest import die_after_checkpoint, tiny_config
+from tests.conftest import straight_and_resumed, tiny_config
 from unsuprnn.runs.checkpoint import load_checkpoint, load_run_encoder
 from unsuprnn.data import load_dataset
 from unsuprnn.errors import UserError
@@ -45,16 +45,7 @@ def test_checkpoint_round_trip_gives_identical_embeddings(tmp_path):
 
 def test_resume_equals_uninterrupted(tmp_path, monkeypatch):
     cfg = tiny_config("autoencoder", epochs=3)
-    train(cfg, tmp_path / "straight", quiet=True)
-
-    die_after_checkpoint(monkeypatch, 2)  # killed right after that checkpoint
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, tmp_path / "resumed", quiet=True)
-    monkeypatch.undo()
-    assert load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["epoch"] == 2
-    train(cfg, tmp_path / "resumed", resume=True, quiet=True)
-    a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")["model"]
-    b = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["model"]
+    a, b = straight_and_resumed(cfg, tmp_path, monkeypatch, kill_after=2)  # killed right after that checkpoint
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     log_a = (tmp_path / "straight" / "log.jsonl").read_text().splitlines()
     log_b = (tmp_path / "resumed" / "log.jsonl").read_text().splitlines()

@@ -10,14 +10,13 @@ import torch
 import torch.nn.functional as F
 
 import unsuprnn.monitors as monitors
-from tests.conftest import die_after_checkpoint, invoke, tiny_config
+from tests.conftest import invoke, straight_and_resumed, tiny_config
 from unsuprnn.runs.checkpoint import load_checkpoint
 from unsuprnn.config import Config
 from unsuprnn.data.pipeline import build_pipeline
 from unsuprnn.models.encoder import build_encoder
 from unsuprnn.objectives import build_objective, specs
 from unsuprnn.schedules import momentum_schedule
-from unsuprnn.train import train
 
 NEW = ["byol", "simsiam", "vicreg", "barlowtwins", "moco", "nnclr", "dcl"]
 g = torch.Generator().manual_seed(0)
@@ -155,14 +154,7 @@ def test_teachers_and_memory_banks_survive_a_checkpoint(name, tmp_path):
 def test_resume_after_a_kill_is_identical(name, tmp_path, monkeypatch):
     cfg = tiny_config(name, epochs=3)
     cfg.objective.bank_size, cfg.train.batch_size = 512, 128
-    train(cfg, tmp_path / "straight", quiet=True)
-    die_after_checkpoint(monkeypatch, 1)  # killed right after that checkpoint
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, tmp_path / "resumed", quiet=True)
-    monkeypatch.undo()
-    train(cfg, tmp_path / "resumed", resume=True, quiet=True)
-    a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")["model"]
-    b = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["model"]
+    a, b = straight_and_resumed(cfg, tmp_path, monkeypatch, kill_after=1)
     assert a.keys() == b.keys() and any(k.startswith("teacher.") for k in a)
     for k in a:
         if k.endswith("_extra_state"):

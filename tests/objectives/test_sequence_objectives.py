@@ -7,15 +7,13 @@ import math
 import pytest
 import torch
 
-from tests.conftest import TINY, assert_one_error_line, die_after_checkpoint, invoke, tiny_config
+from tests.conftest import TINY, assert_one_error_line, invoke, straight_and_resumed, tiny_config
 from unsuprnn.config import Config
 from unsuprnn.data.pipeline import build_pipeline
 from unsuprnn.errors import UserError
 from unsuprnn.models.encoder import RNNEncoder
 from unsuprnn.objectives import build_objective
 from unsuprnn.objectives._sequence import info_nce, masked_mse, shifted_l1, span_mask
-from unsuprnn.runs.checkpoint import load_checkpoint
-from unsuprnn.train import train
 
 
 def info_nce_reference(pred, codes, t, offset=0):
@@ -128,14 +126,7 @@ def test_a_mix_is_the_weighted_sum_of_its_parts():
 def test_resume_after_a_kill_ends_with_the_same_weights(tmp_path, monkeypatch, objective):
     cfg = tiny_config(objective, epochs=3)
     cfg.encoder.layers, cfg.encoder.stacks = 2, "separate"
-    train(cfg, tmp_path / "straight", quiet=True)
-    die_after_checkpoint(monkeypatch, 2)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, tmp_path / "resumed", quiet=True)
-    monkeypatch.undo()
-    train(cfg, tmp_path / "resumed", resume=True, quiet=True)
-    a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")["model"]
-    b = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["model"]
+    a, b = straight_and_resumed(cfg, tmp_path, monkeypatch, kill_after=2)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
