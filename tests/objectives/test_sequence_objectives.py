@@ -137,6 +137,8 @@ def test_resume_after_a_kill_ends_with_the_same_weights(tmp_path, monkeypatch, o
     (["--objective", "contrastive+masked", "--set", "objective.weights=1"], "gives 1 weights for the 2 parts"),
     (["--objective", "masked", "--set", "objective.mask_share=0"], "objective.mask_share"),
     (["--objective", "apc", "--layers", "2"], "--stacks separate"),
+    (["--objective", "cpc", "--no-bidirectional"], "--no-bidirectional"),
+    (["--objective", "contrastive+apc", "--layers", "2"], "--stacks separate"),
 ])
 def test_bad_sequence_settings_are_one_line(runner, tmp_path, args, why):
     r = invoke(runner, "pretrain", *TINY, "--epochs", "1", "--out", tmp_path / "run", *args)

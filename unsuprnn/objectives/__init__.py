@@ -121,8 +121,12 @@ def objective_keys() -> dict[str, dict]:
 
 
 def build_objective(name: str, encoder, pipeline, cfg, num_classes: int, **options):
-    """The objective `name` (or the mix `A+B`) as an nn.Module around `encoder` (see the module docstring)."""
+    """The objective `name` (or the mix `A+B`) as an nn.Module around `encoder` (see the module docstring).
+    An objective that predicts ahead (CAUSAL, or a mix with one) is refused an encoder whose outputs see ahead."""
     parts = parts_of(name)
+    if spec_of(name).causal:
+        from ._sequence import require_causal
+        require_causal(encoder, name)
     if len(parts) > 1:
         return importlib.import_module(f"{__name__}.mix").OBJECTIVE(encoder, pipeline, cfg, num_classes, parts=parts,
                                                                    **options)

@@ -10,7 +10,11 @@ from ..errors import UserError
 
 
 def require_causal(encoder, objective: str) -> None:
-    """Refuse, before anything is written, an encoder whose forward outputs see later steps."""
+    """Refuse, before anything is written, an encoder that cannot predict ahead both ways: one read in a
+    single direction, or one whose forward outputs see later steps."""
+    if not encoder.bidirectional:
+        raise UserError(f"the {objective} objective predicts ahead and behind along the sequence, so it needs both "
+                        "directions; drop --no-bidirectional")
     if not encoder.causal:
         raise UserError(f"the {objective} objective predicts ahead along the sequence, but a {encoder.layers}-layer "
                         "bidirectional encoder read jointly lets each step see the ones after it; pass --stacks "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._sequence import require_causal, shifted_l1
+from ._sequence import shifted_l1
 
 KEYS = {"apc_shift": {"default": 2, "lo": 1, "hi": 1024, "help": "apc: how many steps ahead (and behind), n"}}
 CAUSAL = True
@@ -16,9 +16,6 @@ MIN_BATCH = 1  # each sequence is its own target
 class APCObjective(nn.Module):
     def __init__(self, encoder, pipeline, cfg, num_classes: int, **_):
         super().__init__()
-        require_causal(encoder, "apc")
-        if not encoder.bidirectional:
-            raise ValueError("apc reads both directions; use a bidirectional encoder")
         t, d = pipeline.seq_shape
         if cfg.apc_shift >= t:
             from ..errors import UserError

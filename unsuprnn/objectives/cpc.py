@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._sequence import info_nce, require_causal
+from ._sequence import info_nce
 
 KEYS = {
     "cpc_steps": {"default": 3, "lo": 1, "hi": 1024, "help": "cpc: steps predicted ahead (and behind), K"},
@@ -22,9 +22,6 @@ CAUSAL = True
 class CPCObjective(nn.Module):
     def __init__(self, encoder, pipeline, cfg, num_classes: int, gather_distributed: bool = False, **_):
         super().__init__()
-        require_causal(encoder, "cpc")
-        if not encoder.bidirectional:
-            raise ValueError("cpc reads both directions; use a bidirectional encoder")
         t, d = pipeline.seq_shape
         self.encoder, self.pipeline, self.temperature = encoder, pipeline, cfg.cpc_temperature
         self.steps = min(cfg.cpc_steps, t - 1)
