@@ -154,9 +154,8 @@ def cluster_cmd(o: Given):
         raise UserError("pass --run DIR: the pretrained run whose encoder is to be clustered")
     apply_overrides(apply_flags(cfg, o.flags()), o.set_ or [])
     m = train_clusters(cfg, o.source_run, o.out, resume=o.resume, force=o.force, quiet=o.quiet)
-    line = f"done: {o.out} ({m['clusters']} clusters, head {m['selected_head']}"
-    if m.get("k_auto"):
-        line = line.replace(" clusters,", f" clusters chosen from {cfg.cluster.k_range} by modularity,")
+    chosen = f" chosen from {cfg.cluster.k_range} by modularity" if m.get("k_auto") else ""
+    line = f"done: {o.out} ({m['clusters']} clusters{chosen}, head {m['selected_head']}"
     if m.get("neighbor_accuracy") is not None:
         line += f", neighbour accuracy {m['neighbor_accuracy']:.2f}%"
     if "accuracy" in m.get("test", {}):

@@ -31,7 +31,7 @@ from ..data.loader import BatchLoader
 from ..data.pipeline import SequencePipeline
 from ..devices import resolve_device
 from ..errors import UserError
-from ..evaluate.choose_k import choose_k, parse_k_range
+from ..evaluate.choose_k import chosen_k, parse_k_range
 from ..evaluate.embed import embed_images
 from ..evaluate.metrics import clustering_metrics
 from ..progress import on_terminal
@@ -152,8 +152,7 @@ def setup(cfg: Config, run: Path, out: Path, device: torch.device, resuming: boo
         feats = embed_images(encoder, pipeline, ds.images, device, progress=not quiet, indices=train_idx)
         neighbors = mine_neighbors(feats, cc.neighbors)
         if cc.clusters == AUTO:  # K from the frozen features of the training images (evaluate/choose_k.py)
-            k, curve = choose_k(feats, parse_k_range(cc.k_range), seed)
-            k_choice = {"k_auto": k, "k_chosen_by": "modularity", "k_curve": {str(i): v for i, v in curve.items()}}
+            k_choice = chosen_k(feats, cc.k_range, seed)
     else:
         neighbors = point.checkpoint["neighbors"]
         k_choice = point.checkpoint.get("k_choice") or {}

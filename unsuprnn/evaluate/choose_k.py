@@ -83,3 +83,10 @@ def choose_k(x, k_range: tuple[int, int] = DEFAULT_RANGE, seed: int = 0) -> tupl
     curve = modularity_curve(x, k_range, seed)
     best = max(curve.values())
     return min(k for k, v in curve.items() if v >= best - TOLERANCE), curve
+
+
+def chosen_k(x, k_range: str, seed: int = 0) -> dict:
+    """The record of an automatic choice, as probe.json, metrics.json and checkpoints keep it: `k_auto`, how it
+    was chosen, and the curve {"K": modularity} of embeddings x [N, E] over the range 'A:B'."""
+    k, curve = choose_k(x, parse_k_range(k_range), seed)
+    return {"k_auto": k, "k_chosen_by": "modularity", "k_curve": {str(i): v for i, v in curve.items()}}

@@ -12,6 +12,9 @@ import numpy as np
 import torch
 
 RATIO = 0.25  # Lowe's ratio test: a nearest neighbour this many times closer than the second is distinctive
+CANDIDATES = 10      # embedding neighbours whose pixels are compared with an image's
+PIXEL_MATCH = 0.995  # normalized cross-correlation from which two images' pixels match
+MAX_SHIFT = 2        # pixels each way over which pixels are matched
 
 
 def centred(x: torch.Tensor) -> torch.Tensor:
@@ -35,13 +38,13 @@ def outlier_scores(x: torch.Tensor) -> np.ndarray:
     return (1 - sims[:, 1:].mean(1)).numpy().astype(np.float64)
 
 
-def _nearest_two(z: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(nearest other point [N], its similarity [N], the second nearest's similarity [N])."""
-    from .knn import knn_search
-    sims, idx = knn_search(z, z, min(3, len(z)))
-    nn, s1, s2 = np.zeros(len(z), np.int64), np.zeros(len(z)), np.zeros(len(z))
-    for i in range(len(z)):
-        others = [(s, j) for s, j in zip(sims[i].tolist(), idx[i].tolist()) if j != i and j >= 0]
+def _nearest_two(sims: torch.Tensor, idx: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """From a self-search's similarities and indices [N, k] (k >= 3 where N allows): (nearest other point [N],
+    its similarity [N], the second nearest's similarity [N])."""
+    n = len(sims)
+    nn, s1, s2 = np.zeros(n, np.int64), np.zeros(n), np.zeros(n)
+    for i in range(n):
+        others = [(s, j) for s, j in zip(sims[i, :3].tolist(), idx[i, :3].tolist()) if j != i and j >= 0]
         nn[i], s1[i] = others[0][1], others[0][0]
         s2[i] = others[1][0] if len(others) > 1 else -1.0
     return nn, s1, s2
@@ -62,14 +65,14 @@ def near_duplicates(x: torch.Tensor, threshold: float, rows: np.ndarray | None =
     out = np.full(len(z), -1, dtype=np.int64)
     if len(z) < 2:
         return out
-    nn, s1, s2 = _nearest_two(z)
+    from .knn import knn_search
+    sims, idx = knn_search(z, z, min(3 if images is None else max(3, CANDIDATES + 1), len(z)))  # one search for both
+    nn, s1, s2 = _nearest_two(sims, idx)
     distinct = (1 - s1) <= RATIO * (1 - s2)
     for i, j in enumerate(nn):
         if s1[i] >= threshold or (images is None and nn[j] == i and distinct[i] and distinct[j]):
             out[i] = rows[j] if rows[j] < rows[i] else -1
     if images is not None:
-        from .knn import knn_search
-        _, idx = knn_search(z, z, min(CANDIDATES + 1, len(z)))
         at = torch.arange(len(z)) if image_rows is None else torch.as_tensor(image_rows)
         for k in range(1, idx.shape[1]):  # nearest candidates first
             j = idx[:, k].clamp(min=0).numpy()
@@ -78,11 +81,6 @@ def near_duplicates(x: torch.Tensor, threshold: float, rows: np.ndarray | None =
                 match = pixel_match(images, at[free], at[j[free]]) >= PIXEL_MATCH
                 out[free[match]] = rows[j[free[match]]]
     return out
-
-
-CANDIDATES = 10      # embedding neighbours whose pixels are compared with an image's
-PIXEL_MATCH = 0.995  # normalized cross-correlation from which two images' pixels match
-MAX_SHIFT = 2        # pixels each way over which pixels are matched
 
 
 def pixel_match(images: torch.Tensor, a: torch.Tensor, b: torch.Tensor, chunk: int = 2048) -> np.ndarray:

@@ -170,7 +170,7 @@ def measure(bank, bank_y, query, query_y, num_classes: int, settings, seed: int,
     from the queries themselves, whose whole curve is kept (`k_curve`)."""
     k, chosen = settings.clusters or num_classes, {}
     if k == "auto" or not k:
-        from .choose_k import choose_k, parse_k_range
-        k, curve = choose_k(query, parse_k_range(settings.k_range), seed)
-        chosen = {"k_auto": k, "k_chosen_by": "modularity", "k_curve": {str(kk): v for kk, v in curve.items()}}
+        from .choose_k import chosen_k
+        chosen = chosen_k(query, settings.k_range, seed)
+        k = chosen["k_auto"]
     return kmeans_scores(query, query_y, k, seed=seed, restarts=settings.restarts, device=device) | chosen

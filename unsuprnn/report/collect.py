@@ -122,7 +122,7 @@ def collect(run: Path, files: dict, device, say=lambda line: None) -> dict:
         with torch.no_grad():
             ids, conf = confident_clusters(head(torch.from_numpy(emb)))
         head_ids = (ids.numpy(), conf.numpy())
-        out |= {"head_clusters": ids.numpy(), "confidence": conf.numpy(), "clusters": head[-1].out_features}
+        out["clusters"] = head[-1].out_features
     say(f"report: {run}: choosing K, clusters, outliers and near-duplicates of {len(emb)} test images")
     from ..config import ProbeSettings
     from ..evaluate.baselines import raw_features
