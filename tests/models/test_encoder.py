@@ -61,3 +61,15 @@ def test_per_step_outputs_beside_the_embedding(bidir):
     assert torch.equal(steps[0][:, :4], steps2[0][:, :4]) and not torch.equal(steps[0][:, 4:], steps2[0][:, 4:])
     if bidir:  # the backward direction at steps 0..3 has read the changed steps
         assert not torch.equal(steps[1][:, :4], steps2[1][:, :4])
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_last_pool_of_separate_stacks_is_each_stacks_final_state(cell):
+    """Separate stacks: the forward stack ends at the last step, the backward stack (reading the reversed
+    sequence) at the first; `last` pooling gives exactly those two per-step outputs."""
+    torch.manual_seed(0)
+    enc = RNNEncoder(4, cell=cell, hidden=3, layers=2, pool="last", stacks="separate")
+    x = torch.randn(2, 5, 4)
+    z = enc(x)
+    _, (fwd, bwd) = enc.encode(x)
+    assert z.shape == (2, 6) and torch.allclose(z[:, :3], fwd[:, -1]) and torch.allclose(z[:, 3:], bwd[:, 0])

@@ -75,9 +75,9 @@ class RNNEncoder(nn.Module):
             out = torch.cat([out, back.flip(1)], dim=-1)
         steps = out.split(self.hidden, dim=-1)
         if self.pool == "last":
-            last = [(s[0] if self.cell == "lstm" else s)[-1 if self.separate else -self.directions:]
-                    for s in ((state, back_state) if self.separate else (state,))]
-            h_n = torch.cat([s.reshape(-1, *s.shape[-2:]) for s in last])  # [dirs, B, H]
+            stacks = (state, back_state) if self.separate else (state,)
+            keep = 1 if self.separate else self.directions  # each stack's last layer: its directions
+            h_n = torch.cat([(s[0] if self.cell == "lstm" else s)[-keep:] for s in stacks])  # [dirs, B, H]
             return h_n.transpose(0, 1).reshape(x.shape[0], -1), steps
         if self.pool == "mean":
             return out.mean(1), steps
