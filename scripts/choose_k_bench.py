@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from unsuprnn.evaluate.baselines import raw_features
-from unsuprnn.evaluate.choose_k import choose_k, knn_graph, parse_k_range
+from unsuprnn.evaluate.kmeans import choose_k, knn_graph  # noqa: E402
+from unsuprnn.names.clusters import parse_k_range  # noqa: E402
 from unsuprnn.evaluate.kmeans import kmeans
 from unsuprnn.evaluate.probe import load_probe_data
 from unsuprnn.runs.checkpoint import load_run_encoder

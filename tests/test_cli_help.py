@@ -94,11 +94,34 @@ def test_every_readme_command_parses():
 def test_report_takes_runs_as_arguments_or_after_one_flag(runner, monkeypatch, tmp_path):
     import unsuprnn.report.build as report
     seen = {}
-    monkeypatch.setattr(report, "build_report", lambda runs, out, device, force, say: seen.setdefault("runs", runs))
+    monkeypatch.setattr(report, "build_report", lambda runs, out, device, force, say, settings: seen.setdefault("runs", runs))
     assert invoke(runner, "report", "--runs", "a", "b", "--out", tmp_path / "r.html").exit_code == 0
     assert [str(p) for p in seen.pop("runs")] == ["a", "b"]
     assert invoke(runner, "report", "a", "b", "c", "--out", tmp_path / "r.html").exit_code == 0
     assert [str(p) for p in seen.pop("runs")] == ["a", "b", "c"]
+
+
+def test_report_takes_the_k_range_and_duplicate_threshold_of_its_analysis(runner, monkeypatch, tmp_path):
+    import unsuprnn.report.build as report
+    seen = {}
+    monkeypatch.setattr(report, "build_report", lambda runs, out, device, force, say, settings: seen.update(s=settings))
+    assert invoke(runner, "report", "a", "--k-range", "3:5", "--duplicate-threshold", "0.9",
+                  "--out", tmp_path / "r.html").exit_code == 0
+    assert (seen["s"].k_range, seen["s"].duplicate_threshold) == ("3:5", 0.9)
+    r = invoke(runner, "report", "a", "--k-range", "5:3", "--out", tmp_path / "r.html")
+    assert r.exit_code == 2 and "--k-range '5:3'" in r.stderr
+
+
+def test_pretrain_refuses_every_objective_that_trains_with_labels(runner, monkeypatch, tmp_path):
+    """Labels decide by the file's USES_LABELS, not by the name 'supervised'."""
+    import dataclasses
+
+    import unsuprnn.names.objectives as registry
+    specs = registry.specs()
+    teacher = dataclasses.replace(specs["supervised"], name="teacher", summary="Teacher")
+    monkeypatch.setattr(registry, "specs", lambda: specs | {"teacher": teacher})
+    r = invoke(runner, "pretrain", "--objective", "teacher", "--dataset", "digits", "--out", tmp_path / "run")
+    assert r.exit_code == 2 and "teacher trains with labels" in r.stderr and not (tmp_path / "run").exists()
 
 
 def test_progress_off_a_terminal_is_one_line_per_epoch(runner, tmp_path):

@@ -83,3 +83,26 @@ def test_flags_are_declared_beside_their_config_keys():
     for key in DATA + ENCODER + TRAIN + PROBE + CLUSTER + ("objective.name", "objective.temperature"):
         o = config_option(key)
         assert o.decls and o.decls[0].startswith("--") and o.key == key and (o.help() if callable(o.help) else o.help)
+
+
+@pytest.mark.parametrize("given,held", [("Auto", "auto"), (" classes ", "classes"), ("7", 7), (7, 7),
+                                        ("0", "classes"), (0, "classes")])
+def test_the_number_of_clusters_has_one_spelling(given, held):
+    """cluster.clusters: K, auto or classes; 0, the stage's older spelling of classes, is read as classes."""
+    assert load_config(None, {"cluster.clusters": given}).cluster.clusters == held
+
+
+def test_the_probe_reads_its_old_none_as_classes_and_refuses_zero():
+    from unsuprnn.bounds import read_setting
+    from unsuprnn.config import ProbeSettings
+    assert ProbeSettings().clusters == "classes" == read_setting(ProbeSettings, "clusters", "none", "clusters")
+    with pytest.raises(UserError, match="out of range"):
+        ProbeSettings(clusters=read_setting(ProbeSettings, "clusters", "0", "clusters")).check()
+
+
+@pytest.mark.parametrize("value,msg", [(1, "cluster.clusters = 1 is out of range"),
+                                       ("many", "cluster.clusters = 'many' is out of range"),
+                                       (True, "expects")])
+def test_a_bad_number_of_clusters_names_the_key(value, msg):
+    with pytest.raises(UserError, match=msg):
+        load_config(None, {"cluster.clusters": value})

@@ -226,8 +226,12 @@ def key_and_value():
     def draw(item):
         key, bounds = item
         sec, name = key.split(".")
-        hint = typing.get_type_hints(type(getattr(Config(), sec)))[name]
-        return bad_values(bounds, int in (hint, *typing.get_args(hint))).map(lambda v: (key, v))
+        section = getattr(Config(), sec)
+        hint = typing.get_type_hints(type(section))[name]
+        spelling = next(f for f in dataclasses.fields(section) if f.name == name).metadata.get("spelling")
+        # a value the field reads as another spelling of an allowed one (cluster.clusters 0: classes) is valid
+        return bad_values(bounds, int in (hint, *typing.get_args(hint))).filter(
+            lambda v: spelling is None or not bounds.allows(spelling(v))).map(lambda v: (key, v))
     return st.sampled_from(KEYS).flatmap(draw)
 
 

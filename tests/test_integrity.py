@@ -152,7 +152,7 @@ def test_a_killed_writers_temp_file_is_removed_by_the_next_write(tmp_path):
     import subprocess
     import sys
 
-    from unsuprnn.runs.atomic import write_text
+    from unsuprnn.atomic import write_text
     p = subprocess.Popen([sys.executable, "-c", "pass"])
     p.wait()  # a pid that is no longer running
     stale = tmp_path / f".emb.npy.{p.pid}.abcd1234.tmp.npy"

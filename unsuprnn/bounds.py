@@ -60,11 +60,14 @@ def _number(x: float) -> str:
 
 def opt(default: Any, lo: float = -INF, hi: float = INF, *, gt: float | None = None, lt: float | None = None,
         choices: tuple = (), also: tuple = (), note: str = "", flag: str | tuple[str, ...] = (), help: str = "",
-        parse: Callable[[Any], Any] | None = None):
+        parse: Callable[[Any], Any] | None = None, spelling: Callable[[Any], Any] | None = None):
     """A settings field: its default, the values it accepts (`gt`/`lt` for open ends; none given: any
     value of its type; `parse`: a check that raises a UserError for a value it cannot read, e.g. a
-    duration), and where a command-line flag sets it, the flag and its help text."""
-    metadata = {"flag": (flag,) if isinstance(flag, str) else tuple(flag), "help": help, "parse": parse}
+    duration; `spelling`: a function that returns a value's one spelling, which is what the setting
+    holds, e.g. 'auto' for ' Auto'; the bounds then judge it), and where a command-line flag sets it, the flag
+    and its help text."""
+    metadata = {"flag": (flag,) if isinstance(flag, str) else tuple(flag), "help": help,
+                "parse": parse, "spelling": spelling}
     if lo > -INF or hi < INF or gt is not None or lt is not None or choices or also:
         metadata["bounds"] = Bounds(lo=lo if gt is None else gt, hi=hi if lt is None else lt, lo_open=gt is not None,
                                     hi_open=lt is not None, choices=tuple(choices), also=tuple(also), note=note)
@@ -102,6 +105,14 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
     raise UserError(f"config key '{key}' expects {getattr(tp, '__name__', tp)}, got {value!r}; fix the value")
+
+
+def read_setting(obj: Any, name: str, value: Any, key: str) -> Any:
+    """`value` for the field `name` of a settings dataclass (instance or class): converted to its declared
+    type, then to the field's one spelling where it declares one; a UserError naming `key` otherwise."""
+    value = coerce(value, typing.get_type_hints(obj if isinstance(obj, type) else type(obj))[name], key)
+    spelling = next(f for f in dataclasses.fields(obj) if f.name == name).metadata.get("spelling")
+    return spelling(value) if spelling and value is not None else value
 
 
 def field_bounds(obj: Any) -> dict[str, Bounds]:

@@ -87,7 +87,7 @@ def data_cmd(o: Given):
 
     cfg = load_config(o.config, o.flags(), o.set_)
     if o.grid is not None:
-        from .runs.atomic import check_output_file
+        from .atomic import check_output_file
         check_output_file(o.grid, o.force_file, "--grid")
     for line in describe_dataset(cfg, o.split, o.grid):
         typer.echo(line)
@@ -103,10 +103,12 @@ def _train_command(o: Given, objective: str | None):
                                  **{k: v for k, v in o.flags().items() if v is not None}}, o.set_)
     else:
         cfg = load_config(o.config, o.flags(), o.set_)
-    if objective == "supervised":
-        cfg.objective.name = "supervised"
-    elif cfg.objective.name == "supervised":
-        raise UserError("pretrain is label-free; use `unsuprnn supervised` for the supervised reference")
+    from .names.objectives import spec_of
+    if objective is not None:
+        cfg.objective.name = objective
+    elif spec_of(cfg.objective.name).uses_labels:
+        raise UserError(f"pretrain is label-free and {cfg.objective.name} trains with labels; use `unsuprnn "
+                        "supervised` for the supervised reference")
     from .train import train  # torch and friends: imported once the config has passed its checks
     metrics = train(cfg, o.out, resume=o.resume, force=o.force, quiet=o.quiet, started=COMMAND_STARTED)
     if metrics is None:  # a DDP rank other than 0: rank 0 reports
@@ -167,13 +169,10 @@ def cluster_cmd(o: Given):
 def _probe_settings(o: Given, flags: dict | None = None):
     """The ProbeSettings of the probe options given (the others at their defaults), read as their declared
     types (`--clusters 4` or `auto`) and checked."""
-    import typing
-
-    from .bounds import coerce
+    from .bounds import read_setting
     from .config import ProbeSettings
-    hints = typing.get_type_hints(ProbeSettings)
     given = {k.split(".")[1]: v for k, v in o.flags("probe").items() if v is not None}
-    return ProbeSettings(**{k: coerce(v, hints[k], k) for k, v in given.items()}).check(flags)
+    return ProbeSettings(**{k: read_setting(ProbeSettings, k, v, k) for k, v in given.items()}).check(flags)
 
 
 @cmd("probe", "run", "method", "probe_dataset", "test_dataset", "baselines", PROBE, "json_out", "force_file",
@@ -186,7 +185,7 @@ def probe_cmd(o: Given):
     import json
 
     from .evaluate.methods import METHOD_NAMES
-    from .runs.atomic import check_output_file, write_text
+    from .atomic import check_output_file, write_text
     from .runs.files import check_run
 
     check_run(o.run)
@@ -237,8 +236,7 @@ def export_cmd(o: Given):
     fmt = check_target(o.export_out, o.force_file, o.export_format)  # format, library, path: before any work
     cols = gather_embeddings(o.run, o.export_dataset, o.export_split, _device(o.train_device), cluster,
                              progress=not o.quiet_steps, normalize=o.normalize, diagnostics=o.diagnostics,
-                             duplicate_threshold=settings.duplicate_threshold, k_range=settings.k_range,
-                             thumbnails=64 if fmt == "projector" else 0)
+                             settings=settings, thumbnails=64 if fmt == "projector" else 0)
     write_embeddings(cols, o.export_out, o.force_file, o.export_format)
     typer.echo(f"wrote {o.export_out}: {len(cols['embeddings'])} x {cols['embeddings'].shape[1]} embeddings "
                f"({o.export_split}, {cols['normalization']} normalization, config {cols['config_hash']})")
@@ -252,17 +250,19 @@ def export_cmd(o: Given):
         typer.echo(f"note: {note}")
 
 
-@cmd("report", "run_args", "runs", "report_out", "force_file", "train.device", "quiet_steps")
+@cmd("report", "run_args", "runs", "report_out", "probe.k_range", "probe.duplicate_threshold", "force_file",
+     "train.device", "quiet_steps")
 def report_cmd(o: Given):
     """Write an HTML or Markdown report: one comparison table per dataset with raw-pixel, PCA, random and
     supervised references, provenance, loss curves, t-SNE maps, confusion matrices.
 
     Runs lacking probe measurements are probed first (only what is missing).
     """
+    settings = _probe_settings(o)
     from .report.build import build_report
     # `--runs A B`: click gives the option A and the arguments B, so both lists are runs
     build_report(list(o.runs or []) + list(o.run_args or []), o.report_out, _device(o.train_device), force=o.force_file,
-                 say=_say(o.quiet_steps))
+                 say=_say(o.quiet_steps), settings=settings)
     typer.echo(f"wrote {o.report_out}")
 
 

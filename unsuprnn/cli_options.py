@@ -20,7 +20,7 @@ from typing import Annotated, Any, Callable, List, Optional
 
 import typer
 
-from .data.specs import dataset_help
+from .names.datasets import dataset_help
 from .evaluate.methods import BASELINES, METHOD_NAMES
 
 
@@ -98,8 +98,8 @@ OPTIONS: dict[str, Opt] = {
     "export_dataset": _o("--dataset", "-d", show_default="the run's dataset", help=lambda: dataset_help() + "."),
     "export_split": _o("--split", type=str, default="all", help="train | test | all"),
     "export_clusters": _o("--cluster", type=Optional[str], show_default="none",
-                          help="Add a cluster column: K (k-means), auto (k-means, K chosen within --k-range) or "
-                               "hdbscan (-1 = noise)."),
+                          help="Add a cluster column: K or classes (k-means), auto (k-means, K chosen within "
+                               "--k-range) or hdbscan (-1 = noise)."),
     "normalize": _o("--normalize/--no-normalize", type=bool, default=True,
                     help="L2-normalize the embeddings, as the probes' kNN and k-means do (recorded in the file)."),
     "run_args": Opt((), Optional[List[Path]], "Run directories (or give them with --runs).", argument=True,

@@ -17,11 +17,13 @@ from typing import Any, Optional
 
 import yaml
 
-from .bounds import BIG, coerce, check_fields, opt
-from .data.specs import check_spec, dataset_help
-from .evaluate.choose_k import parse_k_range
-from .plan import parse_duration
+from .bounds import BIG, check_fields, opt, read_setting
 from .errors import UserError
+from .names import objectives
+from .names.clusters import AUTO, CLASSES, K_RANGE, MAX_K, OLD_CLASSES, parse_k_range, spell_clusters
+from .names.datasets import check_spec, dataset_help
+from .names.loggers import check_logger
+from .plan import parse_duration
 
 @dataclass
 class DataConfig:
@@ -82,8 +84,6 @@ class EncoderConfig:
 def _objective_section() -> type:
     """The `objective` section: `name`, then every objective's keys, declared in the objective files
     (objectives/_shared.py and objectives/NAME.py: a new objective brings its keys with it)."""
-    from . import objectives
-
     types_ = {"int": int, "float": float, "str": str, "bool": bool}
     fields = [("name", str, opt("contrastive", flag="--objective", parse=objectives.parts_of,
                                 help=" | ".join(f"{n} ({objectives.specs()[n].summary})"
@@ -129,14 +129,24 @@ class TrainConfig:
                            "in the run directory beside log.jsonl.")
 
 
+def k_setting(section: str, flag, help: str):
+    """A number of clusters (names/clusters.py: K, `classes` or `auto`), as the cluster stage and the probe take it;
+    the older spellings of `classes` in `section` are read as `classes`."""
+    return opt(CLASSES, 2, MAX_K, also=(AUTO, CLASSES), spelling=lambda v: spell_clusters(v, OLD_CLASSES[section]),
+               flag=flag, help=help)
+
+
+def k_range_setting():
+    return opt(K_RANGE, flag="--k-range", parse=parse_k_range,
+               help="The numbers of clusters --clusters auto chooses from, A:B.")
+
+
 @dataclass
 class ClusterConfig:
     """The clustering stage (`unsuprnn cluster`, SCAN): read only by that command."""
-    clusters: int | str = opt(0, 2, BIG, also=(0, "auto"), note="0 = the number of classes of the run's dataset",
-                              flag=("--clusters", "-k"), help="Number of clusters K (0 = the dataset's number of "
-                              "classes; auto = chosen from the frozen embeddings within cluster.k_range).")
-    k_range: str = opt("2:20", flag="--k-range", parse=parse_k_range,
-                       help="The numbers of clusters --clusters auto chooses from, A:B.")
+    clusters: int | str = k_setting("cluster", ("--clusters", "-k"), "Number of clusters K: a number, classes (the dataset's "
+                                    "number of classes) or auto (chosen from the frozen embeddings within --k-range).")
+    k_range: str = k_range_setting()
     neighbors: int | str = opt("auto", 1, 1024, also=("auto",), flag="--neighbors",
                                help="Nearest neighbours mined per training image; auto: one per 200 training "
                                     "images, from 5 to 20.")
@@ -166,11 +176,10 @@ class ProbeSettings:
     k: int = opt(20, 1, BIG, flag="--k", help="kNN neighbours (k-means clusters when --method kmeans alone).")
     temperature: float = opt(0.07, 1e-4, 100, note="the kNN vote temperature", flag="--temperature",
                              help="kNN vote temperature.")
-    clusters: Optional[int | str] = opt(None, 2, BIG, also=("auto",), note="none = the number of classes",
-                                        flag="--clusters", help="k-means clusters: K, or auto (chosen from the data "
-                                        "within --k-range; none = the number of classes, auto without labels).")
-    k_range: str = opt("2:20", flag="--k-range", parse=parse_k_range,
-                       help="The numbers of clusters --clusters auto chooses from, A:B.")
+    clusters: int | str = k_setting("probe", "--clusters", "k-means clusters: a number K, classes (the number of classes; "
+                                    "without labels, a cluster run's K or auto) or auto (chosen from the data within "
+                                    "--k-range).")
+    k_range: str = k_range_setting()
     duplicate_threshold: float = opt(0.995, 0, 1, flag="--duplicate-threshold",
                                      help="Cosine similarity (of centred embeddings) from which two images count as "
                                           "near-duplicates.")
@@ -212,6 +221,8 @@ NOT_DIGESTED = {"train": ("logger",)}  # where the curves are also sent changes 
 # Keys outside DIGEST_KEYS whose default changed after they were added: the digest compares them with the
 # default they were added with, so that the runs written before keep their digest.
 FIRST_DEFAULTS = {"augment": {"saturation": 0.0, "hue": 0.0, "grayscale": 0.0}}
+# Values the digest writes as they were first spelled (`cluster.clusters: classes` was 0).
+FIRST_SPELLINGS = {("cluster", "clusters"): {CLASSES: 0}}
 
 
 @dataclass
@@ -234,6 +245,9 @@ class Config:
         d, defaults = self.to_dict(), Config().to_dict()
         for sec, values in FIRST_DEFAULTS.items():
             defaults[sec] |= values
+        for (sec, key), old in FIRST_SPELLINGS.items():
+            for values in (d[sec], defaults[sec]):
+                values[key] = old.get(values[key], values[key])
         kept = {}
         for sec, values in d.items():
             if sec in OPTIONAL_SECTIONS and values == defaults[sec]:
@@ -261,7 +275,7 @@ def _set(cfg: Config, dotted: str, value: Any) -> None:
     hints = typing.get_type_hints(type(sec))
     if key not in hints:
         raise UserError(f"unknown config key '{dotted}'; valid keys in [{sec_name}]: {', '.join(hints)}")
-    setattr(sec, key, coerce(value, hints[key], dotted))
+    setattr(sec, key, read_setting(sec, key, value, dotted))
 
 
 def apply_mapping(cfg: Config, mapping: dict) -> Config:
@@ -314,7 +328,6 @@ def check_config(cfg: Config) -> Config:
                     f"pass a valid value (its flag, or --set {key}=VALUE)")
         check_fields(getattr(cfg, sec_name), complaint)
     check_spec(cfg.data.dataset)  # here, so that a mistyped dataset is one line before torch is even imported
-    from .runs.loggers import check_logger
     check_logger(cfg.train.logger)
     return cfg
 

@@ -12,6 +12,8 @@ from .evaluate.embed import embed_images
 from .evaluate.knn import knn_accuracy
 from .evaluate.metrics import classification_metrics
 
+PROBE = ProbeSettings()  # the monitor's kNN votes as the probe's do by default
+
 MONITOR_POINTS = 20     # monitor passes in a run whose train.knn_every is auto
 MONITOR_SIZE = 10000     # bank and query images for the per-epoch kNN monitor (the probe uses all)
 COLLAPSE_SAMPLE = 2048   # training images embedded each epoch for the collapse monitor
@@ -67,7 +69,8 @@ class EpochMonitors:
             bank = embed_images(encoder, pipeline, self.images, device, indices=bank_idx)
             query = embed_images(encoder, pipeline, self.images, device, indices=query_idx)
             out["knn_top1"] = knn_accuracy(query, self.labels[query_idx], bank, self.labels[bank_idx],
-                                           self.num_classes, k=min(ProbeSettings().k, len(bank_idx)))["weighted_top1"]
+                                           self.num_classes, k=min(PROBE.k, len(bank_idx)),
+                                           temperature=PROBE.temperature)["weighted_top1"]
         # the collapse monitor: about 1/sqrt(dim) is healthy, 0 is one point for every image
         out["embedding_std"] = float(std_of_l2_normalized(
             embed_images(encoder, pipeline, self.images, device, indices=self.collapse_idx)))

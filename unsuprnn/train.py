@@ -29,7 +29,8 @@ from .devices import make_fabric, resolve_device, resolve_precision
 from .errors import UserError
 from .models.encoder import build_encoder
 from .monitors import MONITOR_POINTS, EpochMonitors, collapse_verdict, supervised_test_metrics
-from .objectives import build_objective, spec_of
+from .names.objectives import spec_of
+from .objectives import build_objective
 from .plan import AUTO, auto_batch_size, auto_epochs, auto_every, budget_epochs, parse_duration, still_improving
 from .progress import on_terminal
 from .runs.checkpoint import restore_state, save_encoder
@@ -127,8 +128,8 @@ def setup(cfg: Config, fabric, device: torch.device, resuming: bool, started: fl
     torch.manual_seed(tc.seed)
     ds = load_dataset(cfg.data, tc.seed)
     train_idx = ds.splits["train"]
-    if cfg.objective.name == "supervised" and not (ds.labels[train_idx] >= 0).any():
-        raise UserError(f"{ds.spec} has no labels; the supervised objective needs a labelled dataset")
+    if spec_of(cfg.objective.name).uses_labels and not (ds.labels[train_idx] >= 0).any():
+        raise UserError(f"{ds.spec} has no labels; the {cfg.objective.name} objective needs a labelled dataset")
     check_not_blank(ds.images, train_idx, ds.spec)
     mean, std = channel_stats(ds.images, train_idx, tc.seed)
     pipeline = build_pipeline(cfg.data, cfg.augment, ds.shape, mean, std)
@@ -319,7 +320,7 @@ def final_metrics(t: Training, log: list[dict], elapsed: float) -> dict:
     why = still_improving(log, t.monitors.queries)
     metrics["undertrained"] = {"why": why, "try": longer_run(t)} if why else None
     test_idx = ds.splits.get("test")
-    if cfg.objective.name == "supervised" and test_idx is not None and (ds.labels[test_idx] >= 0).any():
+    if spec_of(cfg.objective.name).uses_labels and test_idx is not None and (ds.labels[test_idx] >= 0).any():
         metrics["test"] = supervised_test_metrics(t.objective, t.pipeline, ds.images, ds.labels, test_idx,
                                                   len(ds.classes), t.fabric.device)
     return metrics

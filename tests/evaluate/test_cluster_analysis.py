@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from unsuprnn.errors import UserError
-from unsuprnn.evaluate.choose_k import choose_k, modularity, parse_k_range
+from unsuprnn.evaluate.kmeans import choose_k, modularity
+from unsuprnn.names.clusters import parse_k_range
 from unsuprnn.evaluate.diagnostics import cluster_summary, duplicate_pairs, near_duplicates, outlier_scores
 from unsuprnn.evaluate.hdbscan import hdbscan_clusters, noise_scores
 

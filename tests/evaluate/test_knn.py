@@ -33,10 +33,10 @@ def test_weighted_and_majority_votes_by_hand():
     q = torch.tensor([vec(14)])
     sims, idx = knn_search(q, BANK, 3, "torch")
     nl = LABELS[idx]
-    majority = knn_vote(sims, nl, 3, weighted=False)
+    majority = knn_vote(sims, nl, 3, temperature=None)
     assert majority.tolist() == [[2.0, 1.0, 0.0]]
     t = 0.05
-    w = knn_vote(sims, nl, 3, temperature=t, weighted=True)
+    w = knn_vote(sims, nl, 3, temperature=t)
     c = lambda d: math.exp(math.cos(math.radians(d)) / t)
     total = c(4) + c(14) + c(6)  # scores are exp(sim / t) up to one factor per query
     assert (w[0] / w[0].sum()).tolist() == pytest.approx([(c(4) + c(14)) / total, c(6) / total, 0.0], rel=1e-5)
@@ -45,7 +45,7 @@ def test_weighted_and_majority_votes_by_hand():
     s2, i2 = knn_search(q2, torch.tensor([vec(20), vec(60), vec(61)]), 3, "torch")
     lab = torch.tensor([1, 0, 0])[i2]
     assert knn_vote(s2, lab, 2, temperature=0.01).argmax().item() == 1
-    assert knn_vote(s2, lab, 2, weighted=False).argmax().item() == 0
+    assert knn_vote(s2, lab, 2, temperature=None).argmax().item() == 0
 
 
 def test_faiss_and_torch_paths_agree():
@@ -56,15 +56,15 @@ def test_faiss_and_torch_paths_agree():
     s2, i2 = knn_search(query, bank, 10, "torch", chunk=17)
     assert torch.equal(i1, i2) and torch.allclose(s1, s2, atol=1e-5)
     qy = torch.randint(0, 5, (100,), generator=g)
-    assert knn_accuracy(query, qy, bank, labels, 5, backend="faiss") == \
-        pytest.approx(knn_accuracy(query, qy, bank, labels, 5, backend="torch"))
+    assert knn_accuracy(query, qy, bank, labels, 5, k=20, temperature=0.07, backend="faiss") == \
+        pytest.approx(knn_accuracy(query, qy, bank, labels, 5, k=20, temperature=0.07, backend="torch"))
 
 
 def test_accuracy_top1_and_top5_only_where_it_means_something():
     q = torch.tensor([vec(5), vec(95), vec(178)])
-    acc = knn_accuracy(q, torch.tensor([0, 1, 1]), BANK, LABELS, 3, k=2)
+    acc = knn_accuracy(q, torch.tensor([0, 1, 1]), BANK, LABELS, 3, k=2, temperature=0.07)
     assert acc["weighted_top1"] == pytest.approx(200 / 3) and "weighted_top5" not in acc  # 3 classes: trivially 100
-    acc = knn_accuracy(q, torch.tensor([0, 1, 1]), BANK, LABELS, 7, k=2)
+    acc = knn_accuracy(q, torch.tensor([0, 1, 1]), BANK, LABELS, 7, k=2, temperature=0.07)
     assert acc["weighted_top5"] == 100.0 and acc["majority_top5"] == 100.0
 
 
@@ -87,8 +87,8 @@ def test_ivf_finds_the_exact_neighbours_when_probing_every_cell():
 def test_missing_neighbours_do_not_vote():
     sims = torch.tensor([[0.9, float("-inf")]])
     nl = torch.tensor([[1, 0]])
-    assert knn_vote(sims, nl, 2).tolist() == [[0.0, 1.0]]
-    assert knn_vote(sims, nl, 2, weighted=False).tolist() == [[0.0, 1.0]]
+    assert knn_vote(sims, nl, 2, temperature=0.07).tolist() == [[0.0, 1.0]]
+    assert knn_vote(sims, nl, 2, temperature=None).tolist() == [[0.0, 1.0]]
 
 
 @pytest.mark.parametrize("t", [0.0, -1.0, float("nan"), float("inf")])
@@ -103,12 +103,12 @@ def test_majority_tie_goes_to_the_nearest_class_then_the_lower_id():
                          [0.9, 0.8, 0.7, 0.6],     # the same votes listed in another order
                          [0.5, 0.5, 0.2, 0.1]])    # 2 and 0 tie on votes and on their nearest: lower id
     labels = torch.tensor([[3, 1, 3, 1], [1, 3, 1, 3], [2, 0, 2, 0]])
-    votes = knn_vote(sims, labels, 4, weighted=False)
+    votes = knn_vote(sims, labels, 4, temperature=None)
     top = ranked_classes(votes, sims, labels, 4)
     assert top.tolist() == [[3, 1, 0, 2], [1, 3, 0, 2], [0, 2, 1, 3]]
     # any order of the k neighbours gives the same answer
     perm = torch.tensor([2, 0, 3, 1])
-    assert torch.equal(ranked_classes(knn_vote(sims[:, perm], labels[:, perm], 4, weighted=False),
+    assert torch.equal(ranked_classes(knn_vote(sims[:, perm], labels[:, perm], 4, temperature=None),
                                       sims[:, perm], labels[:, perm], 4), top)
 
 
@@ -118,5 +118,5 @@ def test_majority_accuracy_is_the_same_for_any_neighbour_order():
     labels = torch.tensor([1, 1, 0, 0])
     q = torch.tensor([vec(40)])  # 2 votes each; class 1 is nearer (40 deg against 50)
     for backend in ("faiss", "torch"):
-        acc = knn_accuracy(q, torch.tensor([1]), bank, labels, 2, k=4, backend=backend)
+        acc = knn_accuracy(q, torch.tensor([1]), bank, labels, 2, k=4, temperature=0.07, backend=backend)
         assert acc["majority_top1"] == 100.0

@@ -15,7 +15,8 @@ from unsuprnn.runs.checkpoint import load_checkpoint
 from unsuprnn.config import Config
 from unsuprnn.data.pipeline import build_pipeline
 from unsuprnn.models.encoder import build_encoder
-from unsuprnn.objectives import build_objective, specs
+from unsuprnn.names.objectives import specs
+from unsuprnn.objectives import build_objective
 from unsuprnn.schedules import momentum_schedule
 
 NEW = ["byol", "simsiam", "vicreg", "barlowtwins", "moco", "nnclr", "dcl"]
@@ -170,7 +171,7 @@ def test_every_objective_file_is_registered_and_named_in_the_config():
     import dataclasses
 
     from unsuprnn.config import Config
-    from unsuprnn.objectives import names
+    from unsuprnn.names.objectives import names
     field = next(f for f in dataclasses.fields(Config().objective) if f.name == "name")
     for name in specs():  # the config accepts every objective file but the mix's own (A+B builds it)
         if name == "mix":

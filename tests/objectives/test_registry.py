@@ -1,17 +1,17 @@
 """Objectives are found by their files: name, keys and class come from objectives/NAME.py alone."""
 
 import dataclasses
-from pathlib import Path
 
 import pytest
 
-import unsuprnn.objectives as registry
+import unsuprnn.names.objectives as registry
 from unsuprnn.config import Config
 from unsuprnn.errors import UserError
+from unsuprnn.objectives import build_objective
 
 
 def test_every_objective_file_is_registered_with_its_keys_in_the_config():
-    files = {p.stem for p in Path(registry.__file__).parent.glob("*.py") if not p.stem.startswith("_")}
+    files = {p.stem for p in registry.HERE.glob("*.py") if not p.stem.startswith("_")}
     assert set(registry.specs()) == files and "supervised" not in registry.names(uses_labels=False)
     fields = {f.name for f in dataclasses.fields(Config().objective)}
     for spec in registry.specs().values():
@@ -43,4 +43,4 @@ def test_a_new_objective_file_declares_its_keys_as_a_literal(tmp_path, monkeypat
 
 def test_an_unknown_objective_is_refused():
     with pytest.raises(UserError, match="unknown objective 'swav'"):
-        registry.build_objective("swav", None, None, None, 10)
+        build_objective("swav", None, None, None, 10)

@@ -1,7 +1,7 @@
 """SCAN's pieces (Van Gansbeke et al., ECCV 2020), as pure functions and one small module:
 neighbour mining, the neighbour-consistency loss with an entropy term, the confidence-based
-self-labeling loss, the clustering heads, and a head's clusters of a set of images. The stage that
-trains them is `unsuprnn.cluster.stage`.
+self-labeling loss, several clustering heads side by side (one head is `models.heads.cluster_head`), and
+a head's clusters of a set of images. The stage that trains them is `unsuprnn.cluster.stage`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from torch import nn
 from ..config import AugmentConfig
 from ..evaluate.embed import embed_images
 from ..evaluate.knn import knn_search
+from ..models.heads import cluster_head, confident_clusters
 
 EPS = 1e-8  # as in SCAN: keeps log(0) out of the entropy
 
@@ -57,12 +58,6 @@ def scan_loss(anchor_logits: torch.Tensor, neighbor_logits: torch.Tensor,
     return consistency - entropy_weight * ent, consistency, ent
 
 
-def confident_clusters(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """logits [N, K] -> (cluster ids [N] int64, confidence = the largest softmax probability [N])."""
-    conf, ids = logits.softmax(1).max(1)
-    return ids, conf
-
-
 def confidence_ce(weak_logits: torch.Tensor, strong_logits: torch.Tensor, threshold: float = 0.99,
                   balanced: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Self-labeling loss: weak_logits, strong_logits [B, K] -> (loss, mask [B] of samples used).
@@ -83,13 +78,6 @@ def confidence_ce(weak_logits: torch.Tensor, strong_logits: torch.Tensor, thresh
         counts = torch.bincount(t, minlength=strong_logits.shape[1]).float()
         weight = torch.where(counts > 0, len(t) / counts.clamp_min(1), torch.ones_like(counts))
     return F.cross_entropy(strong_logits[mask], t, weight=weight), mask
-
-
-def cluster_head(embed_dim: int, clusters: int) -> nn.Sequential:
-    """One clustering head: embedding [B, E] -> logits [B, K]. The features are standardized first
-    (batch norm without affine): recurrent embeddings vary little between images (per-dimension
-    std about 0.01 on digits), which leaves a plain linear head near uniform for hundreds of steps."""
-    return nn.Sequential(nn.BatchNorm1d(embed_dim, affine=False), nn.Linear(embed_dim, clusters))
 
 
 class ClusterHeads(nn.Module):

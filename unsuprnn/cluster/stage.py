@@ -31,9 +31,10 @@ from ..data.loader import BatchLoader
 from ..data.pipeline import SequencePipeline
 from ..devices import resolve_device
 from ..errors import UserError
-from ..evaluate.choose_k import chosen_k, parse_k_range
+from ..evaluate.kmeans import chosen_k
 from ..evaluate.embed import embed_images
 from ..evaluate.metrics import clustering_metrics
+from ..names.clusters import AUTO, parse_k_range, resolve_k
 from ..progress import on_terminal
 from ..runs.checkpoint import (HEAD_FILE, file_sha256, load_encoder_file, load_run_encoder, restore_state,
                                save_cluster_head, save_encoder)
@@ -41,7 +42,7 @@ from ..runs.files import base_meta, check_run, read_json
 from ..runs.lifecycle import (ResumePoint, RunRecorder, check_target, epoch_line, restore_rng_states, resume_point,
                               rng_states)
 from ..runs.writer import claim_run
-from ..plan import AUTO, auto_neighbors
+from ..plan import auto_neighbors
 from ..schedules import lr_schedule
 from .epoch import Phase, cluster_one_epoch
 from .scan import ClusterHeads, assign_clusters, head_losses, mine_neighbors, strong_augment
@@ -151,14 +152,14 @@ def setup(cfg: Config, run: Path, out: Path, device: torch.device, resuming: boo
     if point.checkpoint is None:
         feats = embed_images(encoder, pipeline, ds.images, device, progress=not quiet, indices=train_idx)
         neighbors = mine_neighbors(feats, cc.neighbors)
-        if cc.clusters == AUTO:  # K from the frozen features of the training images (evaluate/choose_k.py)
+        if cc.clusters == AUTO:  # K from the frozen features of the training images (evaluate/kmeans.py)
             k_choice = chosen_k(feats, cc.k_range, seed)
     else:
         neighbors = point.checkpoint["neighbors"]
         k_choice = point.checkpoint.get("k_choice") or {}
     if k_choice:
         cc.clusters = k_choice["k_auto"]  # the resolved config (config.yaml, the checkpoint) holds the K chosen
-    k = cc.clusters or len(ds.classes)
+    k = resolve_k(cc.clusters, len(ds.classes))
     torch.manual_seed(seed)
     heads = ClusterHeads(encoder.out_dim, k, cc.heads)
     model = nn.ModuleDict({"encoder": encoder, "heads": heads}).to(device)
@@ -191,7 +192,7 @@ def check_sizes(ds: Images, cc: ClusterConfig) -> None:
                             f"{cc.k_range}; the dataset has {n}: pass --clusters K")
         k = lo
     else:
-        k = cc.clusters or len(ds.classes)
+        k = resolve_k(cc.clusters, len(ds.classes))
     if k < 2:
         raise UserError(f"{ds.spec} has no classes to count; pass --clusters K (K >= 2)")
     if k > n:

@@ -1,6 +1,6 @@
 """Data layer: sources -> preprocessing -> device batches -> augmentation -> sequence views.
 
-`data.specs` (the dataset names) imports nothing heavy; the loaders are imported where used.
+The dataset names are `names/datasets.py`; the loaders are imported where used.
 """
 
 _LAZY = {"load_dataset": "dataset", "load_dataset_matching": "dataset", "Images": "images",

@@ -171,7 +171,7 @@ def _preallocate(path: Path) -> None:
 
 def load_folder_source(arg: str, cfg: DataConfig):
     """-> (images uint8 [N, C, H, W] memory map, labels, class names, splits or None, file paths)."""
-    from ..runs.atomic import atomic_path
+    from ..atomic import atomic_path
 
     root = Path(arg)
     split_dirs = [d for d in ("train", "test") if (root / d).is_dir()]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from ..runs.atomic import atomic_path
+from ..atomic import atomic_path
 from .augment import BatchAugment
 
 

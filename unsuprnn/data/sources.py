@@ -18,7 +18,7 @@ from ..errors import UserError
 from .arrays import load_npy_source, load_npz_source, numbered_classes
 from .folder import load_folder_source
 from .images import Images, Raw, stratified_split
-from .specs import EMNIST_SPLITS, check_spec
+from ..names.datasets import EMNIST_SPLITS, check_spec
 
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..names.objectives import spec_of
 from ..runs.checkpoint import load_run_encoder
 from ..runs.files import check_run
 from .methods import BASELINES
@@ -79,7 +80,7 @@ def check_baselines(baselines: list[str], info: dict) -> None:
                 raise UserError("baseline 'supervised' needs a run: --baselines supervised=RUN_DIR")
             from ..runs.checkpoint import load_encoder_file
             _, sup_cfg, sup_info = load_encoder_file(check_run(arg, "--baselines supervised=") / "encoder.pt")
-            if sup_cfg.objective.name != "supervised":
+            if not spec_of(sup_cfg.objective.name).uses_labels:
                 raise UserError(f"--baselines supervised={arg} is a {sup_cfg.objective.name} run, not a supervised "
                                 "one; train the reference with unsuprnn supervised")
             if list(sup_info["shape"]) != list(info["shape"]):

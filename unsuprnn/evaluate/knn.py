@@ -14,10 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import ProbeSettings
 from ..errors import UserError
-
-DEFAULT = ProbeSettings()
 
 BACKENDS = ("auto", "faiss", "torch")
 
@@ -56,16 +53,19 @@ def _torch_search(query: torch.Tensor, bank: torch.Tensor, k: int, chunk: int):
 INDEXES = ("flat", "ivf")  # = ProbeSettings.index's choices
 
 
-def build_index(bank: np.ndarray, index: str = "flat", nlist: int = DEFAULT.nlist,
-                nprobe: int = DEFAULT.nprobe, use_gpu: bool = False, seed: int = 0):
+def build_index(bank: np.ndarray, index: str = "flat", nlist: int | None = None, nprobe: int | None = None,
+                use_gpu: bool = False, seed: int = 0):
     """A FAISS inner-product index over bank [N, E] (float32, L2-normalized): exact `flat`, or `ivf`
-    (inverted lists: `nlist` k-means cells trained on a sample, `nprobe` cells searched per query)."""
+    (inverted lists: `nlist` k-means cells trained on a sample, `nprobe` cells searched per query; both
+    needed for ivf)."""
     import faiss
 
     d = bank.shape[1]
     if index == "flat":
         idx = faiss.IndexFlatIP(d)
     elif index == "ivf":
+        if nlist is None or nprobe is None:
+            raise ValueError("an ivf index needs nlist and nprobe")
         if not 1 <= nlist <= len(bank):
             raise UserError(f"--nlist {nlist} must be between 1 and the bank size {len(bank)}")
         idx = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
@@ -96,12 +96,13 @@ def _faiss_search(query: torch.Tensor, bank: torch.Tensor, k: int, chunk: int, u
 
 
 def knn_search(query: torch.Tensor, bank: torch.Tensor, k: int, backend: str = "auto",
-               chunk: int = 4096, index: str = DEFAULT.index, nlist: int = DEFAULT.nlist,
-               nprobe: int = DEFAULT.nprobe) -> tuple[torch.Tensor, torch.Tensor]:
+               chunk: int = 4096, index: str = "flat", nlist: int | None = None,
+               nprobe: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Cosine similarities [Q, k] and bank indices [Q, k] of the k nearest bank rows, best first.
 
     query: [Q, E], bank: [N, E]; both are L2-normalized here. index: `flat` (exact) or `ivf`
-    (approximate, FAISS only; missing neighbours come back as index -1 with similarity -inf).
+    (approximate, FAISS only, `nlist` cells of which `nprobe` are searched; missing neighbours come
+    back as index -1 with similarity -inf).
     """
     if index not in INDEXES:
         raise UserError(f"unknown index '{index}'; use one of: {', '.join(INDEXES)}")
@@ -124,16 +125,16 @@ def knn_search(query: torch.Tensor, bank: torch.Tensor, k: int, backend: str = "
 
 
 def knn_vote(sims: torch.Tensor, neighbor_labels: torch.Tensor, num_classes: int,
-             temperature: float = DEFAULT.temperature, weighted: bool = True) -> torch.Tensor:
+             temperature: float | None) -> torch.Tensor:
     """Class scores [Q, C] from neighbours: sims [Q, k], neighbor_labels [Q, k] (int64).
 
-    weighted: each neighbour votes exp(sim / T) (as in InstDisc / DINO); else one vote each.
-    Weighted scores are scaled per query by exp(-max sim / T), which keeps them finite for small T
-    and changes no ranking.
+    temperature T: each neighbour votes exp(sim / T) (as in InstDisc / DINO); None: one vote each
+    (majority). Weighted scores are scaled per query by exp(-max sim / T), which keeps them finite for
+    small T and changes no ranking.
     """
-    if not 0 < temperature < float("inf"):  # NaN fails this too: it would silently vote at random
+    if temperature is not None and not 0 < temperature < float("inf"):  # NaN fails this too: it would vote at random
         raise UserError(f"kNN temperature must be a finite number > 0, got {temperature}; pass e.g. --temperature 0.07")
-    if weighted:
+    if temperature is not None:
         votes = ((sims - sims.amax(1, keepdim=True)) / temperature).exp()
     else:
         votes = torch.ones_like(sims)
@@ -156,16 +157,16 @@ def ranked_classes(scores: torch.Tensor, sims: torch.Tensor, neighbor_labels: to
 
 
 def knn_accuracy(query: torch.Tensor, query_labels: torch.Tensor, bank: torch.Tensor,
-                 bank_labels: torch.Tensor, num_classes: int, k: int = DEFAULT.k,
-                 temperature: float = DEFAULT.temperature, backend: str = "auto", index: str = DEFAULT.index,
-                 nlist: int = DEFAULT.nlist, nprobe: int = DEFAULT.nprobe) -> dict:
-    """Top-1 and (with more than 5 classes) top-5 accuracy in %, of weighted and majority kNN votes."""
+                 bank_labels: torch.Tensor, num_classes: int, *, k: int, temperature: float, backend: str = "auto",
+                 index: str = "flat", nlist: int | None = None, nprobe: int | None = None) -> dict:
+    """Top-1 and (with more than 5 classes) top-5 accuracy in %, of weighted (temperature) and majority
+    kNN votes of the k nearest bank rows."""
     sims, idx = knn_search(query, bank, k, backend, index=index, nlist=nlist, nprobe=nprobe)
     nl = bank_labels.cpu()[idx.clamp_min(0)]
     y = query_labels.cpu()
     out = {}
-    for name, weighted in (("weighted", True), ("majority", False)):
-        scores = knn_vote(sims, nl, num_classes, temperature, weighted)
+    for name, t in (("weighted", temperature), ("majority", None)):
+        scores = knn_vote(sims, nl, num_classes, t)
         top = ranked_classes(scores, sims, nl, min(5, num_classes))
         out[f"{name}_top1"] = 100.0 * (top[:, 0] == y).float().mean().item()
         if num_classes > 5:  # with 5 classes or fewer, every query is trivially in its top 5
@@ -187,7 +188,7 @@ def settings_of(settings: dict, result: dict) -> dict:
 
 
 def measure(bank: torch.Tensor, bank_y: torch.Tensor, query: torch.Tensor, query_y: torch.Tensor, num_classes: int,
-            settings: ProbeSettings, seed: int, device) -> dict:
+            settings, seed: int, device) -> dict:
     """Cosine kNN of labelled query rows against labelled bank rows."""
     return knn_accuracy(query, query_y, bank, bank_y, num_classes, k=settings.k, temperature=settings.temperature,
                         index=settings.index, nlist=settings.nlist, nprobe=settings.nprobe)

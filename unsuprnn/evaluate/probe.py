@@ -12,6 +12,7 @@ import torch
 from ..config import Config, ProbeSettings
 from ..data.dataset import load_dataset_matching
 from ..errors import UserError
+from ..names.clusters import AUTO, CLASSES
 from ..runs.checkpoint import load_cluster_head, load_run_encoder
 from .baselines import check_baselines, encoder_digest, feature_sets
 from .embed import embed_images
@@ -96,8 +97,8 @@ def plan_methods(methods: tuple[str, ...], explicit: bool, settings: ProbeSettin
                             "probe with --method kmeans --clusters K, or give a labelled --dataset")
         methods = tuple(m for m in methods if m not in needing)
         notes += [f"no labels: {', '.join(needing)} need labels and were not measured"] if needing else []
-        if not settings.clusters:  # k-means: a cluster run's K, else one chosen from the data
-            settings = dataclasses.replace(settings, clusters=head_k or "auto")
+        if settings.clusters == CLASSES:  # no classes to count: a cluster run's K, else one chosen from the data
+            settings = dataclasses.replace(settings, clusters=head_k or AUTO)
     n_bank = int((data.bank_y >= 0).sum())
     if "knn" in methods and settings.k > n_bank:
         raise UserError(f"k={settings.k} is larger than the labelled bank of {n_bank} vectors; "
@@ -141,7 +142,7 @@ def run_probe(run: str | Path, methods: tuple[str, ...] = METHOD_NAMES, baseline
             "bank_size": len(data.bank_idx), "query_size": len(data.query_idx), "k": settings.k,
             "temperature": settings.temperature, "index": settings.index, "nlist": settings.nlist,
             "nprobe": settings.nprobe, **({"restarts": settings.restarts} if settings.restarts else {}),
-            **({"clusters": "auto", "k_range": settings.k_range} if settings.clusters == "auto" else {}),
+            **({"clusters": AUTO, "k_range": settings.k_range} if settings.clusters == AUTO else {}),
             "embedding_dim": int(sets["encoder"][0].shape[1]), "encoder_sha256": encoder_digest(loaded[0], head),
             "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "sources": sources, "results": results,
             "notes": notes}
@@ -150,7 +151,7 @@ def run_probe(run: str | Path, methods: tuple[str, ...] = METHOD_NAMES, baseline
 def head_scores(head: torch.nn.Module, query: torch.Tensor, query_y: torch.Tensor) -> dict:
     """A cluster run's head on query embeddings [Q, E]: cluster sizes, mean confidence and, where
     labels exist, NMI, ARI and Hungarian accuracy (labels score only)."""
-    from ..cluster.scan import confident_clusters
+    from ..models.heads import confident_clusters
     with torch.no_grad():
         ids, conf = confident_clusters(head.eval()(query.float()))
     k = head[-1].out_features

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from ..config import ProbeSettings
-from ..runs.atomic import write_text
+from ..atomic import write_text
 from ..runs.files import read_json
 from ..runs.writer import file_lock
 from .methods import METHOD_NAMES, method

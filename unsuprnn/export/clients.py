@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ..runs.atomic import atomic_path, check_output_file, together
+from ..atomic import atomic_path, check_output_file, together
 from .gather import LazyEmbeddings, chunks_of
 
 PROJECTOR_FILES = ("tensors.tsv", "metadata.tsv", "sprite.png", "projector_config.pbtxt")

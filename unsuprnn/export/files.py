@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ..runs.atomic import atomic_path, check_output_file, together
+from ..atomic import atomic_path, check_output_file, together
 from ..runs.checkpoint import file_sha256
 from .gather import LazyEmbeddings, chunks_of
 

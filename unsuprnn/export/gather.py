@@ -10,44 +10,39 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..config import ProbeSettings
 from ..data.dataset import load_dataset_matching
 from ..errors import UserError
 from ..evaluate.embed import embed_images
+from ..names.clusters import AUTO, parse_clusters, parse_k_range, resolve_k
 from ..runs.checkpoint import load_run_encoder
 
 DIAGNOSE_MAX = 200_000  # beyond this many rows the all-pairs kNN behind the diagnostics takes too long
+HDBSCAN = "hdbscan"
 
 
 def parse_cluster(value) -> int | str | None:
-    """--cluster: None, K >= 2, `auto` or `hdbscan`; else a UserError naming the choices."""
-    if value is None or value in ("auto", "hdbscan"):
-        return value
-    try:
-        k = int(value)
-    except (TypeError, ValueError):
-        k = None
-    if k is None or str(value).strip() != str(k):
-        raise UserError(f"--cluster {value!r} is not a number of clusters; pass K (2 or more), auto or hdbscan")
-    if k < 2:
-        raise UserError(f"--cluster {k} is out of range: it must be 2 or more, auto or hdbscan")
-    return k
+    """--cluster: None (no column), a number of clusters (names/clusters.py: K, classes or auto) or `hdbscan`;
+    else a UserError naming the choices."""
+    return None if value is None else parse_clusters(value, "--cluster", also=(HDBSCAN,))
 
 
 def gather_embeddings(run: str | Path, dataset: str | None = None, split: str = "all",
                       device: torch.device | str = "cpu", cluster: int | str | None = None,
                       progress: bool = False, normalize: bool = True, diagnostics: bool = True,
-                      duplicate_threshold: float = 0.995, k_range: str = "2:20", thumbnails: int = 0) -> dict:
+                      settings: ProbeSettings | None = None, thumbnails: int = 0) -> dict:
     """Embed `split` ('train', 'test' or 'all') of the run's dataset (or `dataset`) -> dict of columns.
 
     normalize: L2-normalize each embedding, as the probes' kNN and k-means do (so that clustering
     the export reproduces their figures); False keeps the encoder's raw output, which the linear probe
     standardizes. The choice is recorded as `normalization` (l2 | none).
-    cluster: K (k-means), `auto` (k-means, K chosen within `k_range`: evaluate/choose_k.py) or `hdbscan`
-    (-1 = noise); a cluster run's head gives the column without it.
+    cluster: K or `classes` (k-means), `auto` (k-means, K chosen within settings.k_range: evaluate/kmeans.py)
+    or `hdbscan` (-1 = noise); a cluster run's head gives the column without it.
+    settings: the k-range and the near-duplicate threshold (ProbeSettings' defaults if None).
     diagnostics: the `outlier_score` and `duplicate_of` columns (evaluate/diagnostics.py).
     thumbnails: a side in pixels: the images themselves, shrunk to fit it (`thumbnails` [N, s, s, C] uint8),
     for the projector's sprite."""
-    cluster = parse_cluster(cluster)
+    cluster, settings = parse_cluster(cluster), settings or ProbeSettings()
     encoder, pipeline, cfg, info = load_run_encoder(run, device)
     ds = load_dataset_matching(cfg.data, cfg.train.seed, info["shape"], dataset)
     if split == "all":
@@ -91,9 +86,9 @@ def gather_embeddings(run: str | Path, dataset: str | None = None, split: str = 
         x = torch.from_numpy(emb)
         x = x if normalize else torch.nn.functional.normalize(x, dim=1)
         if cluster is not None:
-            cols |= cluster_column(x, cluster, cfg.train.seed, device, k_range)
+            cols |= cluster_column(x, resolve_k(cluster, len(ds.classes)), cfg.train.seed, device, settings.k_range)
         if diagnose:
-            cols |= diagnostic_columns(x, cols["indices"], duplicate_threshold, ds.images)
+            cols |= diagnostic_columns(x, cols["indices"], settings.duplicate_threshold, ds.images)
     if thumbnails:
         cols["thumbnails"] = shrink(ds.images, indices, thumbnails)
     return cols
@@ -102,18 +97,20 @@ def gather_embeddings(run: str | Path, dataset: str | None = None, split: str = 
 def cluster_column(x: torch.Tensor, cluster: int | str, seed: int, device, k_range: str) -> dict:
     """`cluster` [N] and `cluster_method` for L2-normalized x [N, E]: k-means clustered exactly as the
     probe's k-means clusters (same seed and restarts), or HDBSCAN as the probe's `hdbscan` method."""
-    from ..evaluate.choose_k import choose_k, parse_k_range
     from ..evaluate.hdbscan import hdbscan_clusters, min_cluster_size
-    from ..evaluate.kmeans import default_restarts, kmeans
-    if cluster == "hdbscan":
+    from ..evaluate.kmeans import choose_k, default_restarts, kmeans
+    if cluster == HDBSCAN:
         ids = hdbscan_clusters(x, seed)
         return {"cluster": ids, "cluster_method": f"hdbscan (min cluster size {min_cluster_size(len(x))}; "
                                                   f"-1 = noise, {int((ids < 0).sum())} rows)"}
     how = f"kmeans K={cluster}"
-    if cluster != "auto" and cluster > len(x):
+    if cluster != AUTO and cluster < 2:
+        raise UserError(f"--cluster classes: the dataset has {cluster} class(es), too few to cluster by; pass "
+                        "--cluster K or auto")
+    if cluster != AUTO and cluster > len(x):
         raise UserError(f"--cluster {cluster} is more than the {len(x)} rows exported; pass --cluster at most "
                         f"{len(x)} (or auto)")
-    if cluster == "auto":
+    if cluster == AUTO:
         cluster, curve = choose_k(x, parse_k_range(k_range), seed)
         how = f"kmeans K={cluster} (auto: modularity over {k_range})"
     ids = kmeans(x, cluster, seed=seed, device=device, restarts=default_restarts(len(x)))[0]

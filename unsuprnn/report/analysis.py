@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..evaluate.choose_k import DEFAULT_RANGE, choose_k
+from ..evaluate.kmeans import choose_k
 from ..evaluate.diagnostics import centred, cluster_summary, duplicate_pairs, near_duplicates, outlier_scores
 
 OUTLIERS_SHOWN = 16
@@ -15,16 +15,17 @@ PAIRS_SHOWN = 8
 
 
 def analyse(emb: np.ndarray, raw: torch.Tensor, images: torch.Tensor, labels: np.ndarray, n_classes: int,
-            seed: int, head: tuple[np.ndarray, np.ndarray] | None, duplicate_threshold: float) -> dict:
+            seed: int, head: tuple[np.ndarray, np.ndarray] | None, k_range: tuple[int, int],
+            duplicate_threshold: float) -> dict:
     """emb [N, E], raw pixels [N, P], the images uint8 [N, C, H, W], labels [N] (-1 unknown), the head's
-    (ids, confidence) or None.
+    (ids, confidence) or None; K is chosen within k_range (A, B).
 
     Clusters: the head's, else k-means with one cluster per class where there are labels (the probe's
     protocol), else k-means with the K chosen from the data."""
     from ..evaluate.kmeans import default_restarts, kmeans
     x = torch.from_numpy(emb)
-    k_auto, curve = choose_k(x, DEFAULT_RANGE, seed)
-    raw_k, raw_curve = choose_k(raw, DEFAULT_RANGE, seed)
+    k_auto, curve = choose_k(x, k_range, seed)
+    raw_k, raw_curve = choose_k(raw, k_range, seed)
     out = {"k_auto": k_auto, "k_curve": curve, "raw_k_auto": raw_k, "raw_k_curve": raw_curve}
     if head is not None:
         ids, score, how, score_name = head[0], head[1], "the cluster head", "confidence"

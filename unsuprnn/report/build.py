@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import ProbeSettings
 from . import cluster_figures as cfigs
 from . import figures as figs
 from .collect import check_report_args, collect, read_run_files
@@ -23,8 +24,9 @@ from .tables import (best_cells, group_key, group_title, provenance, report_colu
 
 
 def build_report(runs: list[str | Path], out: str | Path, device="cpu", force: bool = False,
-                 say=lambda line: None) -> Path:
-    """Probe what is missing, then write the report to `out` (.html or .md) atomically."""
+                 say=lambda line: None, settings: ProbeSettings | None = None) -> Path:
+    """Probe what is missing, then write the report to `out` (.html or .md) atomically. settings: the
+    k-range and near-duplicate threshold of the clustering analysis (ProbeSettings' defaults if None)."""
     from .write import write_report
     out = Path(out)
     paths = check_report_args(runs, out, force)
@@ -32,7 +34,7 @@ def build_report(runs: list[str | Path], out: str | Path, device="cpu", force: b
     info = []
     for i, run in enumerate(paths):
         say(f"report: [{i + 1}/{len(paths)}] {run}")
-        info.append(collect(run, files[i], device, say))
+        info.append(collect(run, files[i], device, settings or ProbeSettings(), say))
     groups: dict[str, list[dict]] = {}
     for r in info:
         groups.setdefault(group_key(r), []).append(r)

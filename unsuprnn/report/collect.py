@@ -13,8 +13,10 @@ from pathlib import Path
 import torch
 
 from ..errors import UserError
+from ..atomic import check_output_file
 from ..evaluate.methods import METHOD_NAMES
-from ..runs.atomic import check_output_file
+from ..names.clusters import parse_k_range
+from ..names.objectives import spec_of
 from ..runs.files import check_run, read_json, read_log
 
 WANTED = ("encoder", "raw", "pca", "random")  # the feature sets every labelled table shows
@@ -92,8 +94,9 @@ def measured_view(run: Path, loaded: tuple, head, data, source: Path | None, dev
     return view(record_probe(run, probe), own, own)
 
 
-def collect(run: Path, files: dict, device, say=lambda line: None) -> dict:
-    """Everything the report shows about one run."""
+def collect(run: Path, files: dict, device, settings, say=lambda line: None) -> dict:
+    """Everything the report shows about one run; `settings` (ProbeSettings): the k-range of its choice of K
+    and the near-duplicate threshold of its analysis."""
     from ..evaluate.embed import embed_images
     from ..evaluate.probe import load_probe_data
     from ..runs.checkpoint import load_cluster_head, load_run_encoder
@@ -110,7 +113,7 @@ def collect(run: Path, files: dict, device, say=lambda line: None) -> dict:
                       "query_size": len(data.query_idx), "embedding_dim": encoder.out_dim, "results": {},
                       "settings": {}, "sources": {}}
     emb = embed_images(encoder, pipeline, data.query_images, device, indices=data.query_idx).numpy()
-    supervised = cfg.objective.name == "supervised"
+    supervised = spec_of(cfg.objective.name).uses_labels
     out = files | {"path": run, "name": run.name, "probe": table, "cfg": cfg, "emb": emb,
                    "labels": data.query_y.numpy(), "classes": data.classes, "seed": cfg.train.seed,
                    "objective": cfg.objective.name, "cluster": head is not None, "source": source,
@@ -118,18 +121,17 @@ def collect(run: Path, files: dict, device, say=lambda line: None) -> dict:
                    "own_test": files["metrics"].get("test") if supervised else None}
     head_ids = None
     if head is not None:
-        from ..cluster.scan import confident_clusters
+        from ..models.heads import confident_clusters
         with torch.no_grad():
             ids, conf = confident_clusters(head(torch.from_numpy(emb)))
         head_ids = (ids.numpy(), conf.numpy())
         out["clusters"] = head[-1].out_features
     say(f"report: {run}: choosing K, clusters, outliers and near-duplicates of {len(emb)} test images")
-    from ..config import ProbeSettings
     from ..evaluate.baselines import raw_features
     from .analysis import analyse
     raw = raw_features(pipeline, data.query_images, data.query_idx)
     images = data.query_images[data.query_idx]
     out["analysis"] = analyse(emb, raw, images, out["labels"], len(data.classes), cfg.train.seed, head_ids,
-                              ProbeSettings().duplicate_threshold)
+                              parse_k_range(settings.k_range), settings.duplicate_threshold)
     out["images"] = images.numpy()
     return out

@@ -12,7 +12,7 @@ import re
 import time
 from pathlib import Path
 
-from ..runs.atomic import write_bytes, write_text
+from ..atomic import write_bytes, write_text
 from ..evaluate.table import cell_text
 from ..runs.files import git_commit
 

@@ -19,7 +19,7 @@ import torch
 
 from ..config import Config, config_from_dict
 from ..errors import UserError
-from .atomic import write_bytes
+from ..atomic import write_bytes
 from .files import check_run, config_difference
 from .writer import holder, settle
 
@@ -188,7 +188,7 @@ def save_cluster_head(path: str | Path, head: torch.nn.Sequential) -> None:
 def load_cluster_head(run: str | Path) -> torch.nn.Module | None:
     """The clustering head of a cluster run (embedding [B, E] -> logits [B, K]) in eval mode, or None for
     other runs."""
-    from ..cluster.scan import cluster_head
+    from ..models.heads import cluster_head
 
     path = Path(run) / HEAD_FILE
     if not path.is_file():

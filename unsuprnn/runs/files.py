@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from .atomic import write_text
+from ..atomic import write_text
 from ..config import Config, config_from_dict
 from ..errors import UserError
 

@@ -30,7 +30,7 @@ import torch
 from ..config import Config, check_config
 from ..errors import UserError
 from ..progress import progress_bar
-from .atomic import together, write_text
+from ..atomic import together, write_text
 from .checkpoint import RUN_KEYS, load_run_checkpoint, save_checkpoint
 from .loggers import log_epochs, open_logger
 from .files import CONFIG_HEADER, check_out, check_resume_config, read_log, write_json, write_log

@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 from ..errors import RunInterrupted, UserError
-from .atomic import sweep_temp_files
+from ..atomic import sweep_temp_files
 from .files import DERIVED_FILES, RUN_FILES, check_out, holds_run, is_ours
 
 try:

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import DiskFull
+from .errors import DiskFull
 
 
 TEMP_NAME = re.compile(r"^\..+\.(\d+)\.[A-Za-z0-9_]{8}\.tmp")  # .NAME.PID.RANDOM.tmp[.ext]
@@ -154,7 +154,7 @@ def write_bytes(dest: str | os.PathLike, data: bytes) -> None:
 def check_output_file(dest: str | os.PathLike, force: bool = False, what: str = "--out") -> Path:
     """Refuse, before any work, an output that names a directory, sits where no folder can be
     made, or exists without `force` (so that a command never overwrites a result silently)."""
-    from ..errors import UserError
+    from .errors import UserError
 
     dest = Path(dest)
     if dest.is_dir():
