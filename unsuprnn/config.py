@@ -63,6 +63,9 @@ class AugmentConfig:
     saturation: float = opt(0.8, 0, 1)           # saturation factor in [1 - s, 1 + s]
     hue: float = opt(0.2, 0, 0.5)                # hue turned by up to this share of the colour wheel, each way
     grayscale: float = opt(0.2, 0, 1)            # probability of a grey view
+    # polarity: a view drawn as its negative (1 - x) with this probability, for images whose objects may be
+    # light on dark or dark on light (0 = off: digits and scans have one polarity)
+    invert: float = opt(0.0, 0, 1)
 
 
 @dataclass

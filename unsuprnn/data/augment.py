@@ -67,7 +67,9 @@ class BatchAugment:
             "erase_w": u(0.1, 1) * c.erase_max,
             "erase_y": u(0, 1),
             "erase_x": u(0, 1),
-        } | (self._colour(u) if channels == 3 else {})
+        } | (self._colour(u) if channels == 3 else {}) | (
+            # drawn only when used, so that runs without it keep their exact draws
+            {"invert": u(0, 1) < c.invert} if c.invert > 0 else {})
 
     def _colour(self, u) -> dict:
         c = self.cfg
@@ -109,6 +111,8 @@ class BatchAugment:
             x = x * p["brightness"].view(b, 1, 1, 1)
         if x.shape[1] == 3 and "hue" in p and (self.cfg.saturation > 0 or self.cfg.hue > 0 or self.cfg.grayscale > 0):
             x = self.colour(x, p)
+        if self.cfg.invert > 0:
+            x = torch.where(p["invert"].view(b, 1, 1, 1), 1.0 - x, x)
         if self.cfg.noise > 0:
             noise = torch.randn(x.shape, device=x.device, generator=generator, dtype=x.dtype)
             x = x + noise * p["noise"].view(b, 1, 1, 1)
