@@ -27,6 +27,7 @@ from .data.loader import BatchLoader
 from .data.pipeline import SequencePipeline, build_pipeline
 from .devices import make_fabric, resolve_device, resolve_precision
 from .errors import UserError
+from .models.batchnorm import global_batchnorm
 from .models.encoder import build_encoder
 from .monitors import MONITOR_POINTS, EpochMonitors, collapse_verdict, supervised_test_metrics
 from .names.objectives import spec_of
@@ -140,6 +141,8 @@ def setup(cfg: Config, fabric, device: torch.device, resuming: bool, started: fl
                                gather_distributed=world > 1)
     check_model_fits(build, device)
     objective = build()
+    if world > 1:  # batch statistics over every process's images, as one process with the whole batch has them
+        global_batchnorm(objective)
     optimizer = torch.optim.AdamW(objective.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     if tc.batch_size == AUTO:
         tc.batch_size = auto_batch_size(len(train_idx) // world)
