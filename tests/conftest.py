@@ -4,6 +4,7 @@ cache of finished tiny runs, the in-process CLI, and a few checks."""
 import hashlib
 import os
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,20 @@ def assert_one_error_line(r):
     errors = [line for line in lines if line.startswith("error: ")]
     assert r.exit_code == 2 and len(errors) == 1 and lines[-1] == errors[0], r.output
     assert "Traceback" not in r.output
+
+
+def tree(root: Path) -> dict:
+    """Everything under root as it is, links not followed (to check that nothing changed): path -> (kind,
+    content digest or link target)."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            mode = os.lstat(p).st_mode
+            if stat.S_ISLNK(mode):
+                out[str(p)] = ("link", os.readlink(p))
+            elif stat.S_ISREG(mode):
+                out[str(p)] = ("file", hashlib.sha256(p.read_bytes()).hexdigest())
+            else:
+                out[str(p)] = (stat.S_IFMT(mode), None)
+    return out

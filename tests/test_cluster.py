@@ -103,6 +103,9 @@ def test_cluster_settings_come_from_defaults_not_from_the_source_run(pretrained,
     enc.load_state_dict(state)
     save_encoder(tmp_path / "encoder.pt", enc, cfg, info)
     assert source_config(tmp_path).cluster == ClusterConfig()
+    cfg.train.devices = 2  # an encoder trained under DDP: the stage's config records the one process it runs in
+    save_encoder(tmp_path / "encoder.pt", enc, cfg, info)
+    assert source_config(tmp_path).train.devices == 1
 
 
 def test_frozen_encoder_stays_frozen(pretrained, tmp_path):
@@ -151,7 +154,8 @@ def test_cluster_cli_runs_and_resumes(runner, pretrained, tmp_path):
 def test_cluster_bad_input(runner, pretrained, tmp_path):
     (tmp_path / "empty").mkdir()
     cases = [("--clusters", "1"), ("--clusters", "5000"), ("--neighbors", "2000"), ("--lr", "nan"),
-             ("--set", "cluster.threshold=1.5"), ("--set", "cluster.bogus=1"), ("--epochs", "0")]
+             ("--set", "cluster.threshold=1.5"), ("--set", "cluster.bogus=1"), ("--epochs", "0"),
+             ("--set", "train.devices=2")]  # the stage runs in one process: a setting it would ignore is refused
     for args in cases:
         r = invoke(runner, "cluster", "--run", pretrained, "--out", tmp_path / "x", "--device", "cpu", *args)
         lines = r.stderr.strip().splitlines()

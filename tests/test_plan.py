@@ -84,10 +84,27 @@ def test_still_improving_by_the_loss_without_labels():
 
 
 def test_an_early_stopped_run_says_it_is_undertrained(runner, tmp_path):
-    r = invoke(runner, "pretrain", "--out", tmp_path / "run", *TINY, "--epochs", "3", "--set", "train.knn_every=0")
+    # a plan of 15 steps, trained in full (3 epochs x 5 steps): the curve decides
+    r = invoke(runner, "pretrain", "--out", tmp_path / "run", *TINY, "--epochs", "3", "--set", "train.knn_every=0",
+               "--set", "train.steps=15")
     assert r.exit_code == 0, r.output
     assert "note: the run looks undertrained: its loss fell" in r.stderr and "--epochs 6" in r.stderr
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["undertrained"]["try"] == "--epochs 6"
+
+
+def test_a_run_cut_far_below_the_default_plan_says_so_whatever_its_curve(runner, tmp_path):
+    # 2 epochs x 5 steps of 256 images, where the default plan gives 2,000 steps (400 epochs of 5)
+    r = invoke(runner, "pretrain", "--out", tmp_path / "run", *TINY, "--epochs", "2")
+    assert r.exit_code == 0, r.output
+    said = json.loads((tmp_path / "run" / "metrics.json").read_text())["undertrained"]
+    assert said["why"] == "it trained 10 optimizer steps, under a fifth of the 2,000 of the default plan (train.steps)"
+    assert said["try"] == "--epochs 400 (the default plan), or no --epochs" and said["why"] in r.stderr
+
+
+def test_short_of_plan_is_under_a_fifth_of_the_plans_steps():
+    from unsuprnn.plan import short_of_plan
+    assert short_of_plan(399, 2000) and short_of_plan(22, 2000).startswith("it trained 22 optimizer steps")
+    assert short_of_plan(400, 2000) is None and short_of_plan(2000, 2000) is None and short_of_plan(5000, 2000) is None
 
 
 @pytest.mark.parametrize("n,neighbors", [(300, 5), (800, 5), (1438, 7), (1600, 8), (4000, 20), (48000, 20)])

@@ -242,7 +242,10 @@ def test_best_cells_rank_label_free_rows_and_mark_ties():
     assert vs_raw(rows[0], rows[2]) == [-5.0, None, -2.5] and vs_raw(rows[2], rows[2]) == []
     # 359 queries: 2 standard errors of a difference near 95% is about 3.2 points
     said = verdicts(rows, 359)
-    assert len(said) == 2 and "kNN 90.00 vs 95.00 (-5.00, worse" in said[0] and "(+0.00, within noise" in said[1]
+    assert len(said) == 2 and "kNN 90.00 vs 95.00 (-5.00, worse" in said[0] and "(+0.00, the same" in said[1]
+    # a tie with no noise at all (every query right in both) is a tie, not "worse"
+    perfect = [Row("a", "run", knn(100.0)), Row("raw pixels", "raw", knn(100.0))]
+    assert "kNN 100.00 vs 100.00 (+0.00, the same; noise ±0.00)" in verdicts(perfect, 359)[0]
 
 
 def test_report_of_an_unlabelled_run_scores_nothing_and_says_so(runner, tmp_path):
@@ -262,3 +265,14 @@ def test_report_of_an_unlabelled_run_scores_nothing_and_says_so(runner, tmp_path
     assert {"k-curve", "cluster-gallery", "outliers"} <= {f["kind"] for f in page.figures}
     text = (tmp_path / "r.html").read_text()
     assert "no labels, so no accuracy can be scored" in text and "With labels" in text
+
+
+def test_provenance_says_how_a_schedule_and_k_came_about():
+    from unsuprnn.report.tables import schedule_notes
+    meta = {"schedule": {"how": "budget", "budget": "5m", "steps": 636}, "resumed_at_epoch": 12}
+    metrics = {"k_auto": 4, "k_chosen_by": "modularity", "k_searched": "2:15",
+               "undertrained": {"why": "it trained 10 optimizer steps", "try": "--epochs 400"}}
+    assert schedule_notes(meta, metrics) == ["--budget 5m (636 steps planned)", "resumed at epoch 12",
+                                             "K = 4 chosen by modularity over 2:15",
+                                             "looks undertrained: it trained 10 optimizer steps"]
+    assert schedule_notes({"schedule": {"how": "configured"}}, {"undertrained": None}) == []

@@ -1,7 +1,9 @@
 """Atomic file writes: a temporary file in the destination folder, then `os.replace`.
 
 A process killed mid-write leaves either the old file or nothing at the destination,
-never a half-written one.
+never a half-written one. Only regular files are written, or replaced: a destination that is a
+symbolic link (even a dangling one), a directory, a device, a FIFO or a socket is refused, before any work
+(`check_output_file`) and again at every write (`atomic_path`), whatever --force says.
 """
 
 from __future__ import annotations
@@ -11,11 +13,12 @@ import contextvars
 import errno
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from .errors import DiskFull
+from .errors import DiskFull, UserError
 
 
 TEMP_NAME = re.compile(r"^\..+\.(\d+)\.[A-Za-z0-9_]{8}\.tmp")  # .NAME.PID.RANDOM.tmp[.ext]
@@ -45,6 +48,29 @@ def sweep_temp_files(folder: str | os.PathLike) -> None:
                 os.unlink(entry.path)
 
 
+NODE_KINDS = ((stat.S_ISREG, "regular file"), (stat.S_ISDIR, "directory"), (stat.S_ISLNK, "symbolic link"),
+              (stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "device"),
+              (stat.S_ISBLK, "device"))
+
+
+def node_kind(path: str | os.PathLike) -> str | None:
+    """What stands at `path` itself (a symbolic link is not followed): None for nothing, else one of
+    NODE_KINDS' names."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return next((name for test, name in NODE_KINDS if test(mode)), "special file")
+
+
+def refuse_unless_file(dest: str | os.PathLike, what: str = "--out") -> None:
+    """A UserError unless `dest` is absent or a regular file: the only things a write may replace."""
+    kind = node_kind(dest)
+    if kind not in (None, "regular file"):
+        raise UserError(f"{what} {dest} is a {kind}, not a regular file; unsuprnn writes only regular files "
+                        "(--force does not change that): choose another path")
+
+
 @contextlib.contextmanager
 def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside `dest`; on success it is renamed onto `dest`.
@@ -52,9 +78,11 @@ def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[
     `suffix` keeps the extension for writers that look at it (numpy adds `.npy`, pyarrow
     checks nothing); by default the destination's own suffix is used. The temporary name carries the
     writer's pid, so that a later write into the same folder removes what a killed writer left. A full
-    disk is a UserError naming the destination, and leaves `dest` as it was.
+    disk is a UserError naming the destination, and leaves `dest` as it was. A destination that is not a
+    regular file is refused, before and again just before the rename.
     """
     dest = Path(dest)
+    refuse_unless_file(dest, "output")
     dest.parent.mkdir(parents=True, exist_ok=True)
     sweep_temp_files(dest.parent)
     # the temporary name ends with the real suffix, so writers that append one (np.save) do not
@@ -72,6 +100,7 @@ def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[
         if pending is not None:  # inside `together()`: replaced with the others at its end
             pending.append((tmp_path, dest))
         else:
+            refuse_unless_file(dest, "output")  # (something may have taken its place meanwhile)
             os.replace(tmp_path, dest)
     except OSError as exc:
         raise _named(exc, dest) from None
@@ -111,6 +140,8 @@ def together() -> Iterator[None]:
 
 
 def _replace_all(pending: list[tuple[Path, Path]]) -> None:
+    for _, dest in pending:
+        refuse_unless_file(dest, "output")
     backups, done = {}, []
     try:
         for _, dest in pending:  # a hard link to each old file, to put it back if a later replace fails
@@ -152,14 +183,15 @@ def write_bytes(dest: str | os.PathLike, data: bytes) -> None:
 
 
 def check_output_file(dest: str | os.PathLike, force: bool = False, what: str = "--out") -> Path:
-    """Refuse, before any work, an output that names a directory, sits where no folder can be
-    made, or exists without `force` (so that a command never overwrites a result silently)."""
-    from .errors import UserError
-
+    """Refuse, before any work, an output that names a directory or anything else but a regular file (a
+    symbolic link, a device, a FIFO, a socket: whatever `force` says), sits where no folder can be made, or
+    exists without `force` (so that a command never overwrites a result silently)."""
     dest = Path(dest)
-    if dest.is_dir():
+    kind = node_kind(dest)
+    if kind == "directory":
         raise UserError(f"{dest} is a directory; {what} must name a file")
-    if dest.exists() and not force:
+    refuse_unless_file(dest, what)
+    if kind and not force:
         raise UserError(f"{dest} exists; pass --force to overwrite it or choose another {what}")
     parent = next((p for p in [dest.parent, *dest.parent.parents] if p.exists()), Path("."))
     if not parent.is_dir():

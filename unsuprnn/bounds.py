@@ -79,8 +79,10 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
+        # none/null (or YAML's empty value) mean "not set"; an empty text is a value, checked as any other
+        # (--budget '' is refused as --budget ' ' is, not taken for no budget)
         if type(None) in typing.get_args(tp) and (
-                value is None or (isinstance(value, str) and value.lower() in ("none", "null", ""))):
+                value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null"))):
             return None
         for arg in args[:-1]:  # `int | str` (a number or `auto`): the first type that takes the value
             try:

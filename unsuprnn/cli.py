@@ -156,7 +156,7 @@ def cluster_cmd(o: Given):
         raise UserError("pass --run DIR: the pretrained run whose encoder is to be clustered")
     apply_overrides(apply_flags(cfg, o.flags()), o.set_ or [])
     m = train_clusters(cfg, o.source_run, o.out, resume=o.resume, force=o.force, quiet=o.quiet)
-    chosen = f" chosen from {cfg.cluster.k_range} by modularity" if m.get("k_auto") else ""
+    chosen = f" chosen from {m.get('k_searched', cfg.cluster.k_range)} by modularity" if m.get("k_auto") else ""
     line = f"done: {o.out} ({m['clusters']} clusters{chosen}, head {m['selected_head']}"
     if m.get("neighbor_accuracy") is not None:
         line += f", neighbour accuracy {m['neighbor_accuracy']:.2f}%"
@@ -195,8 +195,10 @@ def probe_cmd(o: Given):
     settings = _probe_settings(o)
     if o.json_out is not None:
         check_output_file(o.json_out, o.force_file, "--json")
+    from .evaluate.probe_store import check_store, record_probe
+    if o.run.is_dir():
+        check_store(o.run)
     from .evaluate.probe import run_probe  # torch and friends: once the options have passed their checks
-    from .evaluate.probe_store import record_probe
     from .evaluate.table import format_table
     report = run_probe(o.run, methods, [b for b in o.baselines.split(",") if b.strip()], o.probe_dataset,
                        o.test_dataset, settings, _device(o.train_device), progress=not o.quiet_steps,
@@ -216,6 +218,10 @@ def probe_cmd(o: Given):
     for name, res in report["results"].items():
         if "note" in res.get("kmeans", {}):
             typer.echo(f"{name} k-means: {res['kmeans']['note']}")
+        searched = res.get("kmeans", {}).get("k_searched")
+        if searched and searched != settings.k_range:
+            typer.echo(f"{name} k-means: auto K searched {searched} of --k-range {settings.k_range} (at most half "
+                       f"the {report['query_size']} queries)")
     for note in report["notes"]:
         typer.echo(note)
 

@@ -330,6 +330,9 @@ def check_config(cfg: Config) -> Config:
             return (f"{key} = {value!r} {what}: it must be {bounds.describe()}; "
                     f"pass a valid value (its flag, or --set {key}=VALUE)")
         check_fields(getattr(cfg, sec_name), complaint)
+    if str(cfg.objective.weights).strip() and len(objectives.parts_of(cfg.objective.name)) == 1:
+        raise UserError(f"objective.weights '{cfg.objective.weights}' weighs the parts of a mix (A+B), and "
+                        f"{cfg.objective.name} is one objective; drop the setting, or name a mix")
     check_spec(cfg.data.dataset)  # here, so that a mistyped dataset is one line before torch is even imported
     check_logger(cfg.train.logger)
     return cfg

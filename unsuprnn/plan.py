@@ -93,6 +93,18 @@ def _slope_gain(points: list[tuple[int, float]]) -> float:
     return 0.0 if sxx == 0 else sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx * (xs[-1] - xs[0])
 
 
+SHORT_SHARE = 0.2  # a run of fewer steps than this share of the default plan is cut short, whatever its curve
+
+
+def short_of_plan(steps: int, plan_steps: int) -> str | None:
+    """Why a run whose schedule was set by hand (--epochs, --budget) is too short to judge by its curve, or
+    None: it trained fewer than SHORT_SHARE of the `plan_steps` optimizer steps the default plan gives."""
+    if steps < SHORT_SHARE * plan_steps:
+        return (f"it trained {steps:,} optimizer steps, under a fifth of the {plan_steps:,} of the default plan "
+                "(train.steps)")
+    return None
+
+
 def still_improving(log: list[dict], queries: int | None = None) -> str | None:
     """Why a finished run looks undertrained (one clause), or None. With a kNN monitor: its trend over the
     last fifth of the run gained at least KNN_GAIN points and two standard errors; without one: the

@@ -32,7 +32,8 @@ from .models.encoder import build_encoder
 from .monitors import MONITOR_POINTS, EpochMonitors, collapse_verdict, supervised_test_metrics
 from .names.objectives import spec_of
 from .objectives import build_objective
-from .plan import AUTO, auto_batch_size, auto_epochs, auto_every, budget_epochs, parse_duration, still_improving
+from .plan import (AUTO, auto_batch_size, auto_epochs, auto_every, budget_epochs, parse_duration, short_of_plan,
+                   still_improving)
 from .progress import on_terminal
 from .runs.checkpoint import restore_state, save_encoder
 from .runs.files import base_meta, saved_config
@@ -320,8 +321,9 @@ def final_metrics(t: Training, log: list[dict], elapsed: float) -> dict:
                "knn_top1": next((e["knn_top1"] for e in reversed(log) if "knn_top1" in e), None)}
     if t.fabric.global_rank == 0 and log:
         metrics |= collapse_verdict(log[-1]["embedding_std"], t.objective.encoder.out_dim)
-    why = still_improving(log, t.monitors.queries)
-    metrics["undertrained"] = {"why": why, "try": longer_run(t)} if why else None
+    short = short_of_plan(t.plan["steps"], cfg.train.steps) if t.plan.get("how") != "auto" else None
+    why = short or still_improving(log, t.monitors.queries)
+    metrics["undertrained"] = {"why": why, "try": longer_run(t, to_plan=bool(short))} if why else None
     test_idx = ds.splits.get("test")
     if spec_of(cfg.objective.name).uses_labels and test_idx is not None and (ds.labels[test_idx] >= 0).any():
         metrics["test"] = supervised_test_metrics(t.objective, t.pipeline, ds.images, ds.labels, test_idx,
@@ -329,9 +331,14 @@ def final_metrics(t: Training, log: list[dict], elapsed: float) -> dict:
     return metrics
 
 
-def longer_run(t: Training) -> str:
-    """The flag that trains about twice as long, as this run's schedule was chosen."""
+def longer_run(t: Training, to_plan: bool = False) -> str:
+    """The flag that trains about twice as long, as this run's schedule was chosen (`to_plan`: the flag that
+    gives the default plan's steps)."""
     tc = t.cfg.train
+    if to_plan:
+        if t.plan.get("how") == "budget":
+            return f"--budget {tc.steps * t.plan['seconds_per_step']:.0f}s (about the default plan), or no --budget"
+        return f"--epochs {auto_epochs(tc.steps, t.plan['steps_per_epoch'])} (the default plan), or no --epochs"
     if t.plan.get("how") == "budget":
         return f"--budget {2 * parse_duration(tc.budget):.0f}s"
     if t.plan.get("how") == "auto":

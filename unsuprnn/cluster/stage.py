@@ -59,6 +59,7 @@ def source_config(run: Path) -> Config:
     run = check_run(run)
     cfg = load_encoder_file(run / "encoder.pt" if run.is_dir() else run)[1]
     cfg.cluster = ClusterConfig()
+    cfg.train.devices = cfg.train.num_nodes = 1  # the stage runs in one process, whatever trained the encoder
     return cfg
 
 
@@ -97,6 +98,9 @@ def train_clusters(cfg: Config, run: str | Path | None, out: str | Path, resume:
     """
     out, cfg = Path(out), copy.deepcopy(cfg)  # `auto` settings are resolved in this copy
     cc = cfg.cluster
+    if cfg.train.devices * cfg.train.num_nodes != 1:
+        raise UserError(f"the clustering stage runs in one process, not on {cfg.train.devices} devices x "
+                        f"{cfg.train.num_nodes} nodes; drop train.devices and train.num_nodes")
     device = resolve_device(cfg.train.device)
     resuming = check_target(out, cfg, resume, force, RESUME_IGNORES)
     if resuming:

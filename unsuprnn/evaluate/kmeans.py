@@ -214,9 +214,11 @@ def choose_k(x, k_range: tuple[int, int], seed: int = 0) -> tuple[int, dict[int,
 
 def chosen_k(x, k_range: str, seed: int = 0) -> dict:
     """The record of an automatic choice, as probe.json, metrics.json and checkpoints keep it: `k_auto`, how it
-    was chosen, and the curve {"K": modularity} of embeddings x [N, E] over the range 'A:B'."""
+    was chosen, the curve {"K": modularity} of embeddings x [N, E] over the range 'A:B', and the range searched
+    (`k_searched`: the range asked, capped at half the points)."""
     k, curve = choose_k(x, parse_k_range(k_range), seed)
-    return {"k_auto": k, "k_chosen_by": "modularity", "k_curve": {str(i): v for i, v in curve.items()}}
+    return {"k_auto": k, "k_chosen_by": "modularity", "k_curve": {str(i): v for i, v in curve.items()},
+            "k_searched": f"{min(curve)}:{max(curve)}"}
 
 
 # --- the `kmeans` probe method (see evaluate/methods.py): the queries are clustered, labels only score

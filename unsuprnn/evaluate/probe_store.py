@@ -16,8 +16,8 @@ import json
 import time
 from pathlib import Path
 
+from ..atomic import refuse_unless_file, write_text
 from ..config import ProbeSettings
-from ..atomic import write_text
 from ..runs.files import read_json
 from ..runs.writer import file_lock
 from .methods import METHOD_NAMES, method
@@ -126,6 +126,13 @@ def read_store(run: Path, encoder_sha256: str) -> dict | None:
         return {"encoder_sha256": encoder_sha256, "measurements": measurements(stored | legacy),
                 "embedding_dim": stored.get("embedding_dim")}
     return stored if stored.get("encoder_sha256") == encoder_sha256 else None
+
+
+def check_store(run: Path) -> None:
+    """Before any probing: RUN/probe.json and its lock file are absent or regular files (what `record_probe`
+    replaces and locks)."""
+    for name in (PROBE_FILE, LOCK_FILE):
+        refuse_unless_file(Path(run) / name, "the probe store's file")
 
 
 def record_probe(run: Path, probe: dict) -> dict:

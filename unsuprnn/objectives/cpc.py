@@ -24,7 +24,11 @@ class CPCObjective(nn.Module):
         super().__init__()
         t, d = pipeline.seq_shape
         self.encoder, self.pipeline, self.temperature = encoder, pipeline, cfg.cpc_temperature
-        self.steps = min(cfg.cpc_steps, t - 1)
+        if cfg.cpc_steps >= t:
+            from ..errors import UserError
+            raise UserError(f"objective.cpc_steps {cfg.cpc_steps} is not less than the {t} steps of a sequence; "
+                            f"pass --set objective.cpc_steps=K with K < {t}")
+        self.steps = cfg.cpc_steps
         self.gather = gather_distributed
         c, h = cfg.code_dim, encoder.hidden
         self.code = nn.Sequential(nn.Linear(d, c), nn.ReLU(), nn.Linear(c, c))

@@ -19,7 +19,11 @@ MIN_BATCH = 1  # each sequence is its own target
 class MaskedObjective(nn.Module):
     def __init__(self, encoder, pipeline, cfg, num_classes: int, **_):
         super().__init__()
-        _, d = pipeline.seq_shape
+        t, d = pipeline.seq_shape
+        if cfg.mask_span > t:
+            from ..errors import UserError
+            raise UserError(f"objective.mask_span {cfg.mask_span} is longer than the {t} steps of a sequence; "
+                            f"pass --set objective.mask_span=N with N <= {t}")
         self.encoder, self.pipeline = encoder, pipeline
         self.share, self.span = cfg.mask_share, cfg.mask_span
         self.token = nn.Parameter(torch.zeros(d))

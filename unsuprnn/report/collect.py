@@ -40,8 +40,10 @@ def check_report_args(runs: list, out: Path, force: bool) -> list[Path]:
         from .write import figure_folder
         figure_folder(out)
     paths = list(dict.fromkeys(Path(r) for r in runs))
+    from ..evaluate.probe_store import check_store
     for run in paths:
         check_run(run, "report")
+        check_store(run)  # a run lacking figures is probed, and its probe.json written
     return paths
 
 

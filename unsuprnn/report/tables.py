@@ -167,8 +167,8 @@ def verdicts(rows: list[Row], n_queries: int) -> list[str]:
 
 
 def _compare(name: str, a: float, b: float, noise: float) -> str:
-    d = a - b
-    word = "within noise" if abs(d) < noise else "better" if d > 0 else "worse"
+    d = round(a - b, 2)  # as printed: a difference that shows as +0.00 is none
+    word = "the same" if d == 0 else "within noise" if abs(d) < noise else "better" if d > 0 else "worse"
     return f"{name} {a:.2f} vs {b:.2f} ({d:+.2f}, {word}; noise ±{noise:.2f})"
 
 
@@ -205,7 +205,26 @@ def provenance(info: list[dict]) -> tuple[list[str], list[list[str]]]:
         rows.append([str(r["path"]), r["objective"] + (" + cluster stage" if r.get("cluster") else ""),
                      f"{r['dataset']}, {view} view",
                      f"{_arch(cfg)}, dim {r['probe']['embedding_dim']}",
-                     training + (f", {seconds:.0f} s on {meta.get('device', '?')}" if seconds else ""),
+                     training + (f", {seconds:.0f} s on {meta.get('device', '?')}" if seconds else "")
+                     + "".join(f"; {how}" for how in schedule_notes(meta, m)),
                      meta.get("started", "-"), (meta.get("git_commit") or "-")[:10],
                      ", ".join(f"{k} {v[k]}" for k in ("unsuprnn", "torch", "lightly") if v.get(k)), probe])
     return header, rows
+
+
+def schedule_notes(meta: dict, metrics: dict) -> list[str]:
+    """How a run's schedule and K came about, where a person reading its figures should know: a --budget, a
+    resume, a K the data chose, a note that it looks undertrained."""
+    plan, out = meta.get("schedule") or {}, []
+    if plan.get("how") == "budget":
+        out.append(f"--budget {plan.get('budget')} ({plan.get('steps', 0):,} steps planned)")
+    elif plan.get("how") == "auto":
+        out.append(f"epochs auto ({plan.get('steps', 0):,} steps)")
+    if meta.get("resumed_at_epoch"):
+        out.append(f"resumed at epoch {meta['resumed_at_epoch']}")
+    if metrics.get("k_auto"):
+        out.append(f"K = {metrics['k_auto']} chosen by {metrics.get('k_chosen_by', 'modularity')} over "
+                   f"{metrics.get('k_searched', '?')}")
+    if (metrics.get("undertrained") or {}).get("why"):
+        out.append(f"looks undertrained: {metrics['undertrained']['why']}")
+    return out

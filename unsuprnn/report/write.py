@@ -12,7 +12,7 @@ import re
 import time
 from pathlib import Path
 
-from ..atomic import write_bytes, write_text
+from ..atomic import node_kind, write_bytes, write_text
 from ..evaluate.table import cell_text
 from ..runs.files import git_commit
 
@@ -131,9 +131,10 @@ def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
 def figure_folder(out: Path) -> Path:
     """A Markdown report's folder of PNGs (refused where a symlink or a file has its name)."""
     files = out.parent / f"{out.stem}_files"
-    if files.is_symlink() or (files.exists() and not files.is_dir()):
+    kind = node_kind(files)
+    if kind not in (None, "directory"):
         from ..errors import UserError
-        raise UserError(f"{files} (the report's figure folder) is a symlink or a file; remove it, or choose another --out")
+        raise UserError(f"{files} (the report's figure folder) is a {kind}; remove it, or choose another --out")
     return files
 
 

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..atomic import write_text
+from ..atomic import refuse_unless_file, write_text
 from ..config import Config, config_from_dict
 from ..errors import UserError
 
@@ -116,6 +116,8 @@ def check_out(out: Path, resume: bool, force: bool) -> bool:
         raise UserError(f"--out {out} is a symlink to no directory; choose another --out")
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a run directory; choose another --out")
+    for name in RUN_FILES + DERIVED_FILES if out.is_dir() else ():  # what a run writes or replaces there
+        refuse_unless_file(out / name, "the run's file")
     if resume:
         if not (out / "checkpoint.pt").is_file():
             raise UserError(f"nothing to resume: {out / 'checkpoint.pt'} does not exist; drop --resume to start")

@@ -32,7 +32,7 @@ from ..errors import UserError
 from ..progress import progress_bar
 from ..atomic import together, write_text
 from .checkpoint import RUN_KEYS, load_run_checkpoint, save_checkpoint
-from .loggers import log_epochs, open_logger
+from .loggers import check_logger_folder, log_epochs, open_logger
 from .files import CONFIG_HEADER, check_out, check_resume_config, read_log, write_json, write_log
 from .writer import RunWriter, refuse_if_in_use, settle
 
@@ -49,6 +49,7 @@ def check_target(out: Path, cfg: Config, resume: bool, force: bool, ignore: tupl
     if single_process:  # (DDP ranks start later than the one that holds the lock)
         refuse_if_in_use(out)
     resuming = check_out(out, resume, force)
+    check_logger_folder(out, cfg.train.logger)
     if resuming:
         check_resume_config(out, cfg, ignore=ignore)
     return resuming
@@ -140,7 +141,7 @@ class RunRecorder:
 
     def __init__(self, writer: RunWriter | None, log: list[dict], quiet: bool, total: int = 0, done: int = 0,
                  desc: str = "training"):
-        self.writer, self.log, self.quiet, self.meta, self.logger = writer, log, quiet, {}, None
+        self.writer, self.log, self.quiet, self.meta, self.logger, self.logger_kind = writer, log, quiet, {}, None, "none"
         self.bar = progress_bar(writer is not None and not quiet, total=total, initial=done, unit="img",
                                 unit_scale=True, desc=desc, leave=True)
 
@@ -155,11 +156,9 @@ class RunRecorder:
     def begin(self, cfg: Config, meta: dict, resuming: bool) -> None:
         """config.yaml and meta.json of a new run; a resumed run keeps its config.yaml, and its meta.json is
         replaced with its next checkpoint (so that a resume that fails leaves every file as it was)."""
-        self.meta, self.meta_due = meta, resuming
+        self.meta, self.meta_due, self.logger_kind = meta, resuming, cfg.train.logger
         if self.writer is None:
             return
-        self.logger = open_logger(cfg.train.logger, self.writer.work)
-        log_epochs(self.logger, self.log)  # a resumed run's new version starts with the epochs it keeps
         if resuming:
             return
         write_text(self.writer.work / "config.yaml", CONFIG_HEADER + cfg.to_yaml())
@@ -184,7 +183,13 @@ class RunRecorder:
                 write_json(work / "meta.json", self.meta)
                 self.meta_due = False
         self.writer.checkpointed()
-        log_epochs(self.logger, [entry])
+        if self.logger is None and self.logger_kind != "none":
+            # opened once the run's folder is final (a --force run is staged until its first checkpoint); a
+            # resumed run's new version starts with the epochs it keeps
+            self.logger = open_logger(self.logger_kind, self.writer.work)
+            log_epochs(self.logger, self.log)
+        else:
+            log_epochs(self.logger, [entry])
 
     def finish(self, metrics: dict, meta: dict | None = None) -> dict | None:
         """metrics.json (and meta.json again with `meta` added: what the run ended with), together; returns

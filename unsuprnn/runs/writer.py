@@ -23,12 +23,14 @@ import contextlib
 import errno
 import os
 import shutil
+import stat
 import sys
 from pathlib import Path
 
 from ..errors import RunInterrupted, UserError
-from ..atomic import sweep_temp_files
+from ..atomic import node_kind, sweep_temp_files
 from .files import DERIVED_FILES, RUN_FILES, check_out, holds_run, is_ours
+from .loggers import logger_folders
 
 try:
     import fcntl
@@ -52,15 +54,27 @@ def _in_use(out: Path, who: str) -> UserError:
                      "wait for it to end, or choose another --out")
 
 
+def _check_lock_node(path: Path) -> None:
+    """The lock file's place holds nothing or a regular file (never a link, a folder, a device, a FIFO)."""
+    kind = node_kind(path)
+    if kind not in (None, "regular file"):
+        raise UserError(f"{path} (the run's lock file) is a {kind}, not unsuprnn's; remove it, or choose another "
+                        "--out")
+
+
 def _open_lock(path: Path, flags: int) -> int:
-    """The lock file, opened without following a symlink; a symlink or a folder there is an error."""
+    """The lock file, opened without following a symlink; anything but a regular file there is an error."""
+    _check_lock_node(path)
     try:
-        return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0), 0o644)
     except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.EISDIR) or path.is_symlink() or path.is_dir():
-            raise UserError(f"{path} (the run's lock file) is a {'symlink' if path.is_symlink() else 'folder'}, "
-                            "not unsuprnn's; remove it, or choose another --out") from None
+        if exc.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
+            _check_lock_node(path)  # something took its place meanwhile: say what
         raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        _check_lock_node(path)
+    return fd
 
 
 def _lock(out: Path) -> int | None:
@@ -92,8 +106,10 @@ def holder(out: str | Path) -> str | None:
     if fcntl is None:
         return None
     out = Path(out).resolve()
+    if node_kind(lock_path(out)) != "regular file":  # (opening a FIFO to read would wait for a writer)
+        return None
     try:
-        fd = os.open(lock_path(out), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(lock_path(out), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return None
     try:
@@ -107,11 +123,8 @@ def holder(out: str | Path) -> str | None:
 
 def refuse_if_in_use(out: str | Path) -> None:
     """Exit at once when another command is writing `out`, or when its lock file's place is taken by a
-    symlink or a folder (checked again, for good, by `claim_run`)."""
-    path = lock_path(Path(out).resolve())
-    if path.is_symlink() or path.is_dir():
-        raise UserError(f"{path} (the run's lock file) is a {'symlink' if path.is_symlink() else 'folder'}, "
-                        "not unsuprnn's; remove it, or choose another --out")
+    symlink, a folder or another node that is not a regular file (checked again, for good, by `claim_run`)."""
+    _check_lock_node(lock_path(Path(out).resolve()))
     who = holder(out)
     if who:
         raise _in_use(out, who)
@@ -150,7 +163,7 @@ def _swap(out: Path) -> None:
     new, old = _ours(out / STAGE), _ours(out / OLD)
     old.mkdir(exist_ok=True)
     if not (old / MOVED).exists():
-        for name in RUN_FILES + DERIVED_FILES:
+        for name in RUN_FILES + DERIVED_FILES + tuple(logger_folders(out)):
             if (out / name).exists() or (out / name).is_symlink():
                 os.rename(out / name, old / name)
         (old / MOVED).touch()
