@@ -50,7 +50,7 @@ def make_config(args) -> Config:
 def build(cfg: Config, shape, mean, std, device):
     torch.manual_seed(0)
     pipe = build_pipeline(cfg.data, cfg.augment, shape, mean, std)
-    enc = build_encoder(cfg.encoder, pipe.seq_shape[1])
+    enc = build_encoder(cfg.encoder, pipe.seq_shape[1], pipe.grid)
     obj = build_objective("contrastive", enc, pipe, cfg.objective, 10).to(device)
     return obj, torch.optim.AdamW(obj.parameters(), lr=1e-3)
 

@@ -20,21 +20,22 @@ import time
 
 import torch
 
-CASES = {  # objective -> extra settings
-    "contrastive": [],
-    "byol": [],
-    "cpc": ["encoder.stacks=separate", "encoder.layers=2"],
+CASES = {  # case -> (objective, extra settings)
+    "contrastive": ("contrastive", []),
+    "byol": ("byol", []),
+    "cpc": ("cpc", ["encoder.stacks=separate", "encoder.layers=2"]),
+    "sequencer2d": ("contrastive", ["encoder.kind=sequencer2d", "data.view=patches", "data.patch=2"]),
 }
 SGD_LR = 0.5  # large, so that the step shows in the weights
 NO_AUGMENT = ["augment.crop_scale=1", "augment.rotate=0", "augment.translate=0", "augment.shear=0", "augment.noise=0",
               "augment.erase_prob=0", "augment.brightness=0", "augment.contrast=0"]
 
 
-def one_step(name: str, extra: list[str], fabric, world: int, batch: int) -> dict:
+def one_step(objective: str, extra: list[str], fabric, world: int, batch: int) -> dict:
     from unsuprnn.config import load_config
     from unsuprnn.train import fresh_start, setup
 
-    cfg = load_config(None, {"objective.name": name, "train.device": "cpu", "train.devices": world,
+    cfg = load_config(None, {"objective.name": objective, "train.device": "cpu", "train.devices": world,
                              "train.batch_size": batch // world, "train.epochs": 1},
                       ["data.dataset=digits", "encoder.hidden=16", "encoder.layers=1", "train.seed=5", *NO_AUGMENT,
                        *extra])
@@ -65,7 +66,7 @@ def main() -> None:
     fabric = make_fabric(torch.device("cpu"), "32-true", world, 1)
     fabric.launch()
     torch.set_num_threads(1)
-    results = {name: one_step(name, extra, fabric, world, batch) for name, extra in CASES.items()}
+    results = {case: one_step(objective, extra, fabric, world, batch) for case, (objective, extra) in CASES.items()}
     if fabric.global_rank == 0:
         torch.save(results, out)
 

@@ -1,7 +1,7 @@
 """Distributed training equals one process (gloo, two CPU processes): one step of batch B/2 in each of two
 processes and one step of batch B in one process, from the same weights, give the same loss, gradients
 and weights, for SimCLR (NT-Xent gathered over processes), BYOL (a momentum teacher, batch-normed heads)
-and CPC (codes gathered over processes); each process draws its own augmentations from the same split."""
+CPC (codes gathered over processes) and SimCLR on a Sequencer2D encoder; each process draws its own augmentations from the same split."""
 
 from __future__ import annotations
 
@@ -32,9 +32,9 @@ def relative_gap(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max().clamp_min(1e-12))
 
 
-@pytest.mark.parametrize("objective", ["contrastive", "byol", "cpc"])
-def test_two_processes_make_the_step_one_process_makes(steps, objective):
-    one, two = steps[1][objective], steps[2][objective]
+@pytest.mark.parametrize("case", ["contrastive", "byol", "cpc", "sequencer2d"])
+def test_two_processes_make_the_step_one_process_makes(steps, case):
+    one, two = steps[1][case], steps[2][case]
     assert torch.equal(one["indices"], two["indices"])  # the two half-batches are the one batch
     assert all(torch.equal(one["before"][k], two["before"][k]) for k in one["before"])  # the same start
     assert two["loss"] == pytest.approx(one["loss"], rel=RTOL)

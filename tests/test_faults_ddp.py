@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 from tests.conftest import TINY
@@ -43,8 +44,10 @@ def test_ddp_two_cpu_processes(tmp_path):
     assert "module." not in "".join(load_checkpoint(out / "checkpoint.pt")["model"])
 
 
-def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
-    args = ["--objective", "autoencoder", "--epochs", "6", *SMALL]
+@pytest.mark.parametrize("encoder", [["--objective", "autoencoder"],
+                                     ["--encoder", "sequencer2d", "--view", "patches", "--patch", "2"]])
+def test_sigkill_then_resume_matches_uninterrupted(tmp_path, encoder):
+    args = [*encoder, "--epochs", "6", *SMALL]
     assert run_cli("pretrain", "--out", tmp_path / "straight", *args).returncode == 0
     out = tmp_path / "killed"
     proc = subprocess.Popen(CLI + ["pretrain", "--out", str(out)] + args, stdout=subprocess.DEVNULL,

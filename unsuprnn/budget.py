@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from .config import Config
+from .config import Config, EncoderConfig
 from .errors import UserError
 
 MAX_STEPS = 10_000_000      # the learning-rate schedule is precomputed, one float per step
@@ -62,12 +62,12 @@ def check_memory(nbytes: int, what: str, fix: str, device: torch.device | str = 
                         f"available on {device}; {fix}")
 
 
-def check_activations(batch: int, sequence_shape: tuple, hidden: int, layers: int, directions: int,
-                      device: torch.device) -> None:
-    """Refuse a batch whose training step would not fit: about 2 views x batch x T x (the inputs and a
-    dozen floats per hidden unit, layer and direction kept for the backward pass), in float32."""
+def check_activations(batch: int, encoder: EncoderConfig, sequence_shape: tuple, device: torch.device) -> None:
+    """Refuse a batch whose training step would not fit: 2 views x batch x the floats one image's pass keeps
+    for the backward pass (`models.encoder.activation_floats`), in float32."""
+    from .models.encoder import activation_floats
     t, d = sequence_shape
-    nbytes = 4 * 2 * batch * t * (4 * d + 12 * hidden * layers * directions)
+    nbytes = 4 * 2 * batch * activation_floats(encoder, sequence_shape)
     check_memory(nbytes, f"a training step of {batch} images (sequences of {t} x {d})",
                  "lower --batch-size, --hidden or --layers", device)
 

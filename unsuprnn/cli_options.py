@@ -135,8 +135,8 @@ def option(name: str) -> Opt:
 
 
 DATA = tuple(f"data.{k}" for k in ("dataset", "data_dir", "download", "view", "patch", "test_fraction", "grayscale",
-                                    "resize", "blur", "binarize"))
-ENCODER = tuple(f"encoder.{k}" for k in ("cell", "bidirectional", "layers", "hidden", "dropout", "pool", "input_proj",
+                                    "resize", "blur", "binarize", "intensity"))
+ENCODER = tuple(f"encoder.{k}" for k in ("kind", "cell", "bidirectional", "layers", "hidden", "dropout", "pool", "input_proj",
                                          "stacks"))
 TRAIN = tuple(f"train.{k}" for k in ("epochs", "batch_size", "budget", "lr", "seed", "device", "devices",
                                      "num_nodes", "logger"))

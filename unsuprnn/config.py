@@ -39,6 +39,11 @@ class DataConfig:
     blur: float = opt(0.0, 0.1, 100, also=(0,), note="Gaussian sigma in pixels, 0 = off", flag="--blur",
                       help="Gaussian blur sigma in pixels (0 = off).")
     binarize: Optional[float] = opt(None, 0, 1, flag="--binarize", help="Threshold in [0, 1]; pixels become 0 or 1.")
+    intensity: str = opt("keep", choices=("keep", "standardize", "canonical"), flag="--intensity",
+                         help="keep: the train split's channel mean and std; standardize: each image by its own "
+                              "mean and std (brightness and contrast removed); canonical: each channel "
+                              "standardized, and negated where needed so that its sparse part is bright (polarity "
+                              "and colour cast removed too).")
     normalize: bool = True           # per-channel mean/std of the train split
     cache_dir: Optional[str] = None  # decoded-folder cache; default beside the data
 
@@ -70,14 +75,20 @@ class AugmentConfig:
 
 @dataclass
 class EncoderConfig:
+    kind: str = opt("rnn", choices=("rnn", "sequencer2d"), flag="--encoder",
+                    help="rnn: one RNN over the view's sequence; sequencer2d: Sequencer2D blocks, an RNN down every "
+                         "column and one along every row of a grid of patches (needs --view patches; --layers "
+                         "counts its blocks, --input-proj is its token width).")
     cell: str = opt("lstm", choices=("lstm", "gru", "rnn"), flag="--cell")
     bidirectional: bool = opt(True, flag="--bidirectional/--no-bidirectional", help="Read the sequence both ways.")
-    layers: int = opt(2, 1, 64, flag="--layers", help="Stacked RNN layers.")
+    layers: int = opt(2, 1, 64, flag="--layers", help="Stacked RNN layers (sequencer2d: blocks).")
     hidden: int = opt(128, 1, 65536, flag="--hidden", help="Hidden units per direction.")
-    dropout: float = opt(0.0, 0, lt=1, flag="--dropout", help="Dropout between RNN layers.")
+    dropout: float = opt(0.0, 0, lt=1, flag="--dropout",
+                         help="Dropout between RNN layers (sequencer2d: on each block's two branches).")
     pool: str = opt("meanmax", choices=("last", "mean", "max", "meanmax"), flag="--pool")
     input_proj: int = opt(0, 0, 65536, note="linear patch embedding width, 0 = none", flag="--input-proj",
-                          help="Linear patch embedding width (0 = none).")
+                          help="Linear patch embedding width (0 = none; sequencer2d: its token width, 0 = 2 x --hidden "
+                               "x directions).")
     stacks: str = opt("joint", choices=("joint", "separate"), flag="--stacks",
                       help="joint: torch's bidirectional RNN; separate: the two directions as stacks of their own, "
                            "so that each step's forward output sees no later step (needed by cpc and apc with more "
@@ -170,6 +181,11 @@ class ClusterConfig:
     entropy_weight: float = opt(5.0, 0, 1000)  # SCAN's weight on the entropy of the mean assignment
     threshold: float = opt(0.99, gt=0, lt=1)   # self-labeling: confidence a sample must pass
     strong_augment: float = opt(1.5, 1, 4)     # self-labeling: the strong view's augmentation strength, x the run's
+    # umap: every head starts from k-means of the embeddings' UMAP layout; random: SCAN's own start
+    init: str = opt("umap", choices=("umap", "random"))
+    # at the end, keep k-means of the same embeddings (or UMAP's grouping) instead of the head where its clusters
+    # split the kNN graph better (modularity; cluster/guard.py); false: always the head
+    guard: bool = True
 
 
 @dataclass
@@ -333,9 +349,23 @@ def check_config(cfg: Config) -> Config:
     if str(cfg.objective.weights).strip() and len(objectives.parts_of(cfg.objective.name)) == 1:
         raise UserError(f"objective.weights '{cfg.objective.weights}' weighs the parts of a mix (A+B), and "
                         f"{cfg.objective.name} is one objective; drop the setting, or name a mix")
+    check_encoder_settings(cfg)
     check_spec(cfg.data.dataset)  # here, so that a mistyped dataset is one line before torch is even imported
     check_logger(cfg.train.logger)
     return cfg
+
+
+def check_encoder_settings(cfg: Config) -> None:
+    """Settings that one kind of encoder cannot honour, refused rather than ignored."""
+    enc = cfg.encoder
+    if enc.kind != "sequencer2d":
+        return
+    if cfg.data.view != "patches":
+        raise UserError(f"--encoder sequencer2d reads the image as a grid of patches, not as {cfg.data.view}; "
+                        "pass --view patches (--patch P sets their side)")
+    if enc.stacks != "joint":
+        raise UserError("--stacks separate runs a row RNN's two directions apart; a sequencer2d encoder reads "
+                        "whole rows and columns in every block: drop --stacks, or use --encoder rnn")
 
 
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred lines; a larger file is not one

@@ -137,7 +137,7 @@ def setup(cfg: Config, fabric, device: torch.device, resuming: bool, started: fl
     pipeline = build_pipeline(cfg.data, cfg.augment, ds.shape, mean, std)
 
     def build():
-        return build_objective(cfg.objective.name, build_encoder(cfg.encoder, pipeline.seq_shape[1]), pipeline,
+        return build_objective(cfg.objective.name, build_encoder(cfg.encoder, pipeline.seq_shape[1], pipeline.grid), pipeline,
                                cfg.objective, len(ds.classes), binarized=cfg.data.binarize is not None,
                                gather_distributed=world > 1)
     check_model_fits(build, device)
@@ -152,8 +152,7 @@ def setup(cfg: Config, fabric, device: torch.device, resuming: bool, started: fl
                          generator=loader_gen, rank=fabric.global_rank, world_size=world, indices=train_idx,
                          max_batches=tc.max_steps_per_epoch)
     check_batch(cfg.objective.name, loader.batch_size, len(train_idx))
-    check_activations(loader.batch_size, pipeline.seq_shape, cfg.encoder.hidden, cfg.encoder.layers,
-                      2 if cfg.encoder.bidirectional else 1, device)
+    check_activations(loader.batch_size, cfg.encoder, pipeline.seq_shape, device)
     aug_gen = torch.Generator(device=fabric.device).manual_seed(tc.seed * 1000 + fabric.global_rank + 1)
     monitors = EpochMonitors(ds.images, ds.labels, len(ds.classes), train_idx, ds.splits.get("test"), tc.seed,
                              knn=tc.knn_every != 0)

@@ -37,6 +37,43 @@ def test_probe_all_with_baselines(runner, runs, tmp_path):
     assert state_digest(load_run_encoder(runs / "con")[0]) == digest
 
 
+def test_umap_lays_separate_blobs_out_as_separate_groups():
+    from sklearn.cluster import KMeans
+
+    from unsuprnn.evaluate.metrics import clustering_metrics
+    from unsuprnn.evaluate.reduce import umap_features
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 10, (3, 50))
+    y = np.repeat(np.arange(3), 60)
+    x = centres[y] + rng.normal(0, 1, (180, 50))
+    z = umap_features(x, seed=0)
+    assert z.shape == (180, 10) and z.dtype == np.float32
+    ids = KMeans(3, n_init=5, random_state=0).fit_predict(z)
+    assert clustering_metrics(y, ids)["accuracy"] == 100.0
+    assert np.array_equal(z, umap_features(x, seed=0))  # seeded
+
+
+def test_the_umap_baseline_is_a_row_of_the_probe(runner, runs, tmp_path):
+    r = invoke(runner, "probe", "--run", runs / "con", "--method", "knn,kmeans", "--device", "cpu", "--baselines",
+               "raw,umap", "--json", tmp_path / "p.json")
+    assert r.exit_code == 0, r.output
+    assert "\numap " in r.stdout
+    res = json.loads((tmp_path / "p.json").read_text())["results"]
+    # on digits, UMAP on raw pixels groups the digits far better than k-means on the pixels themselves
+    assert res["umap"]["kmeans"]["accuracy"] > res["raw"]["kmeans"]["accuracy"] + 5
+    assert res["umap"]["knn"]["weighted_top1"] > 90
+
+
+def test_the_umap_baseline_without_umap_learn_is_one_line_before_any_work(runner, runs, tmp_path, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "umap", None)
+    r = invoke(runner, "probe", "--run", runs / "con", "--device", "cpu", "--baselines", "umap", "--json",
+               tmp_path / "p.json")
+    lines = r.stderr.strip().splitlines()
+    assert r.exit_code == 2 and len(lines) == 1 and "unsuprnn[umap]" in lines[0]
+    assert not (tmp_path / "p.json").exists()
+
+
 def test_probe_test_dataset_from_another_source(runner, runs, tmp_path):
     from unsuprnn.config import DataConfig
     from unsuprnn.data import load_dataset

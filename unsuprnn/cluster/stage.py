@@ -7,6 +7,10 @@
 3. Self-labeling: train that head (and, if `cluster.selflabel_encoder_lr` > 0, the encoder) on the
    images it is already confident about (weak view), through a strongly augmented view, with
    class-balanced cross entropy.
+Before SCAN, every head is fitted to k-means of the embeddings' UMAP layout (`cluster.init umap`;
+cluster/guard.py), a grouping that follows the neighbourhood graph; SCAN and self-labeling refine it.
+4. The guard (`cluster.guard`, cluster/guard.py): the head is held against k-means of the same embeddings and
+   UMAP's grouping by the modularity of their partitions on the kNN graph (no labels); the best is handed back.
 
 Labels are never used for training; where the dataset has them they only score (log, metrics).
 The output is a run directory like pretrain's, written through the same lifecycle (`runs.lifecycle`),
@@ -36,15 +40,17 @@ from ..evaluate.embed import embed_images
 from ..evaluate.metrics import clustering_metrics
 from ..names.clusters import AUTO, parse_k_range, resolve_k
 from ..progress import on_terminal
-from ..runs.checkpoint import (HEAD_FILE, file_sha256, load_encoder_file, load_run_encoder, restore_state,
-                               save_cluster_head, save_encoder)
+from ..runs.checkpoint import (HEAD_FILE, file_sha256, load_cluster_head, load_encoder_file, load_run_encoder,
+                               restore_state, save_cluster_head, save_encoder)
 from ..runs.files import base_meta, check_run, read_json
 from ..runs.lifecycle import (ResumePoint, RunRecorder, check_target, epoch_line, restore_rng_states, resume_point,
                               rng_states)
 from ..runs.writer import claim_run
 from ..plan import auto_neighbors
 from ..schedules import lr_schedule
+from ..models.heads import confident_clusters
 from .epoch import Phase, cluster_one_epoch
+from .guard import fit_head, guard, umap_kmeans
 from .scan import ClusterHeads, assign_clusters, head_losses, mine_neighbors, strong_augment
 
 CHECKPOINT_KEYS = ("epoch", "elapsed", "phase", "best_head", "model", "optimizer", "rng", "neighbors",
@@ -83,6 +89,8 @@ class ClusterTraining:
     clusters: int
     source: tuple[Path, str]             # the source run and its encoder.pt's sha256
     k_choice: dict = dataclasses.field(default_factory=dict)  # --clusters auto: the K chosen and its curve
+    guard_record: dict | None = None     # what the guard compared and kept (cluster/guard.py), once it has run
+    seed_ids: torch.Tensor | None = None  # [n]: UMAP's grouping of the train split (cluster.init umap)
 
     @property
     def train_idx(self) -> torch.Tensor:
@@ -112,7 +120,7 @@ def train_clusters(cfg: Config, run: str | Path | None, out: str | Path, resume:
     with claim_run(out, resume, force) as writer, RunRecorder(  # everything is checked: the first write happens here
             writer, point.log, quiet or not on_terminal(), total * per_epoch, point.epoch * per_epoch, "clustering") as rec:
         rec.begin(cfg, run_meta(t, point.epoch), resuming)
-        phase = None
+        phase, head = None, None
         best = point.checkpoint["best_head"] if point.checkpoint else None
         elapsed = point.elapsed
         for epoch in range(point.epoch, total):
@@ -123,15 +131,21 @@ def train_clusters(cfg: Config, run: str | Path | None, out: str | Path, resume:
             if phase.name == "scan" and epoch + 1 == cc.epochs:
                 best = select_head(t, entry)
             current = best if best is not None else int(torch.tensor(entry["head_losses"]).argmin())
-            entry |= test_scores(t, current)
+            head, kind = t.heads.heads[current], "scan"
+            if epoch + 1 == total and cc.guard:
+                head, kind = guarded_head(t, head)
+            entry |= test_scores(t, head)
             acc = f" cluster acc {entry['test_cluster_acc']:.2f}%" if "test_cluster_acc" in entry else ""
             checkpoint = {"epoch": epoch + 1, "elapsed": elapsed, "phase": phase.name, "best_head": best,
                           "model": t.model.state_dict(), "optimizer": phase.optimizer.state_dict(),
                           "rng": rng_states(t.loader_gen, t.aug_gen, t.device), "neighbors": t.neighbors,
-                          "source_encoder": t.source[1], "config": cfg.to_dict(), "k_choice": t.k_choice}
+                          "source_encoder": t.source[1], "config": cfg.to_dict(), "k_choice": t.k_choice,
+                          "guard": t.guard_record, "seed_ids": t.seed_ids}
             rec.end_epoch(entry, epoch_line(f"{phase.name} epoch", epoch + 1, total, entry, acc),
-                          lambda work: save_weights(t, work, current), checkpoint)
-        return rec.finish(final_metrics(t, rec.log, best, elapsed))
+                          lambda work: save_weights(t, work, head, kind), checkpoint)
+        if head is None:  # a finished run resumed: its last head, as its last epoch wrote it
+            head = load_cluster_head(out).to(t.device)
+        return rec.finish(final_metrics(t, rec.log, best, elapsed, head))
 
 
 def setup(cfg: Config, run: Path, out: Path, device: torch.device, resuming: bool,
@@ -141,7 +155,7 @@ def setup(cfg: Config, run: Path, out: Path, device: torch.device, resuming: boo
     cc, seed = cfg.cluster, cfg.train.seed
     if run.resolve() == out.resolve():
         raise UserError("--out must be a new directory, not the --run being clustered")
-    encoder, pipeline, _, info = load_run_encoder(run, device)
+    encoder, pipeline, encoder_cfg, info = load_run_encoder(run, device)
     digest = file_sha256(run / "encoder.pt" if run.is_dir() else run)
     ds = load_dataset_matching(cfg.data, seed, info["shape"])
     if cc.neighbors == AUTO:
@@ -152,7 +166,7 @@ def setup(cfg: Config, run: Path, out: Path, device: torch.device, resuming: boo
         raise UserError(f"{run} is not the encoder {out} was clustered from (its encoder.pt changed); "
                         "resume with the original --run, or start over with --force")
     train_idx = ds.splits["train"]
-    k_choice = {}
+    k_choice, guard_record, feats, seed_ids = {}, None, None, None
     if point.checkpoint is None:
         feats = embed_images(encoder, pipeline, ds.images, device, progress=not quiet, indices=train_idx)
         neighbors = mine_neighbors(feats, cc.neighbors)
@@ -161,24 +175,29 @@ def setup(cfg: Config, run: Path, out: Path, device: torch.device, resuming: boo
     else:
         neighbors = point.checkpoint["neighbors"]
         k_choice = point.checkpoint.get("k_choice") or {}
+        guard_record, seed_ids = point.checkpoint.get("guard"), point.checkpoint.get("seed_ids")
     if k_choice:
         cc.clusters = k_choice["k_auto"]  # the resolved config (config.yaml, the checkpoint) holds the K chosen
     k = resolve_k(cc.clusters, len(ds.classes))
+    if feats is not None and cc.init == "umap":
+        seed_ids = torch.from_numpy(umap_kmeans(feats, k, seed))
     torch.manual_seed(seed)
     heads = ClusterHeads(encoder.out_dim, k, cc.heads)
+    if feats is not None and seed_ids is not None:  # every head starts from UMAP's grouping; SCAN refines it
+        for head in heads.heads:
+            fit_head(head.to(device), feats.to(device), seed_ids.numpy())
     model = nn.ModuleDict({"encoder": encoder, "heads": heads}).to(device)
     loader_gen = torch.Generator().manual_seed(seed)
     aug_gen = torch.Generator(device=device).manual_seed(seed * 1000 + 17)
     loader = BatchLoader(ds.images, ds.labels, cc.batch_size, device, shuffle=True, drop_last=True,
                          generator=loader_gen, indices=train_idx)
     check_schedule_size(cc.epochs + cc.selflabel_epochs, len(loader))
-    check_activations(2 * loader.batch_size, pipeline.seq_shape, encoder.hidden, encoder.layers, encoder.directions,
-                      device)
+    check_activations(2 * loader.batch_size, encoder_cfg.encoder, pipeline.seq_shape, device)
     position = torch.full((len(ds.images),), -1, dtype=torch.long)
     position[train_idx] = torch.arange(len(train_idx))
     strong = BatchAugment(strong_augment(cfg.augment, cc.strong_augment))
     t = ClusterTraining(cfg, device, ds, encoder, heads, model, pipeline, info, strong, loader, loader_gen, aug_gen,
-                        neighbors, position, k, (run, digest), k_choice)
+                        neighbors, position, k, (run, digest), k_choice, guard_record, seed_ids)
     if point.checkpoint is not None:
         restore_state(model, point.checkpoint["model"], point.path)
         restore_rng_states(point.checkpoint["rng"], 0, 1, loader_gen, aug_gen, device)
@@ -238,19 +257,31 @@ def select_head(t: ClusterTraining, entry: dict) -> int:
     return int(losses.argmin())
 
 
-def test_scores(t: ClusterTraining, head: int) -> dict:
-    """Cluster accuracy of head `head` on the labelled test images (scoring only), or nothing."""
+def guarded_head(t: ClusterTraining, head: nn.Module) -> tuple[nn.Module, str]:
+    """The stage's last step (cluster/guard.py): the head, or the grouping of k-means or UMAP, as a head, where
+    it splits the training embeddings' kNN graph better (no labels used). The record goes to t.guard_record."""
+    z = embed_images(t.encoder, t.pipeline, t.ds.images, t.device, indices=t.train_idx)
+    ids, _ = confident_clusters(head.eval()(z.to(t.device)).cpu())
+    candidates = {"head": ids.numpy()} | ({} if t.seed_ids is None else {"umap": t.seed_ids.numpy()})
+    t.guard_record, kept = guard(z, candidates, t.clusters, t.cfg.train.seed)
+    if kept is None:
+        return head, "scan"
+    return kept.to(t.device), "kmeans" if t.guard_record["kept"] == "kmeans" else "scan"
+
+
+def test_scores(t: ClusterTraining, head: nn.Module) -> dict:
+    """Cluster accuracy of `head` on the labelled test images (scoring only), or nothing."""
     test_idx = t.ds.splits.get("test")
     score_idx = test_idx[t.ds.labels[test_idx] >= 0] if test_idx is not None else None
     if score_idx is None or not len(score_idx):
         return {}
-    ids, _ = assign_clusters(t.encoder, t.heads.heads[head], t.pipeline, t.ds.images, t.device, indices=score_idx)
+    ids, _ = assign_clusters(t.encoder, head, t.pipeline, t.ds.images, t.device, indices=score_idx)
     return {"test_cluster_acc": clustering_metrics(t.ds.labels[score_idx].numpy(), ids.numpy())["accuracy"]}
 
 
-def save_weights(t: ClusterTraining, work: Path, head: int) -> None:
+def save_weights(t: ClusterTraining, work: Path, head: nn.Module, kind: str) -> None:
     save_encoder(work / "encoder.pt", t.encoder, t.cfg, t.info)
-    save_cluster_head(work / HEAD_FILE, t.heads.heads[head])
+    save_cluster_head(work / HEAD_FILE, head, kind)
 
 
 def neighbor_accuracy(t: ClusterTraining) -> float | None:
@@ -269,13 +300,13 @@ def run_meta(t: ClusterTraining, start_epoch: int) -> dict:
         "embedding_dim": t.encoder.out_dim, "classes": ds.classes, "resumed_at_epoch": start_epoch or None} | t.k_choice
 
 
-def final_metrics(t: ClusterTraining, log: list[dict], best: int, elapsed: float) -> dict:
+def final_metrics(t: ClusterTraining, log: list[dict], best: int, elapsed: float, head: nn.Module) -> dict:
     """Cluster sizes on each split, and scores where labels exist (scoring only)."""
     k, ds = t.clusters, t.ds
     out = {"stage": "cluster", "clusters": k, "selected_head": best, "neighbor_accuracy": neighbor_accuracy(t),
-           "train_seconds": elapsed, "final_loss": log[-1]["loss"] if log else None} | t.k_choice
+           "train_seconds": elapsed, "final_loss": log[-1]["loss"] if log else None, "guard": t.guard_record} | t.k_choice
     for split, idx in ds.splits.items():
-        ids, conf = assign_clusters(t.encoder, t.heads.heads[best], t.pipeline, ds.images, t.device, indices=idx)
+        ids, conf = assign_clusters(t.encoder, head, t.pipeline, ds.images, t.device, indices=idx)
         res = {"size": len(idx), "cluster_sizes": torch.bincount(ids, minlength=k).tolist(),
                "mean_confidence": float(conf.mean()) if len(conf) else None}
         known = (ds.labels[idx] >= 0).numpy()

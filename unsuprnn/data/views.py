@@ -24,6 +24,10 @@ class RowSequence:
         c, h, w = self.shape
         return h, c * w
 
+    def grid(self) -> tuple[int, int] | None:
+        """(rows, columns) of a grid of steps: only the patch view's steps form one."""
+        return None
+
     def to_sequence(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
         return x.permute(0, 2, 1, 3).reshape(b, h, c * w)
@@ -79,6 +83,10 @@ class PatchSequence:
         c, h, w = self.shape
         p = self.patch
         return (h // p) * (w // p), c * p * p
+
+    def grid(self) -> tuple[int, int]:
+        c, h, w = self.shape
+        return h // self.patch, w // self.patch
 
     def to_sequence(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape

@@ -16,6 +16,7 @@ from ..names.objectives import spec_of
 from ..runs.checkpoint import load_run_encoder
 from ..runs.files import check_run
 from .methods import BASELINES
+from .reduce import check_umap, umap_features
 
 
 
@@ -69,12 +70,23 @@ def pca_features(pipeline, data, embedding_dim: int, seed: int) -> tuple[torch.T
     return (torch.from_numpy((rb - pca.mean_) @ w.T).float(), torch.from_numpy((rq - pca.mean_) @ w.T).float(), dim)
 
 
+def umap_baseline(pipeline, data, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The umap baseline: raw pixels of the bank and the queries laid out together by UMAP (no labels, no
+    network), then split back: (bank [N, 10], queries [Q, 10])."""
+    rb = raw_features(pipeline, data.bank_images, data.bank_idx)
+    rq = raw_features(pipeline, data.query_images, data.query_idx)
+    both = torch.from_numpy(umap_features(torch.cat([rb, rq]).numpy(), seed=seed))
+    return both[:len(rb)], both[len(rb):]
+
+
 def check_baselines(baselines: list[str], info: dict) -> None:
     """The baselines named, before any work: known names, and a supervised run trained on these images."""
     for b in baselines:
         name, _, arg = b.partition("=")
-        if name not in ("raw", "pca", "random", "supervised") or (name != "supervised" and arg):
+        if name not in ("raw", "pca", "umap", "random", "supervised") or (name != "supervised" and arg):
             raise UserError(f"unknown baseline '{b}'; use {', '.join(BASELINES)}")
+        if name == "umap":
+            check_umap()
         if name == "supervised":
             if not arg:
                 raise UserError("baseline 'supervised' needs a run: --baselines supervised=RUN_DIR")
@@ -94,7 +106,7 @@ def feature_sets(loaded: tuple, data, baselines: list[str], device: torch.device
     the PCA baseline's dimension.
 
     loaded: (encoder, pipeline, config, info) from `load_run_encoder` on `device`; data: a `ProbeData`.
-    baselines: raw | pca | random | supervised=RUN. The run's encoder is checked to be unchanged.
+    baselines: raw | pca | umap | random | supervised=RUN. The run's encoder is checked to be unchanged.
     """
     from ..models.encoder import build_encoder
 
@@ -113,9 +125,11 @@ def feature_sets(loaded: tuple, data, baselines: list[str], device: torch.device
         elif name == "pca":
             bank, query, dims["pca"] = pca_features(pipeline, data, encoder.out_dim, cfg.train.seed)
             sets["pca"] = (bank, query)
+        elif name == "umap":
+            sets["umap"] = umap_baseline(pipeline, data, cfg.train.seed)
         elif name == "random":
             torch.manual_seed(cfg.train.seed)
-            rnd = build_encoder(cfg.encoder, pipeline.seq_shape[1]).to(device)
+            rnd = build_encoder(cfg.encoder, pipeline.seq_shape[1], pipeline.grid).to(device)
             sets["random"] = data.embed(rnd, pipeline, device)
         elif name == "supervised":
             sets["supervised"] = supervised_features(arg, data, device)

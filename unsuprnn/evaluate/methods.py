@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 
 METHOD_NAMES = ("knn", "linear", "kmeans", "hdbscan")
-BASELINES = ("raw", "pca", "random", "supervised=RUN")  # the feature sets of baselines.py
+BASELINES = ("raw", "pca", "umap", "random", "supervised=RUN")  # the feature sets of baselines.py
 
 
 def method(name: str):

@@ -1,4 +1,6 @@
-"""`RNNEncoder`: a (bidirectional) LSTM/GRU/RNN over a sequence, pooled to one embedding.
+"""The encoders, built from `encoder.kind`: `RNNEncoder` (here) and `Sequencer2DEncoder` (models/sequencer.py).
+
+`RNNEncoder`: a (bidirectional) LSTM/GRU/RNN over a sequence, pooled to one embedding.
 
     x: [B, T, D]  ->  embedding: [B, E]                          (forward)
     x: [B, T, D]  ->  (embedding [B, E], steps: ([B, T, H], ...))  (encode: per-step outputs too)
@@ -28,6 +30,8 @@ STACKS = ("joint", "separate")
 
 
 class RNNEncoder(nn.Module):
+    kind = "rnn"
+
     def __init__(self, input_dim: int, cell: str = "lstm", hidden: int = 128, layers: int = 2,
                  bidirectional: bool = True, dropout: float = 0.0, pool: str = "meanmax",
                  input_proj: int = 0, stacks: str = "joint"):
@@ -63,6 +67,11 @@ class RNNEncoder(nn.Module):
         return self.separate or not self.bidirectional or self.layers == 1
 
     @property
+    def step_dim(self) -> int:
+        """Features of one step's output, every direction together (the `steps` that `encode` returns)."""
+        return self.hidden * self.directions
+
+    @property
     def out_dim(self) -> int:
         return self.hidden * self.directions * (2 if self.pool == "meanmax" else 1)
 
@@ -90,7 +99,35 @@ class RNNEncoder(nn.Module):
         return self.encode(x)[0]
 
 
-def build_encoder(cfg: EncoderConfig, input_dim: int) -> RNNEncoder:
+KINDS = ("rnn", "sequencer2d")
+
+
+def build_encoder(cfg: EncoderConfig, input_dim: int, grid: tuple[int, int] | None = None) -> nn.Module:
+    """The encoder `cfg.kind` for steps of `input_dim` features; `grid` (rows, columns of patches) is the patch
+    view's, which a sequencer2d encoder reads (None for the other views)."""
+    if cfg.kind == "sequencer2d":
+        if grid is None:
+            raise UserError("--encoder sequencer2d reads the image as a grid of patches; pass --view patches "
+                            "(--patch P sets their side)")
+        from .sequencer import Sequencer2DEncoder
+        return Sequencer2DEncoder(input_dim, grid, CELLS, cell=cfg.cell, hidden=cfg.hidden, blocks=cfg.layers,
+                                  bidirectional=cfg.bidirectional, dropout=cfg.dropout, pool=cfg.pool,
+                                  width=cfg.input_proj)
+    if cfg.kind != "rnn":
+        raise UserError(f"unknown encoder '{cfg.kind}'; use one of: {', '.join(KINDS)}")
     return RNNEncoder(input_dim, cell=cfg.cell, hidden=cfg.hidden, layers=cfg.layers,
                       bidirectional=cfg.bidirectional, dropout=cfg.dropout, pool=cfg.pool,
                       input_proj=cfg.input_proj, stacks=cfg.stacks)
+
+
+def activation_floats(cfg: EncoderConfig, sequence_shape: tuple[int, int]) -> int:
+    """About how many floats one image's pass keeps for the backward pass: the steps (and their gradient), and
+    a dozen floats per hidden unit, direction, layer and step (gates, cell states); a sequencer2d block also
+    keeps its norms, the fused union and the 3x-wide channel MLP at every token."""
+    t, d = sequence_shape
+    dirs = 2 if cfg.bidirectional else 1
+    if cfg.kind == "sequencer2d":
+        width = cfg.input_proj or 2 * cfg.hidden * dirs
+        per_block = 2 * 12 * cfg.hidden * dirs + 2 * cfg.hidden * dirs + (4 + 2 * 3) * width
+        return t * (4 * d + width + cfg.layers * per_block)
+    return t * (4 * d + 12 * cfg.hidden * cfg.layers * dirs)

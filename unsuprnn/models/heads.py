@@ -9,7 +9,7 @@ from torch import nn
 
 from .encoder import CELLS
 
-__all__ = ["SimCLRProjectionHead", "SequenceDecoder", "cluster_head", "confident_clusters"]
+__all__ = ["SimCLRProjectionHead", "SequenceDecoder", "cluster_head", "kmeans_head", "confident_clusters"]
 
 
 class SequenceDecoder(nn.Module):
@@ -47,6 +47,25 @@ def cluster_head(embed_dim: int, clusters: int) -> nn.Sequential:
     (batch norm without affine): recurrent embeddings vary little between images (per-dimension
     std about 0.01 on digits), which leaves a plain linear head near uniform for hundreds of steps."""
     return nn.Sequential(nn.BatchNorm1d(embed_dim, affine=False), nn.Linear(embed_dim, clusters))
+
+
+class L2Normalize(nn.Module):
+    """z [B, E] -> z / |z| per row."""
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.normalize(z, dim=1)
+
+
+def kmeans_head(centroids: torch.Tensor, temperature: float = 1.0) -> nn.Sequential:
+    """k-means clusters of L2-normalized embeddings as a head: embedding [B, E] -> logits [B, K], each the
+    negative squared distance of the normalized embedding to a centroid [K, E], over `temperature` (up to a
+    per-image constant, which softmax ignores): its argmax is the nearest centroid."""
+    k, e = centroids.shape
+    linear = nn.Linear(e, k)
+    with torch.no_grad():
+        linear.weight.copy_(2 * centroids / temperature)
+        linear.bias.copy_(-(centroids * centroids).sum(1) / temperature)
+    return nn.Sequential(L2Normalize(), linear)
 
 
 def confident_clusters(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

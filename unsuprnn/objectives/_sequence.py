@@ -12,6 +12,10 @@ from ..errors import UserError
 def require_causal(encoder, objective: str) -> None:
     """Refuse, before anything is written, an encoder that cannot predict ahead both ways: one read in a
     single direction, or one whose forward outputs see later steps."""
+    if encoder.kind == "sequencer2d":
+        raise UserError(f"the {objective} objective predicts ahead along a sequence, and a sequencer2d encoder reads "
+                        "whole rows and columns of its grid in every block, so each token already sees the ones "
+                        "ahead; use --encoder rnn for it")
     if not encoder.bidirectional:
         raise UserError(f"the {objective} objective predicts ahead and behind along the sequence, so it needs both "
                         "directions; drop --no-bidirectional")

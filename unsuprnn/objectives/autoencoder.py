@@ -62,7 +62,7 @@ class AutoencoderObjective(nn.Module):
         if self.bce:
             loss = F.binary_cross_entropy_with_logits(image, clean01)
         else:
-            loss = F.mse_loss(image, (clean01 - p.mean) / p.std)
+            loss = F.mse_loss(image, p.normalized(clean01))
         return loss, {}
 
 

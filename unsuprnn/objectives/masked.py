@@ -27,7 +27,7 @@ class MaskedObjective(nn.Module):
         self.encoder, self.pipeline = encoder, pipeline
         self.share, self.span = cfg.mask_share, cfg.mask_span
         self.token = nn.Parameter(torch.zeros(d))
-        self.head = nn.Sequential(nn.Linear(encoder.hidden * encoder.directions, encoder.hidden), nn.ReLU(),
+        self.head = nn.Sequential(nn.Linear(encoder.step_dim, encoder.hidden), nn.ReLU(),
                                   nn.Linear(encoder.hidden, d))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None):

@@ -1,6 +1,7 @@
 """The clustering analysis the report shows for every run, labelled or not: the K the data chooses (the
 encoder's curve beside raw pixels'), the clusters (the run's head, else k-means) with how typical each
-image is of its cluster, the dataset's odd ones out and its near-copies. All on the test split."""
+image is of its cluster, which nuisance of the pixels the clusters may follow, the dataset's odd ones out and its
+near-copies. All on the test split."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import torch
 
 from ..evaluate.kmeans import choose_k
 from ..evaluate.diagnostics import centred, cluster_summary, duplicate_pairs, near_duplicates, outlier_scores
+from ..evaluate.nuisance import nuisances
 
 OUTLIERS_SHOWN = 16
 PAIRS_SHOWN = 8
@@ -43,4 +45,5 @@ def analyse(emb: np.ndarray, raw: torch.Tensor, images: torch.Tensor, labels: np
                   "summary": cluster_summary(x, ids, score), "outlier": outlier,
                   "outliers": np.argsort(-outlier, kind="stable")[:OUTLIERS_SHOWN].tolist(),
                   "pairs": [(i, j, float(z[i] @ z[j])) for i, j in pairs[:PAIRS_SHOWN]], "pair_count": len(pairs),
-                  "duplicate_threshold": duplicate_threshold}
+                  "duplicate_threshold": duplicate_threshold,
+                  "nuisances": nuisances(emb, images, np.asarray(ids), labels)}

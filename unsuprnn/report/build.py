@@ -50,7 +50,26 @@ def build_report(runs: list[str | Path], out: str | Path, device="cpu", force: b
                          "unlabelled": not group[0]["labelled"]})
     say("report: drawing figures")
     figures = report_figures(info, sections)
-    write_report(out, sections, provenance(info), figures, device)
+    write_report(out, sections, provenance(info), nuisance_tables(info), figures, device)
+    return out
+
+
+def nuisance_tables(info: list[dict]) -> list[dict]:
+    """Per run: what share of its embedding brightness, contrast, polarity (and colour) explain, how closely its
+    clusters follow each, and a sentence naming those the clusters may follow (evaluate/nuisance.py)."""
+    from ..evaluate.nuisance import followed
+    out = []
+    for r in info:
+        rows, labelled = r["analysis"]["nuisances"], (r["labels"] >= 0).any()
+        header = ["property", "share of embedding variance", "clusters' NMI"] + (["classes' NMI"] if labelled else [])
+        cells = [[row["property"], f"{100 * row['variance_share']:.1f}%", f"{row['cluster_nmi']:.3f}"]
+                 + ([f"{row['label_nmi']:.3f}"] if labelled else []) for row in rows]
+        names = followed(rows)
+        said = (f"The clusters may follow {' and '.join(names)} rather than what the images show: look at the "
+                "gallery; `--intensity canonical` takes brightness, contrast and polarity out of what the encoder "
+                "reads." if names else "The clusters follow none of these properties closely.")
+        out.append({"title": f"Run {r['name']}: what the clusters may follow ({r['analysis']['clusters_by']})",
+                     "header": header, "rows": cells, "said": said})
     return out
 
 

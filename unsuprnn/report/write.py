@@ -69,18 +69,31 @@ def _generated(device) -> str:
             + (f" (commit {commit[:10]})" if commit else "") + f", torch {torch.__version__}, probes on {device}.")
 
 
-def write_report(out: Path, sections: list[dict], provenance: tuple, figures: list, device) -> None:
+NUISANCE = ("Properties of the pixels that rarely say what an image shows. Share: how much of the (L2-normalized) "
+            "embedding's variance a linear function of the property explains. NMI: how closely the clusters (and, "
+            "with labels, the classes) follow it: polarity as light-on-dark against dark-on-light, colour by the "
+            "dominant channel, the others by quartile.")
+
+
+def write_report(out: Path, sections: list[dict], provenance: tuple, nuisances: list[dict], figures: list,
+                 device) -> None:
     if out.suffix.lower() == ".html":
-        write_text(out, html_page(sections, provenance, figures, _generated(device)))
+        write_text(out, html_page(sections, provenance, nuisances, figures, _generated(device)))
     else:
-        write_markdown(out, sections, provenance, figures, _generated(device))
+        write_markdown(out, sections, provenance, nuisances, figures, _generated(device))
 
 
 def _diff(v: float | None) -> str:
     return "-" if v is None else f"{v:+.2f}"
 
 
-def html_page(sections: list[dict], provenance: tuple, figures: list, generated: str) -> str:
+def _html_table(header: list[str], rows: list[list[str]], cls: str) -> str:
+    esc = html.escape
+    return (f"<table class='{cls}'><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>"
+            + "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in rows) + "</table>")
+
+
+def html_page(sections: list[dict], provenance: tuple, nuisances: list[dict], figures: list, generated: str) -> str:
     esc = html.escape
     body = [f"<h1>unsuprnn report</h1><p class='generated'>{esc(generated)}</p><h2>Comparison</h2>"]
     for s in sections:
@@ -103,10 +116,12 @@ def html_page(sections: list[dict], provenance: tuple, figures: list, generated:
         for flag, text in (("unlabelled", UNLABELLED), ("no_supervised", NO_SUPERVISED)):
             if s[flag]:
                 body.append(f"<p class='note'>{esc(text)}</p>")
-    header, rows = provenance
-    body.append("<h2>Provenance</h2><table class='provenance'><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header)
-                + "</tr>" + "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in r) + "</tr>" for r in rows)
-                + "</table>")
+    if nuisances:
+        body.append(f"<h2>What the clusters may follow</h2><p class='note'>{esc(NUISANCE)}</p>")
+    for n in nuisances:
+        body.append(f"<h3>{esc(n['title'])}</h3>" + _html_table(n["header"], n["rows"], "nuisance")
+                    + f"<p>{esc(n['said'])}</p>")
+    body.append("<h2>Provenance</h2>" + _html_table(*provenance, "provenance"))
     for title, kind, fig in figures:
         src = "data:image/png;base64," + base64.b64encode(fig.png).decode()
         body.append(f"<h2>{esc(title)}</h2><figure data-kind='{kind}' data-legends='{esc('|'.join(fig.legends))}'>"
@@ -146,7 +161,8 @@ def _referenced(md: Path, files: Path) -> set[str]:
         return set()
 
 
-def write_markdown(out: Path, sections: list[dict], provenance: tuple, figures: list, generated: str) -> None:
+def write_markdown(out: Path, sections: list[dict], provenance: tuple, nuisances: list[dict], figures: list,
+                   generated: str) -> None:
     files = figure_folder(out)
     replaced = _referenced(out, files) if out.is_file() else set()
     files.mkdir(parents=True, exist_ok=True)
@@ -162,6 +178,9 @@ def write_markdown(out: Path, sections: list[dict], provenance: tuple, figures: 
         md += [f"- {v}" for v in s["verdicts"]] + ([""] if s["verdicts"] else [])
         md += [text for flag, text in (("unlabelled", UNLABELLED), ("no_supervised", NO_SUPERVISED)) if s[flag]]
         md += [""]
+    md += ["## What the clusters may follow", "", NUISANCE, ""] if nuisances else []
+    for n in nuisances:
+        md += [f"### {n['title']}", "", *_md_table(n["header"], n["rows"]), "", n["said"], ""]
     md += ["## Provenance", "", *_md_table(*provenance), ""]
     names = []
     for title, kind, fig in figures:

@@ -129,7 +129,7 @@ def load_encoder_file(path: str | Path) -> tuple[dict, Config, dict]:
     return state["state_dict"], config_from_dict(state["config"]), state["pipeline"]
 
 
-def check_encoder_config(cfg: Config, input_dim: int, path: Path) -> None:
+def check_encoder_config(cfg: Config, input_dim: int, grid: tuple[int, int] | None, path: Path) -> None:
     """The encoder an encoder.pt describes, within its settings' bounds and the machine's memory, before it
     is built (a crafted file could ask for 10**7 layers)."""
     from ..bounds import check_fields
@@ -137,7 +137,7 @@ def check_encoder_config(cfg: Config, input_dim: int, path: Path) -> None:
     from ..models.encoder import build_encoder
     check_fields(cfg.encoder, lambda name, value, b: f"{path} describes an encoder with {name} = {value!r}, "
                                                      f"outside {b.describe()}; the file is damaged or was edited")
-    check_model_fits(lambda: build_encoder(cfg.encoder, input_dim), torch.device("cpu"))
+    check_model_fits(lambda: build_encoder(cfg.encoder, input_dim, grid), torch.device("cpu"))
 
 
 def load_run_encoder(run: str | Path, device: torch.device | str = "cpu"):
@@ -158,12 +158,12 @@ def load_run_encoder(run: str | Path, device: torch.device | str = "cpu"):
     state_dict, cfg, info = load_encoder_file(path)
     try:
         pipeline = SequencePipeline(tuple(info["shape"]), info["view"], info["patch"] or cfg.data.patch,
-                                    info["mean"], info["std"], cfg.augment)
+                                    info["mean"], info["std"], cfg.augment, cfg.data.intensity)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise UserError(f"{path} holds a damaged pipeline description ({type(exc).__name__}); train the run again "
                         "or restore encoder.pt") from None
-    check_encoder_config(cfg, pipeline.seq_shape[1], path)
-    encoder = build_encoder(cfg.encoder, pipeline.seq_shape[1])
+    check_encoder_config(cfg, pipeline.seq_shape[1], pipeline.grid, path)
+    encoder = build_encoder(cfg.encoder, pipeline.seq_shape[1], pipeline.grid)
     try:
         encoder.load_state_dict(state_dict)
     except RuntimeError as exc:
@@ -176,11 +176,13 @@ HEAD_FILE = "cluster_head.pt"
 HEAD_FORMAT = "unsuprnn-cluster-head"
 
 
-def save_cluster_head(path: str | Path, head: torch.nn.Sequential) -> None:
-    """cluster_head.pt: a clustering head (batch norm + linear, embedding [B, E] -> logits [B, K])."""
+def save_cluster_head(path: str | Path, head: torch.nn.Sequential, kind: str = "scan") -> None:
+    """cluster_head.pt: a clustering head, embedding [B, E] -> logits [B, K]: SCAN's (batch norm + linear) or,
+    where the stage's guard kept k-means, k-means' (L2 normalization + linear; `models.heads.kmeans_head`)."""
     linear = head[-1]
     buf = io.BytesIO()
-    torch.save({"format": HEAD_FORMAT, "version": 1, "embed_dim": linear.in_features, "clusters": linear.out_features,
+    torch.save({"format": HEAD_FORMAT, "version": 1, "kind": kind, "embed_dim": linear.in_features,
+                "clusters": linear.out_features,
                 "state_dict": {k: v.detach().cpu() for k, v in head.state_dict().items()}}, buf)
     write_bytes(path, buf.getvalue())
 
@@ -188,17 +190,22 @@ def save_cluster_head(path: str | Path, head: torch.nn.Sequential) -> None:
 def load_cluster_head(run: str | Path) -> torch.nn.Module | None:
     """The clustering head of a cluster run (embedding [B, E] -> logits [B, K]) in eval mode, or None for
     other runs."""
-    from ..models.heads import cluster_head
+    from ..models.heads import cluster_head, kmeans_head
 
     path = Path(run) / HEAD_FILE
     if not path.is_file():
         return None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        head = cluster_head(state["embed_dim"], state["clusters"])
+        if state.get("format") != HEAD_FORMAT:
+            raise UserError(f"{path} is not an unsuprnn clustering head; run `unsuprnn cluster` again")
+        kind = state.get("kind", "scan")  # (heads written before the guard are SCAN's)
+        build = {"scan": lambda: cluster_head(state["embed_dim"], state["clusters"]),
+                 "kmeans": lambda: kmeans_head(torch.zeros(state["clusters"], state["embed_dim"]))}[kind]
+        head = build()
         head.load_state_dict(state["state_dict"])
+    except UserError:
+        raise
     except Exception as exc:
         raise UserError(f"{path} is damaged ({type(exc).__name__}); run `unsuprnn cluster` again") from None
-    if state.get("format") != HEAD_FORMAT:
-        raise UserError(f"{path} is not an unsuprnn clustering head; run `unsuprnn cluster` again")
     return head.eval()

@@ -1,0 +1,68 @@
+"""Groupings the clustering stage weighs against its head, and the label-free guard that picks among them.
+
+- `umap_kmeans`: k-means of the training embeddings laid out by UMAP (N2D's recipe, McConville et al. 2020):
+  it follows the neighbourhood graph's communities where k-means of the embeddings themselves follows their
+  largest directions. The stage seeds its heads with it (`fit_head`) before SCAN refines them.
+- `guard`: at the end, the head's clusters of the training images are held against k-means (K clusters of
+  the same L2-normalized embeddings, the probe's k-means) and UMAP's, by a criterion that uses no labels: the
+  modularity of each partition on the embeddings' kNN graph (how many neighbour links stay inside clusters,
+  less what clusters of those sizes would hold by chance; evaluate/kmeans.py). The best is kept; a grouping
+  other than the head's is handed back as a head, so that the stage never returns a partition that one of
+  them splits the graph better than.
+
+    embeddings [N, E], candidate ids {name: [N]}  ->  {"kept": name, "modularity": {name: q}}
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..evaluate.kmeans import default_restarts, kmeans, knn_graph, modularity
+from ..evaluate.reduce import umap_features
+from ..models.heads import cluster_head, kmeans_head
+
+FIT_STEPS = 300  # full-batch Adam steps that fit a head to a grouping of clean embeddings
+
+
+def umap_kmeans(embeddings: torch.Tensor, k: int, seed: int = 0) -> np.ndarray:
+    """embeddings [N, E] -> cluster ids [N]: k-means (restarts as the probe's) of their UMAP layout (cosine)."""
+    laid = torch.from_numpy(umap_features(embeddings.float().numpy(), seed=seed, metric="cosine"))
+    return np.asarray(kmeans(laid, k, seed=seed, restarts=default_restarts(len(laid)))[0])
+
+
+def fit_head(head: nn.Module, embeddings: torch.Tensor, ids: np.ndarray, steps: int = FIT_STEPS) -> nn.Module:
+    """Train `head` (embedding [N, E] -> logits [N, K]) to give the clusters `ids` [N] of clean embeddings:
+    cross entropy, full batch, Adam (no randomness); returns it in eval mode."""
+    target = torch.as_tensor(ids, dtype=torch.long, device=embeddings.device)
+    optimizer = torch.optim.Adam(head.parameters(), lr=1e-2)
+    head.train()
+    for _ in range(steps):
+        loss = nn.functional.cross_entropy(head(embeddings), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return head.eval()
+
+
+def guard(embeddings: torch.Tensor, candidates: dict[str, np.ndarray], k: int,
+          seed: int = 0) -> tuple[dict, nn.Module | None]:
+    """(the record, the kept grouping as a head, or None where the head itself is kept). candidates: "head"
+    and any others ({name: ids [N]} of the training embeddings [N, E]); k-means is added here. Ties keep the
+    earlier candidate, the head first."""
+    x = torch.nn.functional.normalize(embeddings.float(), dim=1)
+    graph = knn_graph(x)
+    ids, centroids, _ = kmeans(x, k, seed=seed, restarts=default_restarts(len(x)))
+    groupings = {**candidates, "kmeans": np.asarray(ids)}
+    scores = {name: float(modularity(graph, np.asarray(g))) for name, g in groupings.items()}
+    kept = max(scores, key=lambda name: (scores[name], -list(scores).index(name)))
+    record = {"kept": kept, "modularity": scores}
+    if kept == "head":
+        return record, None
+    if kept == "kmeans":
+        c = torch.as_tensor(np.asarray(centroids), dtype=torch.float32)
+        # softmax confidence on the scale of the clusters' own spread: the mean squared distance to one's centroid
+        spread = float(((x - c[torch.as_tensor(np.asarray(ids))]) ** 2).sum(1).mean())
+        return record, kmeans_head(c, temperature=max(spread, 1e-6)).eval()
+    return record, fit_head(cluster_head(x.shape[1], k).to(embeddings.device), embeddings.float(), groupings[kept])
