@@ -77,6 +77,25 @@ def test_the_digest_rule_keeps_the_digests_runs_were_made_with():
     assert cfg.digest() == "1f64cdc532b5"
 
 
+def test_a_saved_config_without_a_key_whose_default_changed_reads_as_it_ran():
+    """Runs saved before data.intensity (and the stage's init and guard) existed ran with `keep` (and SCAN's own
+    start, no guard): read back, they must say so, or an old encoder would be fed canonical images."""
+    from unsuprnn.config import config_from_dict
+    saved = Config().to_dict()
+    for section, key in (("data", "intensity"), ("cluster", "init"), ("cluster", "guard")):
+        del saved[section][key]
+    old = config_from_dict(saved)
+    assert (old.data.intensity, old.cluster.init, old.cluster.guard) == ("keep", "random", False)
+    new = config_from_dict(Config().to_dict())
+    assert (new.data.intensity, new.cluster.init, new.cluster.guard) == ("canonical", "umap", True)
+    assert Config().digest() != old.digest()  # a default run now reads other images than one of before
+
+
+def test_every_recipe_keeps_the_intensity_it_was_measured_with():
+    for path in sorted((Path(__file__).parent.parent / "configs").glob("*.yaml")):
+        assert load_config(path).data.intensity == "keep", path.name
+
+
 def test_flags_are_declared_beside_their_config_keys():
     """Every config option of the CLI comes from its key's declaration (flag and help), once."""
     from unsuprnn.cli_options import CLUSTER, DATA, ENCODER, PROBE, TRAIN, config_option

@@ -76,7 +76,8 @@ def test_every_command_works_on_an_unlabelled_folder(runner, flat_run, tmp_path)
     r = invoke(runner, "report", flat_run / "run", flat_run / "clu", "--out", tmp_path / "r.html", "--device", "cpu")
     assert r.exit_code == 0, r.output
     page = (tmp_path / "r.html").read_text()
-    assert page.count("<h3>") == 1 and "no accuracy can be scored" in page and "With labels" in page
+    assert page.count("<table class='comparison'>") == 1 and "no accuracy can be scored" in page
+    assert "With labels" in page and "What the clusters may follow" in page
     assert "cluster-gallery" in page
 
 

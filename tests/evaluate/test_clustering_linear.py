@@ -109,3 +109,26 @@ def test_kmeans_scores_keep_the_lowest_objective_and_report_the_spread():
     assert s["spread"]["accuracy"]["max"] > s["spread"]["accuracy"]["min"]  # the data really is ambiguous
     assert kmeans_scores(x, y, 6)["restarts"] == default_restarts(len(x)) == 20
     assert default_restarts(20001) == 5
+
+
+def long_threads(n_per: int = 150, seed: int = 0):
+    """Three parallel threads, 4 apart, each 20 long along a shared direction: k-means of the points follows the
+    long direction (the 'nuisance'), the neighbourhood graph follows the threads (the 'classes')."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(3), n_per)
+    x = np.zeros((len(y), 8))
+    x[:, 0] = rng.uniform(-10, 10, len(y))              # along the thread
+    x[:, 1] = 4.0 * y + rng.normal(0, 0.3, len(y))      # which thread
+    x[:, 2:] = rng.normal(0, 0.3, (len(y), 6))
+    x += 50.0  # away from the origin, so that cosine neighbours are Euclidean ones
+    return torch.from_numpy(x).float(), torch.from_numpy(y)
+
+
+def test_reduce_umap_groups_the_neighbourhood_graph_where_kmeans_follows_the_largest_direction():
+    from unsuprnn.config import ProbeSettings
+    from unsuprnn.evaluate.kmeans import measure
+    x, y = long_threads()
+    bank, query, qy = x[::2], x[1::2], y[1::2]
+    plain = measure(bank, y[::2], query, qy, 3, ProbeSettings(clusters=3, reduce="none"), 0, "cpu")
+    laid = measure(bank, y[::2], query, qy, 3, ProbeSettings(clusters=3, reduce="umap"), 0, "cpu")
+    assert plain["accuracy"] < 50 and laid["accuracy"] == 100.0, (plain["accuracy"], laid["accuracy"])

@@ -55,7 +55,7 @@ def test_umap_lays_separate_blobs_out_as_separate_groups():
 
 def test_the_umap_baseline_is_a_row_of_the_probe(runner, runs, tmp_path):
     r = invoke(runner, "probe", "--run", runs / "con", "--method", "knn,kmeans", "--device", "cpu", "--baselines",
-               "raw,umap", "--json", tmp_path / "p.json")
+               "raw,umap", "--reduce", "none", "--json", tmp_path / "p.json")
     assert r.exit_code == 0, r.output
     assert "\numap " in r.stdout
     res = json.loads((tmp_path / "p.json").read_text())["results"]
@@ -189,12 +189,13 @@ def test_parquet_without_pyarrow_fails_before_any_embedding(runner, runs, tmp_pa
 
 
 def test_clustering_an_export_reproduces_the_probe(runner, runs, tmp_path):
-    """The default export is L2-normalized like the probes' inputs: its k-means column scores exactly
-    what the probe's k-means scored, and k-means on the exported vectors gives the same column."""
+    """The default export is L2-normalized like the probes' inputs: its k-means column (k-means of the embeddings
+    themselves) scores exactly what the probe's k-means of them (--reduce none) scored, and k-means on the
+    exported vectors gives the same column."""
     from unsuprnn.evaluate.kmeans import default_restarts, kmeans
     from unsuprnn.evaluate.metrics import clustering_metrics
-    r = invoke(runner, "probe", "--run", runs / "con", "--method", "kmeans", "--json", tmp_path / "p.json",
-               "--device", "cpu")
+    r = invoke(runner, "probe", "--run", runs / "con", "--method", "kmeans", "--reduce", "none", "--json",
+               tmp_path / "p.json", "--device", "cpu")
     assert r.exit_code == 0, r.output
     probe = json.loads((tmp_path / "p.json").read_text())["results"]["encoder"]["kmeans"]
     r = invoke(runner, "export", "--run", runs / "con", "--split", "test", "--cluster", "10",

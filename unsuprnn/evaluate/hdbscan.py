@@ -25,13 +25,13 @@ def min_cluster_size(n: int) -> int:
     return max(5, n // 100)
 
 
-def hdbscan_clusters(x: torch.Tensor, seed: int = 0) -> np.ndarray:
-    """Cluster ids [N] of x [N, E] (-1 = noise)."""
+def hdbscan_clusters(x: torch.Tensor, seed: int = 0, laid_out: bool = False) -> np.ndarray:
+    """Cluster ids [N] of x [N, E] (-1 = noise); `laid_out`: x is a UMAP layout, clustered as it is."""
     from sklearn.cluster import HDBSCAN
     from sklearn.decomposition import PCA
-    z = torch.nn.functional.normalize(x.float(), dim=1).numpy()
+    z = x.float().numpy() if laid_out else torch.nn.functional.normalize(x.float(), dim=1).numpy()
     dims = min(PCA_DIMS, z.shape[1], max(len(z) - 1, 1))
-    if dims < z.shape[1]:
+    if dims < z.shape[1] and not laid_out:
         z = PCA(n_components=dims, random_state=seed).fit_transform(z)
     return HDBSCAN(min_cluster_size=min_cluster_size(len(z)), cluster_selection_method="leaf",
                    copy=True).fit_predict(z).astype(np.int64)
@@ -46,11 +46,13 @@ def noise_scores(y: np.ndarray, ids: np.ndarray) -> dict:
 
 
 def settings_of(settings: dict, result: dict) -> dict:
-    return {"min_cluster_size": result.get("min_cluster_size")}
+    return {"min_cluster_size": result.get("min_cluster_size"), "reduce": settings.get("reduce", "none")}
 
 
 def measure(bank, bank_y, query, query_y, num_classes: int, settings, seed: int, device) -> dict:
-    ids = hdbscan_clusters(query, seed)
+    from .reduce import clustering_features
+    ids = hdbscan_clusters(clustering_features(bank, query, settings.reduce, seed), seed,
+                           laid_out=settings.reduce != "none")
     out = {"clusters": int(ids.max()) + 1, "noise": 100.0 * float((ids < 0).mean()),
            "min_cluster_size": min_cluster_size(len(query))}
     known = (query_y >= 0).numpy()

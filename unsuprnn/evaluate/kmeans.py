@@ -139,15 +139,16 @@ def faiss_lloyd(x: torch.Tensor, init: torch.Tensor, niter: int, seed: int, gpu:
 
 
 def kmeans_scores(x: torch.Tensor, labels: torch.Tensor | None, k: int, seed: int = 0,
-                  restarts: int | None = None, device: torch.device | str = "cpu") -> dict:
-    """Cluster the L2-normalized features; NMI, ARI and Hungarian accuracy where labels exist.
+                  restarts: int | None = None, device: torch.device | str = "cpu", normalize: bool = True) -> dict:
+    """Cluster the L2-normalized features (`normalize`; else as they are: a UMAP layout); NMI, ARI and Hungarian
+    accuracy where labels exist.
 
     The figures are those of the restart with the lowest objective (what an unlabelled user would
     keep); `spread` gives the min, max and standard deviation of each over all restarts, so that a
     difference between two rows can be told from restart noise. restarts None: `default_restarts`.
     Labels are used for scoring only; where none are known the result says it cannot score.
     """
-    x = torch.nn.functional.normalize(x.float(), dim=1)
+    x = torch.nn.functional.normalize(x.float(), dim=1) if normalize else x.float()
     restarts = restarts or default_restarts(len(x))
     runs = list(kmeans_runs(x, k, seed, restarts, device=device))
     best = min(range(len(runs)), key=lambda i: runs[i][2])
@@ -227,10 +228,11 @@ COLUMNS = (("auto K", "k_auto"), ("NMI", "nmi"), ("ARI", "ari"), ("cluster acc",
 
 
 def settings_of(settings: dict, result: dict) -> dict:
-    """What a k-means figure depends on besides the data: the number of clusters (`auto` and its range, or K)
-    and restarts, if set."""
+    """What a k-means figure depends on besides the data: the number of clusters (`auto` and its range, or K),
+    what is clustered (--reduce) and restarts, if set."""
     auto = settings.get("clusters") == AUTO
     s = {"clusters": AUTO, "k_range": settings.get("k_range")} if auto else {"clusters": result.get("k")}
+    s["reduce"] = settings.get("reduce", "none")
     if settings.get("restarts"):
         s["restarts"] = settings["restarts"]
     return s
@@ -238,9 +240,12 @@ def settings_of(settings: dict, result: dict) -> dict:
 
 def measure(bank, bank_y, query, query_y, num_classes: int, settings, seed: int, device) -> dict:
     """k-means of the queries into K clusters: --clusters K, the number of classes, or (auto) the K chosen
-    from the queries themselves, whose whole curve is kept (`k_curve`)."""
+    from the queries themselves, whose whole curve is kept (`k_curve`). --reduce umap: of their UMAP layout."""
+    from .reduce import clustering_features
     k, chosen = resolve_k(settings.clusters, num_classes), {}
     if k == AUTO or not k:
         chosen = chosen_k(query, settings.k_range, seed)
         k = chosen["k_auto"]
-    return kmeans_scores(query, query_y, k, seed=seed, restarts=settings.restarts, device=device) | chosen
+    x = clustering_features(bank, query, settings.reduce, seed)
+    return kmeans_scores(x, query_y, k, seed=seed, restarts=settings.restarts, device=device,
+                         normalize=settings.reduce == "none") | chosen

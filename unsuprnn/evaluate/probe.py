@@ -125,6 +125,9 @@ def run_probe(run: str | Path, methods: tuple[str, ...] = METHOD_NAMES, baseline
     head = load_cluster_head(run) if run.is_dir() else None
     methods, settings, notes = plan_methods(methods, explicit, settings, data, head[-1].out_features if head else None)
     check_baselines(baselines or [], info)
+    if settings.reduce != "none" and {"kmeans", "hdbscan"} & set(methods):
+        notes.append(f"k-means and HDBSCAN grouped each feature set's {settings.reduce.upper()} layout (--reduce "
+                     f"{settings.reduce}), fitted on the bank and queries together")
     say(f"probe: {data.bank_spec}: {len(data.bank_idx)} bank and {len(data.query_idx)} query images "
         f"({time.perf_counter() - t0:.1f} s)")
     dims: dict = {}
@@ -141,7 +144,8 @@ def run_probe(run: str | Path, methods: tuple[str, ...] = METHOD_NAMES, baseline
     return {"run": str(run), "bank": data.bank_spec, "queries": data.query_spec,
             "bank_size": len(data.bank_idx), "query_size": len(data.query_idx), "k": settings.k,
             "temperature": settings.temperature, "index": settings.index, "nlist": settings.nlist,
-            "nprobe": settings.nprobe, **({"restarts": settings.restarts} if settings.restarts else {}),
+            "nprobe": settings.nprobe, "reduce": settings.reduce,
+            **({"restarts": settings.restarts} if settings.restarts else {}),
             **({"clusters": AUTO, "k_range": settings.k_range} if settings.clusters == AUTO else {}),
             "embedding_dim": int(sets["encoder"][0].shape[1]), "encoder_sha256": encoder_digest(loaded[0], head),
             "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "sources": sources, "results": results,

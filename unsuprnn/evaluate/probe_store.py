@@ -40,7 +40,7 @@ def probe_settings(view_settings: dict) -> ProbeSettings:
     knn, km = view_settings.get("knn", {}), view_settings.get("kmeans", {})
     given = {"k": knn.get("k"), "temperature": knn.get("temperature"), "index": knn.get("index"),
              "nlist": knn.get("nlist"), "nprobe": knn.get("nprobe"), "clusters": km.get("clusters"),
-             "k_range": km.get("k_range"), "restarts": km.get("restarts")}
+             "k_range": km.get("k_range"), "restarts": km.get("restarts"), "reduce": km.get("reduce")}
     return ProbeSettings(**{k: v for k, v in given.items() if v is not None})
 
 

@@ -1,15 +1,21 @@
 """UMAP as a feature map (McInnes et al. 2018): points [N, E] -> [N, dims], the neighbourhood graph's layout.
-The `umap` baseline lays out raw pixels this way before kNN and k-means (N2D's recipe, McConville et al.
-2020, without the network): a strong grouping that uses no network at all, for the probe's table to beat."""
+
+- The `umap` baseline lays out raw pixels this way before kNN and k-means (N2D's recipe, McConville et al.
+  2020, without the network): a strong grouping that uses no network at all, for the probe's table to beat.
+- `--reduce umap` (`clustering_features`) has the clustering methods (k-means, HDBSCAN) group every feature set's
+  queries by their layout, fitted on the bank and the queries together (no labels): k-means of an embedding
+  follows its largest directions, k-means of its layout the communities of its neighbourhood graph."""
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from ..errors import UserError
 
 UMAP_DIMS = 10       # as N2D and the issue's anchor: 10 dimensions from each point's 10 neighbours
 UMAP_NEIGHBORS = 10
+REDUCES = ("none", "umap")
 
 
 def check_umap() -> None:
@@ -32,3 +38,21 @@ def umap_features(x: np.ndarray, dims: int = UMAP_DIMS, neighbors: int = UMAP_NE
     reducer = umap.UMAP(n_components=min(dims, n - 2), n_neighbors=max(2, min(neighbors, n - 1)), min_dist=0.0,
                         metric=metric, random_state=seed, n_jobs=1)  # (a seed makes UMAP single-threaded anyway)
     return reducer.fit_transform(np.asarray(x, dtype=np.float32)).astype(np.float32)
+
+
+_LAID: dict = {}  # the last layout, so that k-means and HDBSCAN of one feature set share one UMAP fit
+
+
+def clustering_features(bank: torch.Tensor, query: torch.Tensor, reduce: str, seed: int = 0) -> torch.Tensor:
+    """What the clustering methods group: the queries [Q, E] themselves (`none`), or (`umap`) the queries' part of
+    the cosine UMAP layout of bank [N, E] and queries together -> [Q, UMAP_DIMS]."""
+    if reduce == "none":
+        return query
+    if reduce not in REDUCES:
+        raise UserError(f"unknown --reduce '{reduce}'; use one of: {', '.join(REDUCES)}")
+    key = (reduce, seed, tuple(bank.shape), tuple(query.shape), float(bank.double().sum()), float(query.double().sum()))
+    if key not in _LAID:
+        both = torch.cat([bank.float().cpu(), query.float().cpu()]).numpy()
+        _LAID.clear()
+        _LAID[key] = torch.from_numpy(umap_features(both, seed=seed, metric="cosine")[len(bank):])
+    return _LAID[key]
