@@ -9,6 +9,7 @@ Each encoder is named as `--set`-style settings (`--encoders`); the default comp
   rows      the default row encoder: bidirectional LSTM, 2 layers x 128, mean+max pool   (T = 28 rows)
   s2d-p4    Sequencer2D, 2 blocks, BiLSTM 64 per direction (width 256), 4 px patches   (7 x 7 grid)
   s2d-p2    Sequencer2D, 2 blocks, as above on 2 px patches                            (14 x 14 grid)
+  s2d-p7    Sequencer2D, 2 blocks, as above on 7 px patches                            (4 x 4 grid)
 Prints a table and, last, one JSON line.
 """
 
@@ -37,6 +38,7 @@ ENCODERS = {
     "rows": [],
     "s2d-p4": ["encoder.kind=sequencer2d", "data.view=patches", "data.patch=4", "encoder.hidden=64"],
     "s2d-p2": ["encoder.kind=sequencer2d", "data.view=patches", "data.patch=2", "encoder.hidden=64"],
+    "s2d-p7": ["encoder.kind=sequencer2d", "data.view=patches", "data.patch=7", "encoder.hidden=64"],
 }
 
 

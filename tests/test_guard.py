@@ -50,3 +50,13 @@ def test_fit_head_reproduces_a_linearly_separable_grouping():
 def test_umap_kmeans_finds_separated_blobs():
     x, y = blobs()
     assert clustering_metrics(y, umap_kmeans(x, 3))["accuracy"] == 100.0
+
+
+def test_the_head_is_kept_unless_another_grouping_splits_the_graph_clearly_better():
+    from unsuprnn.cluster.guard import MARGIN
+    x, y = blobs()
+    nearly = y.copy()
+    nearly[:3] = (nearly[:3] + 1) % 3  # three images of 300 elsewhere: a little less modular than the truth
+    record, head = guard(x, {"head": nearly, "umap": y}, 3)
+    q = record["modularity"]
+    assert 0 < q["umap"] - q["head"] <= MARGIN and record["kept"] == "head" and head is None
