@@ -7,10 +7,11 @@
 3. Self-labeling: train that head (and, if `cluster.selflabel_encoder_lr` > 0, the encoder) on the
    images it is already confident about (weak view), through a strongly augmented view, with
    class-balanced cross entropy.
+4. The guard (`cluster.guard`, cluster/guard.py): the head is held against k-means of the same embeddings and
+   UMAP's grouping by the modularity of their partitions on the kNN graph (no labels); the head is kept unless
+   one of them splits the graph clearly better, which is then handed back as a head.
 Before SCAN, every head is fitted to k-means of the embeddings' UMAP layout (`cluster.init umap`;
 cluster/guard.py), a grouping that follows the neighbourhood graph; SCAN and self-labeling refine it.
-4. The guard (`cluster.guard`, cluster/guard.py): the head is held against k-means of the same embeddings and
-   UMAP's grouping by the modularity of their partitions on the kNN graph (no labels); the best is handed back.
 
 Labels are never used for training; where the dataset has them they only score (log, metrics).
 The output is a run directory like pretrain's, written through the same lifecycle (`runs.lifecycle`),
