@@ -6,6 +6,9 @@ file as it was; never a traceback.
 Tried: 108 commands (`CASES`): 18 budgets, 6 loggers, 9 weights, 24 sequence-objective layouts and 3 oversized
 sequence settings (pretrain, each into a folder that holds a finished run, with --force), 13 probes of K and
 methods, 20 exports of formats and cluster columns, 14 cluster stages of K, one report of a budget run.
+One of them, the clustering stage asked to search K up to 100,000 (it searches up to half the 1,437 training
+images: 717 k-means fits, about 100 s), runs with the slow tests (`-m slow`); the probe's case of the same range
+runs in the default suite.
 """
 
 from __future__ import annotations
@@ -61,10 +64,17 @@ def cluster_cases():
 
 
 CASES = pretrain_cases() + probe_cases() + export_cases() + cluster_cases() + [("report", ["--budget-run"])]
+SLOW_CASES = {("cluster", ("--clusters", "auto", "--k-range", "2:100000"))}
+
+
+def marked(command: str, args: list[str]):
+    """The case as a pytest parameter, marked slow where it is in SLOW_CASES."""
+    marks = [pytest.mark.slow] if (command, tuple(args)) in SLOW_CASES else []
+    return pytest.param(command, args, marks=marks, id=f"{command}:{' '.join(args)}")
 
 
 def test_the_docstring_counts_the_cases():
-    assert len(CASES) == 108
+    assert len(CASES) == 108 and SLOW_CASES <= {(c, tuple(a)) for c, a in CASES}
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +82,7 @@ def source(tiny_run):
     return tiny_run()
 
 
-@pytest.mark.parametrize("command,args", CASES, ids=[f"{c}:{' '.join(a)}" for c, a in CASES])
+@pytest.mark.parametrize("command,args", [marked(c, a) for c, a in CASES])
 def test_an_option_ends_in_a_result_or_one_error_line_that_changes_nothing(runner, source, tmp_path, command, args):
     run = copy_run(source, tmp_path / "run")
     if command == "pretrain":

@@ -41,6 +41,7 @@ def test_umap_lays_separate_blobs_out_as_separate_groups():
     from sklearn.cluster import KMeans
 
     from unsuprnn.evaluate.metrics import clustering_metrics
+    from unsuprnn.evaluate import reduce
     from unsuprnn.evaluate.reduce import umap_features
     rng = np.random.default_rng(0)
     centres = rng.normal(0, 10, (3, 50))
@@ -50,7 +51,31 @@ def test_umap_lays_separate_blobs_out_as_separate_groups():
     assert z.shape == (180, 10) and z.dtype == np.float32
     ids = KMeans(3, n_init=5, random_state=0).fit_predict(z)
     assert clustering_metrics(y, ids)["accuracy"] == 100.0
-    assert np.array_equal(z, umap_features(x, seed=0))  # seeded
+    reduce._LAYOUTS.clear()
+    assert np.array_equal(z, umap_features(x, seed=0))  # seeded: a fresh fit gives the same layout
+
+
+def test_a_layout_is_fitted_once_for_the_same_points_and_again_for_any_change(monkeypatch):
+    import umap
+    from unsuprnn.evaluate import reduce
+    fits = []
+    real = umap.UMAP.fit_transform
+    monkeypatch.setattr(umap.UMAP, "fit_transform", lambda self, x: fits.append(1) or real(self, x))
+    reduce._LAYOUTS.clear()
+    x = np.random.default_rng(1).normal(size=(40, 6)).astype(np.float32)
+    z = reduce.umap_features(x, seed=0)
+    z[:] = 0  # a caller changing its copy changes nothing kept
+    again = reduce.umap_features(x.astype(np.float64), seed=0)  # the same float32 points
+    assert len(fits) == 1 and np.abs(again).sum() > 0
+    nudged = x.copy()
+    nudged[7, 3] = np.nextafter(nudged[7, 3], np.float32(np.inf))  # one point moved by one ulp
+    reduce.umap_features(nudged, seed=0)
+    reduce.umap_features(x, seed=1)
+    reduce.umap_features(x, seed=0, metric="cosine")
+    assert len(fits) == 4
+    for i in range(reduce.LAYOUTS_KEPT + 1):  # the oldest is dropped beyond LAYOUTS_KEPT
+        reduce.umap_features(x + i + 1, seed=0)
+    assert len(reduce._LAYOUTS) == reduce.LAYOUTS_KEPT
 
 
 def test_the_umap_baseline_is_a_row_of_the_probe(runner, runs, tmp_path):

@@ -8,6 +8,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
+
 import numpy as np
 import torch
 
@@ -26,21 +29,31 @@ def check_umap() -> None:
         raise UserError("the umap baseline needs umap-learn: pip install 'unsuprnn[umap]'") from None
 
 
+LAYOUTS_KEPT = 16  # the last layouts fitted, by content: a report's runs share their raw-pixel and PCA layouts
+_LAYOUTS: "OrderedDict[tuple, np.ndarray]" = OrderedDict()
+
+
 def umap_features(x: np.ndarray, dims: int = UMAP_DIMS, neighbors: int = UMAP_NEIGHBORS, seed: int = 0,
                   metric: str = "euclidean") -> np.ndarray:
     """x [N, E] -> float32 [N, dims]: UMAP fitted on the points themselves (min_dist 0: clusters stay tight),
-    seeded. Fewer points than neighbours + 2 keep the neighbours that exist."""
+    seeded. Fewer points than neighbours + 2 keep the neighbours that exist. A seeded fit is deterministic, so
+    the same points and settings (the points compared by a digest of their bytes) reuse one of the last
+    LAYOUTS_KEPT layouts: k-means and HDBSCAN of one feature set, and every run of a report, share a fit."""
     check_umap()
-    import umap
+    x = np.ascontiguousarray(x, dtype=np.float32)
     n = len(x)
     if n < 4:
         raise UserError(f"the umap baseline needs at least 4 images, got {n}")
-    reducer = umap.UMAP(n_components=min(dims, n - 2), n_neighbors=max(2, min(neighbors, n - 1)), min_dist=0.0,
-                        metric=metric, random_state=seed, n_jobs=1)  # (a seed makes UMAP single-threaded anyway)
-    return reducer.fit_transform(np.asarray(x, dtype=np.float32)).astype(np.float32)
-
-
-_LAID: dict = {}  # the last layout, so that k-means and HDBSCAN of one feature set share one UMAP fit
+    key = (hashlib.blake2b(x.tobytes(), digest_size=32).hexdigest(), x.shape, dims, neighbors, seed, metric)
+    if key not in _LAYOUTS:
+        import umap
+        reducer = umap.UMAP(n_components=min(dims, n - 2), n_neighbors=max(2, min(neighbors, n - 1)), min_dist=0.0,
+                            metric=metric, random_state=seed, n_jobs=1)  # (a seed makes UMAP single-threaded anyway)
+        _LAYOUTS[key] = reducer.fit_transform(x).astype(np.float32)
+        while len(_LAYOUTS) > LAYOUTS_KEPT:
+            _LAYOUTS.popitem(last=False)
+    _LAYOUTS.move_to_end(key)
+    return _LAYOUTS[key].copy()
 
 
 def clustering_features(bank: torch.Tensor, query: torch.Tensor, reduce: str, seed: int = 0) -> torch.Tensor:
@@ -50,9 +63,5 @@ def clustering_features(bank: torch.Tensor, query: torch.Tensor, reduce: str, se
         return query
     if reduce not in REDUCES:
         raise UserError(f"unknown --reduce '{reduce}'; use one of: {', '.join(REDUCES)}")
-    key = (reduce, seed, tuple(bank.shape), tuple(query.shape), float(bank.double().sum()), float(query.double().sum()))
-    if key not in _LAID:
-        both = torch.cat([bank.float().cpu(), query.float().cpu()]).numpy()
-        _LAID.clear()
-        _LAID[key] = torch.from_numpy(umap_features(both, seed=seed, metric="cosine")[len(bank):])
-    return _LAID[key]
+    both = torch.cat([bank.float().cpu(), query.float().cpu()]).numpy()
+    return torch.from_numpy(umap_features(both, seed=seed, metric="cosine")[len(bank):])
