@@ -7,7 +7,8 @@ import pytest
 
 from tests.conftest import TINY, assert_one_error_line, invoke
 from unsuprnn.errors import UserError
-from unsuprnn.plan import auto_batch_size, auto_epochs, budget_epochs, parse_duration, still_improving
+from unsuprnn.plan import (auto_batch_size, auto_epochs, budget_epochs, monitor_passes, parse_duration,
+                           still_improving)
 
 
 @pytest.mark.parametrize("n,batch,epochs", [(100, 32, 667), (800, 64, 167), (1438, 128, 182), (1600, 128, 167),
@@ -39,6 +40,22 @@ def test_bad_budget_is_one_error_line_and_writes_nothing(runner, tmp_path, bad):
 def test_budget_epochs_fill_the_time():
     assert budget_epochs(100.0, 0.1, 10, 1.0) == (50, 10)      # 2 s an epoch
     assert budget_epochs(0.5, 0.1, 10, 0.0) == (1, 5)          # one epoch does not fit: part of one
+
+
+def test_monitor_passes_are_every_few_epochs_and_after_the_last():
+    assert [monitor_passes(e, 1) for e in (1, 5)] == [1, 5]
+    assert [monitor_passes(e, 4) for e in (3, 4, 5, 8, 9)] == [1, 1, 2, 2, 3]
+
+
+def test_a_budget_counts_the_monitor_passes_the_run_will_make():
+    # 1 s an epoch, 1 s a pass, one pass more kept for the end. Auto: 20 epochs make 20 passes (41 s), 79 epochs
+    # make a pass every 4 (20 passes: 79 + 21 = 100 s), 80 epochs 20 passes (101 s).
+    assert budget_epochs(100.0, 0.1, 10, 0.0, 1.0, None, 20) == (79, 10)
+    assert budget_epochs(41.0, 0.1, 10, 0.0, 1.0, None, 20) == (20, 10)
+    # every 5 epochs: 82 epochs make 17 passes (82 + 18 = 100 s), 83 epochs 17 (101 s)
+    assert budget_epochs(100.0, 0.1, 10, 0.0, 1.0, 5) == (82, 10)
+    # not one epoch with its pass and the end's: the steps that fit beside two passes
+    assert budget_epochs(2.5, 0.1, 10, 0.0, 1.0, None, 20) == (1, 5)
 
 
 def test_a_budget_run_plans_epochs_and_its_schedules_end(runner, tmp_path):

@@ -61,13 +61,29 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
-def budget_epochs(seconds: float, step_seconds: float, steps_per_epoch: int, epoch_overhead: float) -> tuple[int, int]:
-    """(epochs, steps per epoch) that fit in `seconds` of training: as many whole epochs as fit, at least
-    one; where one full epoch does not fit, one epoch of the steps that do."""
+def monitor_passes(epochs: int, every: int) -> int:
+    """How many monitor passes a run of `epochs` makes: every `every` epochs and after the last."""
+    return epochs // every + (1 if epochs % every else 0)
+
+
+def budget_epochs(seconds: float, step_seconds: float, steps_per_epoch: int, epoch_overhead: float,
+                  pass_seconds: float = 0.0, every: int | None = None, points: int = 20) -> tuple[int, int]:
+    """(epochs, steps per epoch) that fit in `seconds`: as many whole epochs as fit, at least one; where one full
+    epoch does not fit, one epoch of the steps that do. Monitor passes of `pass_seconds` each are counted as the
+    run will make them (every `every` epochs, or None: about `points` over the run, `auto_every`), with one pass's
+    time more kept for the end."""
     epoch = steps_per_epoch * step_seconds + epoch_overhead
-    if seconds >= epoch:
-        return max(1, int(seconds / epoch + 1e-9)), steps_per_epoch
-    return 1, max(1, min(steps_per_epoch, int((seconds - epoch_overhead) / max(step_seconds, 1e-9) + 1e-9)))
+
+    def cost(e: int) -> float:
+        return e * epoch + (monitor_passes(e, every or auto_every(e, points)) + 1) * pass_seconds
+
+    if seconds >= cost(1):
+        e = max(1, int(seconds / epoch + 1e-9))  # what fits without monitors: an upper bound
+        while e > 1 and cost(e) > seconds:
+            e -= 1
+        return e, steps_per_epoch
+    room = seconds - epoch_overhead - 2 * pass_seconds
+    return 1, max(1, min(steps_per_epoch, int(room / max(step_seconds, 1e-9) + 1e-9)))
 
 
 # --- undertrained: still improving over the last fifth of the run

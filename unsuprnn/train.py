@@ -170,12 +170,9 @@ def plan_schedule(t: Training, resuming: bool, started: float) -> None:
     if tc.budget and not resuming:
         timing = time_training(t)
         left = parse_duration(tc.budget) - (time.monotonic() - started)
-        overhead = timing["checkpoint"]  # per epoch; monitors: about MONITOR_POINTS passes, or every knn_every epochs
-        if tc.knn_every in (AUTO, 0):
-            left -= timing["monitors"] * (MONITOR_POINTS + 1)
-        else:
-            overhead += timing["monitors"] / tc.knn_every
-        epochs, steps = budget_epochs(left, timing["step"], spe, overhead)
+        every = None if tc.knn_every in (AUTO, 0) else tc.knn_every  # None: about MONITOR_POINTS passes
+        epochs, steps = budget_epochs(left, timing["step"], spe, timing["checkpoint"], timing["monitors"], every,
+                                      MONITOR_POINTS)
         epochs, steps = t.fabric.broadcast((epochs, steps), src=0)  # every rank follows rank 0's timing
         tc.epochs, tc.max_steps_per_epoch = epochs, (steps if steps < spe else tc.max_steps_per_epoch)
         t.loader.max_batches = tc.max_steps_per_epoch
