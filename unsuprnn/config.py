@@ -65,7 +65,7 @@ class AugmentConfig:
     erase_max: float = opt(0.35, 0, 1)           # largest erased fraction of each side
     brightness: float = opt(0.3, 0, 1)
     contrast: float = opt(0.3, 0, 1)
-    hflip: bool = False              # off: it changes the meaning of digits
+    hflip: bool = False              # off: it changes digits and letters; lowered the stage on other images
     # colour, for RGB images only: a contrastive encoder otherwise matches two views by their colours
     # (SimCLR's colour distortion: saturation and hue jitter, and grey views one time in five)
     saturation: float = opt(0.8, 0, 1)           # saturation factor in [1 - s, 1 + s]
