@@ -58,6 +58,17 @@ def test_a_budget_counts_the_monitor_passes_the_run_will_make():
     assert budget_epochs(2.5, 0.1, 10, 0.0, 1.0, None, 20) == (1, 5)
 
 
+def test_a_year_with_a_monitor_every_epoch_is_planned_exactly_and_at_once():
+    # 1 ms an epoch and a 1 s pass after each: e epochs cost e * 1.001 + 1 s; the largest that fits a year
+    year = 365 * 86400.0
+    epochs, _ = budget_epochs(year, 0.001, 1, 0.0, 1.0, 1)
+    assert epochs * 1.001 + 1 <= year < (epochs + 1) * 1.001 + 1
+    # bisection finds what a walk over every epoch count finds
+    for seconds, every in ((100.0, 3), (57.5, 2), (1000.0, 7)):
+        walked = max(e for e in range(1, 2000) if e * 1.0 + (monitor_passes(e, every) + 1) * 1.0 <= seconds)
+        assert budget_epochs(seconds, 0.1, 10, 0.0, 1.0, every) == (walked, 10)
+
+
 def test_a_budget_run_plans_epochs_and_its_schedules_end(runner, tmp_path):
     r = invoke(runner, "pretrain", "--out", tmp_path / "run", *[a for a in TINY if a != "--quiet"], "--budget", "20s")
     assert r.exit_code == 0, r.output

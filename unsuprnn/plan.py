@@ -77,13 +77,22 @@ def budget_epochs(seconds: float, step_seconds: float, steps_per_epoch: int, epo
     def cost(e: int) -> float:
         return e * epoch + (monitor_passes(e, every or auto_every(e, points)) + 1) * pass_seconds
 
-    if seconds >= cost(1):
-        e = max(1, int(seconds / epoch + 1e-9))  # what fits without monitors: an upper bound
-        while e > 1 and cost(e) > seconds:
-            e -= 1
-        return e, steps_per_epoch
-    room = seconds - epoch_overhead - 2 * pass_seconds
-    return 1, max(1, min(steps_per_epoch, int(room / max(step_seconds, 1e-9) + 1e-9)))
+    if seconds < cost(1):  # one epoch of the steps that fit beside that epoch's other costs
+        room = seconds - (cost(1) - steps_per_epoch * step_seconds)
+        return 1, max(1, min(steps_per_epoch, int(room / max(step_seconds, 1e-9) + 1e-9)))
+    upper = max(1, int(seconds / epoch + 1e-9))  # what fits without monitors
+    if every:  # a fixed frequency: the cost grows with the epochs, so bisect (a year's budget is many epochs)
+        lo, hi = 1, upper
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if cost(mid) <= seconds else (lo, mid - 1)
+        return lo, steps_per_epoch
+    # about `points` passes however many epochs (at most 2 points + 1): a short walk down from the upper bound,
+    # exact where the rounding of auto_every makes the cost dip and rise again
+    e = upper
+    while e > 1 and cost(e) > seconds:
+        e -= 1
+    return e, steps_per_epoch
 
 
 # --- undertrained: still improving over the last fifth of the run
