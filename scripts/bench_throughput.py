@@ -27,7 +27,7 @@ from unsuprnn.data.dataset import load_dataset  # noqa: E402
 from unsuprnn.data.preprocess import channel_stats  # noqa: E402
 from unsuprnn.data.pipeline import build_pipeline  # noqa: E402
 from unsuprnn.devices import resolve_device  # noqa: E402
-from unsuprnn.models.encoder import build_encoder  # noqa: E402
+from unsuprnn.models.encoders import build_encoder  # noqa: E402
 from unsuprnn.objectives import build_objective  # noqa: E402
 from unsuprnn.runs.files import read_log, versions  # noqa: E402
 from unsuprnn.train import train  # noqa: E402

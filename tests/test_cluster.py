@@ -15,7 +15,7 @@ from unsuprnn.runs.checkpoint import load_cluster_head
 from unsuprnn.config import ClusterConfig
 from unsuprnn.errors import UserError
 from unsuprnn.export import read_embeddings
-from unsuprnn.models.encoder import build_encoder
+from unsuprnn.models.encoders import build_encoder
 
 
 def cluster_config(run, **cluster):

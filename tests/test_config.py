@@ -46,25 +46,6 @@ def test_digest_changes_with_config():
     assert a.digest() == Config().digest() != b.digest()
 
 
-def test_choices_in_the_config_match_what_the_code_accepts():
-    """Each name list is written in config.py (checked before any work) and in the module that uses it."""
-    import dataclasses
-
-    from unsuprnn.data.views import VIEWS
-    from unsuprnn.devices import PRECISIONS
-    from unsuprnn.models.encoder import CELLS, POOLS, STACKS
-    from unsuprnn.objectives.autoencoder import DENOISE
-
-    def choices(section, key):
-        return set(next(f for f in dataclasses.fields(section) if f.name == key).metadata["bounds"].choices)
-    c = Config()
-    assert choices(c.data, "view") == set(VIEWS)
-    assert choices(c.encoder, "cell") == set(CELLS) and choices(c.encoder, "pool") == set(POOLS)
-    assert choices(c.encoder, "stacks") == set(STACKS)  # (objective names: test_methods, by the registry's parse)
-    assert choices(c.objective, "denoise") == set(DENOISE)
-    assert choices(c.train, "precision") == set(PRECISIONS)
-
-
 def test_the_digest_rule_keeps_the_digests_runs_were_made_with():
     """Digests of configs written before keys were added to the config (values printed by the code of
     that time): a key added later counts only where it differs from its default."""

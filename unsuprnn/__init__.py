@@ -8,7 +8,8 @@ tests/test_layout.py derives the import graph with `ast` and holds the code to t
 1. ground: the names a user types and pure pieces that need nothing of the package but each other:
    errors, setting declarations (`bounds`), durations and automatic plans (`plan`), learning-rate
    schedules, progress bars, timing, devices, atomic file writes, and `names/` (dataset specs, the
-   objectives' registry, logger names, the number of clusters and its k-range).
+   objectives' and encoders' registries, the words settings take, logger names, the number of clusters and
+   its k-range).
 2. settings: `config`, every default and bound.
 3. data and models: `data/` (sources to sequence views), `models/` (encoders and heads), and the
    memory checks in `budget`.

@@ -64,8 +64,8 @@ def check_memory(nbytes: int, what: str, fix: str, device: torch.device | str = 
 
 def check_activations(batch: int, encoder: EncoderConfig, sequence_shape: tuple, device: torch.device) -> None:
     """Refuse a batch whose training step would not fit: 2 views x batch x the floats one image's pass keeps
-    for the backward pass (`models.encoder.activation_floats`), in float32."""
-    from .models.encoder import activation_floats
+    for the backward pass (`models.encoders.activation_floats`), in float32."""
+    from .models.encoders import activation_floats
     t, d = sequence_shape
     nbytes = 4 * 2 * batch * activation_floats(encoder, sequence_shape)
     check_memory(nbytes, f"a training step of {batch} images (sequences of {t} x {d})",

@@ -19,10 +19,11 @@ import yaml
 
 from .bounds import BIG, check_fields, opt, read_setting
 from .errors import UserError
-from .names import objectives
+from .names import encoders, objectives
+from .names.choices import CELLS, INTENSITIES, POOLS, PRECISIONS, STACKS, VIEWS
 from .names.clusters import AUTO, CLASSES, K_RANGE, MAX_K, OLD_CLASSES, parse_k_range, spell_clusters
 from .names.datasets import check_spec, dataset_help
-from .names.loggers import check_logger
+from .names.loggers import LOGGERS, check_logger
 from .plan import parse_duration
 
 @dataclass
@@ -32,7 +33,7 @@ class DataConfig:
     download: bool = opt(False, flag="--download/--no-download", help="Let torchvision fetch missing datasets.")
     test_fraction: float = opt(0.2, gt=0, lt=1, flag="--test-fraction",
                                help="Test share for sources without their own split.")
-    view: str = opt("rows", choices=("rows", "columns", "patches", "snake"), flag="--view")
+    view: str = opt("rows", choices=VIEWS, flag="--view")
     patch: int = opt(4, 1, 4096, flag="--patch", help="Patch side for --view patches.")
     grayscale: bool = opt(False, flag="--grayscale/--color", help="Convert images to one channel.")
     resize: Optional[int] = opt(None, 1, 4096, flag="--resize", help="Resize images to N x N.")
@@ -42,7 +43,7 @@ class DataConfig:
     # canonical by default: on images whose brightness, contrast or polarity vary at random it raised kNN by 20
     # to 28 points and let k-means and the clustering stage follow the shapes (RESULTS.md, "Images that are not
     # digits"); on handwriting it changes nothing that matters (MNIST folders: within noise)
-    intensity: str = opt("canonical", choices=("keep", "standardize", "canonical"), flag="--intensity",
+    intensity: str = opt("canonical", choices=INTENSITIES, flag="--intensity",
                          help="keep: the train split's channel mean and std; standardize: each image by its own "
                               "mean and std (brightness and contrast removed); canonical: each channel "
                               "standardized, and negated where needed so that its sparse part is bright (polarity "
@@ -78,21 +79,18 @@ class AugmentConfig:
 
 @dataclass
 class EncoderConfig:
-    kind: str = opt("rnn", choices=("rnn", "sequencer2d"), flag="--encoder",
-                    help="rnn: one RNN over the view's sequence; sequencer2d: Sequencer2D blocks, an RNN down every "
-                         "column and one along every row of a grid of patches (needs --view patches; --layers "
-                         "counts its blocks, --input-proj is its token width).")
-    cell: str = opt("lstm", choices=("lstm", "gru", "rnn"), flag="--cell")
+    kind: str = opt("rnn", choices=encoders.kinds(), flag="--encoder", help=encoders.kinds_help())
+    cell: str = opt("lstm", choices=CELLS, flag="--cell")
     bidirectional: bool = opt(True, flag="--bidirectional/--no-bidirectional", help="Read the sequence both ways.")
     layers: int = opt(2, 1, 64, flag="--layers", help="Stacked RNN layers (sequencer2d: blocks).")
     hidden: int = opt(128, 1, 65536, flag="--hidden", help="Hidden units per direction.")
     dropout: float = opt(0.0, 0, lt=1, flag="--dropout",
                          help="Dropout between RNN layers (sequencer2d: on each block's two branches).")
-    pool: str = opt("meanmax", choices=("last", "mean", "max", "meanmax"), flag="--pool")
+    pool: str = opt("meanmax", choices=POOLS, flag="--pool")
     input_proj: int = opt(0, 0, 65536, note="linear patch embedding width, 0 = none", flag="--input-proj",
                           help="Linear patch embedding width (0 = none; sequencer2d: its token width, 0 = 2 x --hidden "
                                "x directions).")
-    stacks: str = opt("joint", choices=("joint", "separate"), flag="--stacks",
+    stacks: str = opt("joint", choices=STACKS, flag="--stacks",
                       help="joint: torch's bidirectional RNN; separate: the two directions as stacks of their own, "
                            "so that each step's forward output sees no later step (needed by cpc and apc with more "
                            "than one layer).")
@@ -135,13 +133,13 @@ class TrainConfig:
     grad_clip: float = opt(1.0, 0, note="max gradient norm, 0 = off")
     seed: int = opt(0, 0, 2**32 - 1, flag="--seed", help="One seed for splits, init, sampling and augmentation.")
     device: str = opt("auto", flag="--device", help="auto | cpu | cuda | cuda:N")
-    precision: str = opt("auto", choices=("auto", "32", "32-true", "bf16-mixed", "16-mixed"))
+    precision: str = opt("auto", choices=tuple(PRECISIONS))
     devices: int = opt(1, 1, 1024, flag="--devices", help="Processes (GPUs) per node; DDP when > 1.")
     num_nodes: int = opt(1, 1, 65536, flag="--num-nodes", help="Nodes for multi-node DDP.")
     knn_every: int | str = opt("auto", 0, also=("auto",),
                                note="kNN top-1 on the test split every N epochs, 0 = off, auto = 20 times a run")
     max_steps_per_epoch: int = opt(0, 0, note="cap on steps per epoch for very large datasets, 0 = a full pass")
-    logger: str = opt("none", choices=("none", "tensorboard", "csv"), flag="--logger",
+    logger: str = opt("none", choices=LOGGERS, flag="--logger",
                       help="Also send the training curves to TensorBoard or a CSV file (Lightning Fabric's loggers), "
                            "in the run directory beside log.jsonl.")
 
@@ -356,23 +354,10 @@ def check_config(cfg: Config) -> Config:
     if str(cfg.objective.weights).strip() and len(objectives.parts_of(cfg.objective.name)) == 1:
         raise UserError(f"objective.weights '{cfg.objective.weights}' weighs the parts of a mix (A+B), and "
                         f"{cfg.objective.name} is one objective; drop the setting, or name a mix")
-    check_encoder_settings(cfg)
+    encoders.check_kind_settings(cfg.encoder.kind, cfg.data.view, dataclasses.asdict(cfg.encoder))
     check_spec(cfg.data.dataset)  # here, so that a mistyped dataset is one line before torch is even imported
     check_logger(cfg.train.logger)
     return cfg
-
-
-def check_encoder_settings(cfg: Config) -> None:
-    """Settings that one kind of encoder cannot honour, refused rather than ignored."""
-    enc = cfg.encoder
-    if enc.kind != "sequencer2d":
-        return
-    if cfg.data.view != "patches":
-        raise UserError(f"--encoder sequencer2d reads the image as a grid of patches, not as {cfg.data.view}; "
-                        "pass --view patches (--patch P sets their side)")
-    if enc.stacks != "joint":
-        raise UserError("--stacks separate runs a row RNN's two directions apart; a sequencer2d encoder reads "
-                        "whole rows and columns in every block: drop --stacks, or use --encoder rnn")
 
 
 MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred lines; a larger file is not one

@@ -5,9 +5,7 @@ from __future__ import annotations
 import torch
 
 from .errors import UserError
-
-PRECISIONS = {"auto": "32-true", "32": "32-true", "32-true": "32-true", "bf16-mixed": "bf16-mixed",
-              "16-mixed": "16-mixed"}
+from .names.choices import PRECISIONS
 
 
 def resolve_device(name: str) -> torch.device:

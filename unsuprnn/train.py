@@ -28,7 +28,7 @@ from .data.pipeline import SequencePipeline, build_pipeline
 from .devices import make_fabric, resolve_device, resolve_precision
 from .errors import UserError
 from .models.batchnorm import global_batchnorm
-from .models.encoder import build_encoder
+from .models.encoders import build_encoder
 from .monitors import MONITOR_POINTS, EpochMonitors, collapse_verdict, supervised_test_metrics
 from .names.objectives import spec_of
 from .objectives import build_objective

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from unsuprnn.errors import UserError
-from unsuprnn.models.encoder import RNNEncoder
+from unsuprnn.models.encoders.rnn import RNNEncoder
 from unsuprnn.models.heads import SequenceDecoder
 
 

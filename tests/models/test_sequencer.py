@@ -8,13 +8,13 @@ import torch
 from tests.conftest import TINY, invoke
 from unsuprnn.config import EncoderConfig
 from unsuprnn.errors import UserError
-from unsuprnn.models.encoder import CELLS, build_encoder
-from unsuprnn.models.sequencer import Sequencer2DEncoder
+from unsuprnn.models.encoders import build_encoder
+from unsuprnn.models.encoders.sequencer2d import Sequencer2DEncoder
 
 
 def encoder(grid=(3, 4), d=5, **kw):
     torch.manual_seed(0)
-    return Sequencer2DEncoder(d, grid, CELLS, **{"hidden": 4, "blocks": 1} | kw).eval()
+    return Sequencer2DEncoder(d, grid, **{"hidden": 4, "blocks": 1} | kw).eval()
 
 
 @pytest.mark.parametrize("grid,pool,cell,bidir,width", list(itertools.product(

@@ -14,7 +14,7 @@ from tests.conftest import invoke, straight_and_resumed, tiny_config
 from unsuprnn.runs.checkpoint import load_checkpoint
 from unsuprnn.config import Config
 from unsuprnn.data.pipeline import build_pipeline
-from unsuprnn.models.encoder import build_encoder
+from unsuprnn.models.encoders import build_encoder
 from unsuprnn.names.objectives import specs
 from unsuprnn.objectives import build_objective
 from unsuprnn.schedules import momentum_schedule

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from unsuprnn.config import Config, ObjectiveConfig
 from unsuprnn.data import channel_stats, load_dataset
 from unsuprnn.data.pipeline import build_pipeline
-from unsuprnn.models.encoder import RNNEncoder, build_encoder
+from unsuprnn.models.encoders import build_encoder
+from unsuprnn.models.encoders.rnn import RNNEncoder
 from unsuprnn.objectives import build_objective
 from unsuprnn.objectives.contrastive import ContrastiveObjective
 from unsuprnn.errors import UserError

@@ -11,7 +11,7 @@ from tests.conftest import TINY, assert_one_error_line, invoke, straight_and_res
 from unsuprnn.config import Config
 from unsuprnn.data.pipeline import build_pipeline
 from unsuprnn.errors import UserError
-from unsuprnn.models.encoder import RNNEncoder
+from unsuprnn.models.encoders.rnn import RNNEncoder
 from unsuprnn.objectives import build_objective
 from unsuprnn.objectives._sequence import info_nce, masked_mse, shifted_l1, span_mask
 

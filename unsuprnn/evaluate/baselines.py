@@ -108,7 +108,7 @@ def feature_sets(loaded: tuple, data, baselines: list[str], device: torch.device
     loaded: (encoder, pipeline, config, info) from `load_run_encoder` on `device`; data: a `ProbeData`.
     baselines: raw | pca | umap | random | supervised=RUN. The run's encoder is checked to be unchanged.
     """
-    from ..models.encoder import build_encoder
+    from ..models.encoders import build_encoder
 
     encoder, pipeline, cfg, info = loaded
     dims = {} if dims is None else dims

@@ -7,7 +7,7 @@ import torch
 from lightly.models.modules.heads import SimCLRProjectionHead
 from torch import nn
 
-from .encoder import CELLS
+from .encoders import rnn_class
 
 __all__ = ["SimCLRProjectionHead", "SequenceDecoder", "cluster_head", "kmeans_head", "confident_clusters"]
 
@@ -25,7 +25,7 @@ class SequenceDecoder(nn.Module):
         self.steps, self.out_dim, self.cell, self.teacher_forcing = steps, out_dim, cell, teacher_forcing
         self.init = nn.Linear(embed_dim, hidden * (2 if cell == "lstm" else 1))
         in_dim = embed_dim + (out_dim if teacher_forcing else 0)
-        self.rnn = CELLS[cell](in_dim, hidden, batch_first=True)
+        self.rnn = rnn_class(cell)(in_dim, hidden, batch_first=True)
         self.out = nn.Linear(hidden, out_dim)
 
     def forward(self, z: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:

@@ -12,7 +12,7 @@ An objective file holds
 - `USES_LABELS = True` if it trains with labels (the supervised reference; `pretrain` refuses it);
 - `MIN_BATCH = N` if it needs other than 2 images a batch (a contrastive loss needs negatives, a batch
   norm two images; an autoencoder trains on one);
-- `CAUSAL = True` if it predicts ahead along the sequence (its encoder must be causal: models/encoder.py);
+- `CAUSAL = True` if it predicts ahead along the sequence (its encoder must be causal: `why_not_causal` in names/encoders.py);
 - `OBJECTIVE`: its `nn.Module` class, built as `OBJECTIVE(encoder, pipeline, cfg, num_classes, **options)`
   (options: `binarized`, `gather_distributed`); `forward(x_uint8, y, generator)` returns
   `(loss, stats)`; an objective with a momentum teacher also has `update_teacher(momentum)`, which the

@@ -10,19 +10,11 @@ from ..errors import UserError
 
 
 def require_causal(encoder, objective: str) -> None:
-    """Refuse, before anything is written, an encoder that cannot predict ahead both ways: one read in a
-    single direction, or one whose forward outputs see later steps."""
-    if encoder.kind == "sequencer2d":
-        raise UserError(f"the {objective} objective predicts ahead along a sequence, and a sequencer2d encoder reads "
-                        "whole rows and columns of its grid in every block, so each token already sees the ones "
-                        "ahead; use --encoder rnn for it")
-    if not encoder.bidirectional:
-        raise UserError(f"the {objective} objective predicts ahead and behind along the sequence, so it needs both "
-                        "directions; drop --no-bidirectional")
-    if not encoder.causal:
-        raise UserError(f"the {objective} objective predicts ahead along the sequence, but a {encoder.layers}-layer "
-                        "bidirectional encoder read jointly lets each step see the ones after it; pass --stacks "
-                        "separate (the two directions as stacks of their own), or --layers 1")
+    """Refuse, before anything is written, an encoder whose per-step outputs cannot predict ahead both ways
+    (each encoder kind says why not: `why_not_causal`, names/encoders.py)."""
+    why = encoder.why_not_causal()
+    if why:
+        raise UserError(f"the {objective} objective predicts ahead along the sequence, and {why}")
 
 
 def info_nce(pred: torch.Tensor, codes: torch.Tensor, temperature: float, offset: int = 0) -> torch.Tensor:

@@ -11,7 +11,6 @@ from ..config import ObjectiveConfig
 from ..data.augment import BatchAugment
 from ..data.pipeline import SequencePipeline
 from ..errors import UserError
-from ..models.encoder import RNNEncoder
 from ..models.heads import SequenceDecoder
 
 KEYS = {
@@ -29,7 +28,7 @@ class AutoencoderObjective(nn.Module):
     augment (encode a fully augmented view); the target is always the clean image.
     recon_loss: mse on normalized pixels, or bce on [0, 1] pixels (binarized input)."""
 
-    def __init__(self, encoder: RNNEncoder, pipeline: SequencePipeline, cfg: ObjectiveConfig,
+    def __init__(self, encoder: nn.Module, pipeline: SequencePipeline, cfg: ObjectiveConfig,
                  num_classes: int, binarized: bool = False, **_):
         super().__init__()
         if cfg.denoise not in DENOISE:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from lightly.loss import NTXentLoss
+from torch import nn
 
 from ..config import ObjectiveConfig
 from ..data.pipeline import SequencePipeline
-from ..models.encoder import RNNEncoder
 from ..models.heads import SimCLRProjectionHead
 from ._shared import TwoViewObjective
 
 
 class ContrastiveObjective(TwoViewObjective):
-    def __init__(self, encoder: RNNEncoder, pipeline: SequencePipeline, cfg: ObjectiveConfig,
+    def __init__(self, encoder: nn.Module, pipeline: SequencePipeline, cfg: ObjectiveConfig,
                  num_classes: int, gather_distributed: bool = False, **_):
         if cfg.temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {cfg.temperature}")

@@ -9,14 +9,13 @@ from torch import nn
 from ..config import ObjectiveConfig
 from ..data.pipeline import SequencePipeline
 from ..errors import UserError
-from ..models.encoder import RNNEncoder
 
 USES_LABELS = True  # the supervised reference: `unsuprnn supervised`, never `pretrain`
 MIN_BATCH = 1
 
 
 class SupervisedObjective(nn.Module):
-    def __init__(self, encoder: RNNEncoder, pipeline: SequencePipeline, cfg: ObjectiveConfig,
+    def __init__(self, encoder: nn.Module, pipeline: SequencePipeline, cfg: ObjectiveConfig,
                  num_classes: int, **_):
         super().__init__()
         if num_classes < 2:

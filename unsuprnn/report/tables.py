@@ -33,11 +33,8 @@ def group_key(r: dict) -> str:
 
 
 def _arch(cfg) -> str:
-    e = cfg.encoder
-    cell = f"{'bi' if e.bidirectional else ''}{e.cell}"
-    if e.kind == "sequencer2d":
-        return f"sequencer2d {e.layers} blocks of {cell} {e.hidden} on {cfg.data.patch}px patches, {e.pool} pool"
-    return f"{cell} {e.layers}x{e.hidden}, {e.pool} pool"
+    from ..models.encoders import describe_encoder
+    return describe_encoder(cfg.encoder, cfg.data)
 
 
 def _run_rows(group: list[dict]) -> list[Row]:

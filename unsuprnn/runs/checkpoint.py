@@ -134,7 +134,7 @@ def check_encoder_config(cfg: Config, input_dim: int, grid: tuple[int, int] | No
     is built (a crafted file could ask for 10**7 layers)."""
     from ..bounds import check_fields
     from ..budget import check_model_fits
-    from ..models.encoder import build_encoder
+    from ..models.encoders import build_encoder
     check_fields(cfg.encoder, lambda name, value, b: f"{path} describes an encoder with {name} = {value!r}, "
                                                      f"outside {b.describe()}; the file is damaged or was edited")
     check_model_fits(lambda: build_encoder(cfg.encoder, input_dim, grid), torch.device("cpu"))
@@ -146,7 +146,7 @@ def load_run_encoder(run: str | Path, device: torch.device | str = "cpu"):
     Returns (encoder in eval mode on `device`, pipeline on `device`, config, pipeline info).
     """
     from ..data.pipeline import SequencePipeline
-    from ..models.encoder import build_encoder
+    from ..models.encoders import build_encoder
 
     run = check_run(run)
     settle(run)  # a --force killed mid-swap: completed before the run is read

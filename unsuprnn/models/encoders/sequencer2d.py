@@ -1,4 +1,6 @@
-"""`Sequencer2DEncoder`: recurrent passes along both axes of a grid of patches (Tatsunami and Taki, NeurIPS 2022).
+"""sequencer2d: Sequencer2D blocks, an RNN down every column and one along every row of a grid of patches.
+
+`Sequencer2DEncoder`: recurrent passes along both axes of a grid of patches (Tatsunami and Taki, NeurIPS 2022).
 
     x: [B, T, D] patches in raster order of a gh x gw grid (T = gh * gw)  ->  embedding [B, E]
     encode(x) -> (embedding [B, E], steps: (tokens [B, T, width],))
@@ -11,7 +13,8 @@ Each of `blocks` blocks then mixes the tokens in two residual branches, each aft
 2. a channel MLP (width -> 3 width -> width, GELU).
 A final LayerNorm, then the tokens are pooled (mean, max or both) to one embedding. Unlike a row RNN, no
 token's output is blind to the tokens after it, so objectives that predict ahead along a sequence refuse
-this encoder (`causal` is False).
+this encoder (`causal` is False). `--layers` counts its blocks, `--input-proj` is its token width (0 = 2 x
+--hidden x directions).
 """
 
 from __future__ import annotations
@@ -19,7 +22,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import UserError
+from ...config import DataConfig, EncoderConfig
+from ...errors import UserError
+from . import rnn_class
+
+VIEWS = ("patches",)
+FIXED = {"stacks": "joint"}
+NEEDS = "reads the image as a grid of patches, whole rows and columns of it in every block"
 
 MLP_RATIO = 3  # the paper's channel MLP: 3 x width
 
@@ -59,8 +68,7 @@ class Sequencer2DBlock(nn.Module):
 class Sequencer2DEncoder(nn.Module):
     kind = "sequencer2d"
 
-    def __init__(self, input_dim: int, grid: tuple[int, int], cells: dict[str, type[nn.RNNBase]],
-                 cell: str = "lstm", hidden: int = 64, blocks: int = 2, bidirectional: bool = True,
+    def __init__(self, input_dim: int, grid: tuple[int, int], cell: str = "lstm", hidden: int = 64, blocks: int = 2, bidirectional: bool = True,
                  dropout: float = 0.0, pool: str = "meanmax", width: int = 0):
         super().__init__()
         if pool == "last":
@@ -74,7 +82,7 @@ class Sequencer2DEncoder(nn.Module):
         # by default as in the paper: the union of both axes' outputs is as wide as the tokens
         self.width = width or 2 * hidden * self.directions
         self.stem = nn.Linear(input_dim, self.width)
-        self.blocks = nn.ModuleList(Sequencer2DBlock(self.width, hidden, cells[cell], bidirectional, dropout)
+        self.blocks = nn.ModuleList(Sequencer2DBlock(self.width, hidden, rnn_class(cell), bidirectional, dropout)
                                     for _ in range(blocks))
         self.norm = nn.LayerNorm(self.width)
 
@@ -85,6 +93,10 @@ class Sequencer2DEncoder(nn.Module):
     @property
     def causal(self) -> bool:
         return False  # every block reads whole rows and columns
+
+    def why_not_causal(self) -> str | None:
+        return (f"a sequencer2d encoder {NEEDS}, so each token already sees the ones ahead; use --encoder rnn "
+                "for it")
 
     @property
     def step_dim(self) -> int:
@@ -114,3 +126,26 @@ class Sequencer2DEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [B, T, D] -> embedding [B, E]."""
         return self.encode(x)[0]
+
+
+def build(cfg: EncoderConfig, input_dim: int, grid: tuple[int, int] | None = None) -> Sequencer2DEncoder:
+    if grid is None:
+        raise UserError("--encoder sequencer2d reads the image as a grid of patches; pass --view patches "
+                        "(--patch P sets their side)")
+    return Sequencer2DEncoder(input_dim, grid, cell=cfg.cell, hidden=cfg.hidden, blocks=cfg.layers,
+                              bidirectional=cfg.bidirectional, dropout=cfg.dropout, pool=cfg.pool, width=cfg.input_proj)
+
+
+def activation_floats(cfg: EncoderConfig, sequence_shape: tuple[int, int]) -> int:
+    """The steps, and per block: both axes' RNN states (as a row RNN's), the norms, the fused union and the
+    3x-wide channel MLP at every token."""
+    t, d = sequence_shape
+    dirs = 2 if cfg.bidirectional else 1
+    width = cfg.input_proj or 2 * cfg.hidden * dirs
+    per_block = 2 * 12 * cfg.hidden * dirs + 2 * cfg.hidden * dirs + (4 + 2 * MLP_RATIO) * width
+    return t * (4 * d + width + cfg.layers * per_block)
+
+
+def describe(cfg: EncoderConfig, data: DataConfig) -> str:
+    cell = f"{'bi' if cfg.bidirectional else ''}{cfg.cell}"
+    return f"sequencer2d {cfg.layers} blocks of {cell} {cfg.hidden} on {data.patch}px patches, {cfg.pool} pool"

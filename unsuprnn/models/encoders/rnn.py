@@ -1,4 +1,4 @@
-"""The encoders, built from `encoder.kind`: `RNNEncoder` (here) and `Sequencer2DEncoder` (models/sequencer.py).
+"""rnn: one RNN (LSTM, GRU or plain; both directions by default) over the view's sequence, pooled.
 
 `RNNEncoder`: a (bidirectional) LSTM/GRU/RNN over a sequence, pooled to one embedding.
 
@@ -21,12 +21,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config import EncoderConfig
-from ..errors import UserError
-
-CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
-POOLS = ("last", "mean", "max", "meanmax")
-STACKS = ("joint", "separate")
+from ...config import DataConfig, EncoderConfig
+from ...errors import UserError
+from ...names.choices import POOLS, STACKS
+from . import rnn_class
 
 
 class RNNEncoder(nn.Module):
@@ -36,8 +34,6 @@ class RNNEncoder(nn.Module):
                  bidirectional: bool = True, dropout: float = 0.0, pool: str = "meanmax",
                  input_proj: int = 0, stacks: str = "joint"):
         super().__init__()
-        if cell not in CELLS:
-            raise UserError(f"unknown cell '{cell}'; use one of: {', '.join(CELLS)}")
         if pool not in POOLS:
             raise UserError(f"unknown pool '{pool}'; use one of: {', '.join(POOLS)}")
         if stacks not in STACKS:
@@ -53,9 +49,9 @@ class RNNEncoder(nn.Module):
         self.proj = nn.Linear(input_dim, input_proj) if input_proj > 0 else nn.Identity()
         args = dict(input_size=input_proj or input_dim, hidden_size=hidden, num_layers=layers, batch_first=True,
                     dropout=dropout if layers > 1 else 0.0)
-        self.rnn = CELLS[cell](**args, bidirectional=bidirectional and not self.separate)
+        self.rnn = rnn_class(cell)(**args, bidirectional=bidirectional and not self.separate)
         if self.separate:  # the backward stack reads the reversed sequence
-            self.rnn_backward = CELLS[cell](**args, bidirectional=False)
+            self.rnn_backward = rnn_class(cell)(**args, bidirectional=False)
 
     @property
     def directions(self) -> int:
@@ -65,6 +61,15 @@ class RNNEncoder(nn.Module):
     def causal(self) -> bool:
         """Whether the forward outputs at step t see only steps <= t (and the backward ones steps >= t)."""
         return self.separate or not self.bidirectional or self.layers == 1
+
+    def why_not_causal(self) -> str | None:
+        """Why an objective that predicts ahead and behind cannot read this encoder's steps (None: it can)."""
+        if not self.bidirectional:
+            return "it predicts ahead and behind along the sequence, so it needs both directions; drop --no-bidirectional"
+        if not self.causal:
+            return (f"a {self.layers}-layer bidirectional encoder read jointly lets each step see the ones after it; "
+                    "pass --stacks separate (the two directions as stacks of their own), or --layers 1")
+        return None
 
     @property
     def step_dim(self) -> int:
@@ -99,35 +104,17 @@ class RNNEncoder(nn.Module):
         return self.encode(x)[0]
 
 
-KINDS = ("rnn", "sequencer2d")
-
-
-def build_encoder(cfg: EncoderConfig, input_dim: int, grid: tuple[int, int] | None = None) -> nn.Module:
-    """The encoder `cfg.kind` for steps of `input_dim` features; `grid` (rows, columns of patches) is the patch
-    view's, which a sequencer2d encoder reads (None for the other views)."""
-    if cfg.kind == "sequencer2d":
-        if grid is None:
-            raise UserError("--encoder sequencer2d reads the image as a grid of patches; pass --view patches "
-                            "(--patch P sets their side)")
-        from .sequencer import Sequencer2DEncoder
-        return Sequencer2DEncoder(input_dim, grid, CELLS, cell=cfg.cell, hidden=cfg.hidden, blocks=cfg.layers,
-                                  bidirectional=cfg.bidirectional, dropout=cfg.dropout, pool=cfg.pool,
-                                  width=cfg.input_proj)
-    if cfg.kind != "rnn":
-        raise UserError(f"unknown encoder '{cfg.kind}'; use one of: {', '.join(KINDS)}")
-    return RNNEncoder(input_dim, cell=cfg.cell, hidden=cfg.hidden, layers=cfg.layers,
-                      bidirectional=cfg.bidirectional, dropout=cfg.dropout, pool=cfg.pool,
-                      input_proj=cfg.input_proj, stacks=cfg.stacks)
+def build(cfg: EncoderConfig, input_dim: int, grid: tuple[int, int] | None = None) -> RNNEncoder:
+    return RNNEncoder(input_dim, cell=cfg.cell, hidden=cfg.hidden, layers=cfg.layers, bidirectional=cfg.bidirectional,
+                      dropout=cfg.dropout, pool=cfg.pool, input_proj=cfg.input_proj, stacks=cfg.stacks)
 
 
 def activation_floats(cfg: EncoderConfig, sequence_shape: tuple[int, int]) -> int:
-    """About how many floats one image's pass keeps for the backward pass: the steps (and their gradient), and
-    a dozen floats per hidden unit, direction, layer and step (gates, cell states); a sequencer2d block also
-    keeps its norms, the fused union and the 3x-wide channel MLP at every token."""
+    """The steps (and their gradient), and a dozen floats per hidden unit, direction, layer and step (gates,
+    cell states)."""
     t, d = sequence_shape
-    dirs = 2 if cfg.bidirectional else 1
-    if cfg.kind == "sequencer2d":
-        width = cfg.input_proj or 2 * cfg.hidden * dirs
-        per_block = 2 * 12 * cfg.hidden * dirs + 2 * cfg.hidden * dirs + (4 + 2 * 3) * width
-        return t * (4 * d + width + cfg.layers * per_block)
-    return t * (4 * d + 12 * cfg.hidden * cfg.layers * dirs)
+    return t * (4 * d + 12 * cfg.hidden * cfg.layers * (2 if cfg.bidirectional else 1))
+
+
+def describe(cfg: EncoderConfig, data: DataConfig) -> str:
+    return f"{'bi' if cfg.bidirectional else ''}{cfg.cell} {cfg.layers}x{cfg.hidden}, {cfg.pool} pool"
