@@ -98,7 +98,7 @@ def test_killed_and_resumed_cluster_run_is_identical(pretrained, clustered, tmp_
 
 def test_cluster_settings_come_from_defaults_not_from_the_source_run(pretrained, tmp_path):
     state, cfg, info = load_encoder_file(pretrained / "encoder.pt")
-    cfg.cluster.heads, cfg.cluster.lr = 3, 0.5  # as if recorded under older defaults
+    cfg.cluster = ClusterConfig(heads=3, lr=0.5)  # a cluster run's encoder, clustered again: the stage starts afresh
     enc = build_encoder(cfg.encoder, info["sequence_shape"][1])
     enc.load_state_dict(state)
     save_encoder(tmp_path / "encoder.pt", enc, cfg, info)

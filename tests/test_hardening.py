@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import TINY, assert_one_error_line, copy_run, invoke, snapshot
 from unsuprnn.bounds import field_bounds
-from unsuprnn.config import Config, ProbeSettings
+from unsuprnn.config import SECTION_TYPES, Config, ProbeSettings
 from unsuprnn.errors import RunInterrupted
 from unsuprnn.runs.writer import claim_run, recover
 from unsuprnn.train import train
@@ -194,11 +194,11 @@ def test_absurd_run_time_is_warned_before_training(capsys):
 
 def numeric_keys() -> list[tuple[str, object]]:
     out = []
-    for sec in dataclasses.fields(Config):
-        for f in dataclasses.fields(getattr(Config(), sec.name)):
+    for name, section in SECTION_TYPES.items():
+        for f in dataclasses.fields(section):
             b = f.metadata.get("bounds")
             if b is not None and not b.choices:
-                out.append((f"{sec.name}.{f.name}", b))
+                out.append((f"{name}.{f.name}", b))
     return out
 
 
@@ -226,10 +226,10 @@ def key_and_value():
     def draw(item):
         key, bounds = item
         sec, name = key.split(".")
-        section = getattr(Config(), sec)
-        hint = typing.get_type_hints(type(section))[name]
+        section = SECTION_TYPES[sec]
+        hint = typing.get_type_hints(section)[name]
         spelling = next(f for f in dataclasses.fields(section) if f.name == name).metadata.get("spelling")
-        # a value the field reads as another spelling of an allowed one (cluster.clusters 0: classes) is valid
+        # a value the field reads as another spelling of an allowed one (cluster.clusters '4': 4) is valid
         return bad_values(bounds, int in (hint, *typing.get_args(hint))).filter(
             lambda v: spelling is None or not bounds.allows(spelling(v))).map(lambda v: (key, v))
     return st.sampled_from(KEYS).flatmap(draw)

@@ -7,10 +7,10 @@ tests/test_layout.py derives the import graph with `ast` and holds the code to t
 
 1. ground: the names a user types and pure pieces that need nothing of the package but each other:
    errors, setting declarations (`bounds`), durations and automatic plans (`plan`), learning-rate
-   schedules, progress bars, timing, devices, atomic file writes, and `names/` (dataset specs, the
-   objectives' and encoders' registries, the words settings take, logger names, the number of clusters and
-   its k-range).
-2. settings: `config`, every default and bound.
+   schedules, progress bars, timing, devices, atomic file writes, safe YAML, and `names/` (dataset specs,
+   the objectives' and encoders' registries, the words settings take, logger names, the number of clusters
+   and its k-range).
+2. settings: `config`, every default and bound, and `schema`, the saved form of a config and its versions.
 3. data and models: `data/` (sources to sequence views), `models/` (encoders and heads), and the
    memory checks in `budget`.
 4. training parts and run files: `objectives/` (one loss each), `runs/` (run directories, checkpoints,
@@ -28,8 +28,8 @@ STARTED = time.monotonic()  # when the process began its work: a --budget counts
 
 FLOORS = (
     ("ground", ("__init__", "errors", "bounds", "plan", "schedules", "progress", "calibrate", "devices", "atomic",
-                "names")),
-    ("settings", ("config",)),
+                "safe_yaml", "names")),
+    ("settings", ("config", "schema")),
     ("data and models", ("budget", "data", "models")),
     ("training parts and run files", ("objectives", "runs")),
     ("evaluation", ("evaluate",)),

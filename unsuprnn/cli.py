@@ -94,13 +94,11 @@ def data_cmd(o: Given):
 
 
 def _train_command(o: Given, objective: str | None):
-    from .config import load_config
+    from .config import changed, load_config
     from .runs.files import saved_config
 
     if o.resume and o.config is None and (o.out / "config.yaml").is_file():
-        base = saved_config(o.out)  # a resumed run keeps its own settings unless told otherwise
-        cfg = load_config(None, {**{f"{s}.{k}": v for s, sec in base.to_dict().items() for k, v in sec.items()},
-                                 **{k: v for k, v in o.flags().items() if v is not None}}, o.set_)
+        cfg = changed(saved_config(o.out), o.flags(), o.set_)  # a resumed run keeps its own settings unless told
     else:
         cfg = load_config(o.config, o.flags(), o.set_)
     from .names.objectives import spec_of
@@ -145,7 +143,7 @@ def supervised_cmd(o: Given):
 def cluster_cmd(o: Given):
     """Cluster a pretrained run's images without labels (SCAN: mined neighbours, then self-labeling)."""
     from .cluster.stage import source_config, train_clusters
-    from .config import apply_flags, apply_overrides
+    from .config import changed
     from .runs.files import saved_config
 
     if o.resume and (o.out / "config.yaml").is_file():
@@ -154,7 +152,7 @@ def cluster_cmd(o: Given):
         cfg = source_config(o.source_run)
     else:
         raise UserError("pass --run DIR: the pretrained run whose encoder is to be clustered")
-    apply_overrides(apply_flags(cfg, o.flags()), o.set_ or [])
+    cfg = changed(cfg, o.flags(), o.set_)
     m = train_clusters(cfg, o.source_run, o.out, resume=o.resume, force=o.force, quiet=o.quiet)
     chosen = f" chosen from {m.get('k_searched', cfg.cluster.k_range)} by modularity" if m.get("k_auto") else ""
     line = f"done: {o.out} ({m['clusters']} clusters{chosen}, head {m['selected_head']}"

@@ -26,7 +26,7 @@ from .evaluate.methods import BASELINES, METHOD_NAMES
 
 def _settings_class(section: str):
     from . import config
-    return config.ProbeSettings if section == "probe" else type(getattr(config.Config(), section))
+    return config.ProbeSettings if section == "probe" else config.SECTION_TYPES[section]
 
 
 @functools.cache

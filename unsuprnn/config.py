@@ -7,9 +7,8 @@ naming the key, so a typo in a config never silently falls back to a default.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-import hashlib
-import json
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +20,12 @@ from .bounds import BIG, check_fields, opt, read_setting
 from .errors import UserError
 from .names import encoders, objectives
 from .names.choices import CELLS, INTENSITIES, POOLS, PRECISIONS, STACKS, VIEWS
-from .names.clusters import AUTO, CLASSES, K_RANGE, MAX_K, OLD_CLASSES, parse_k_range, spell_clusters
+from .names.clusters import CLASSES, K_RANGE, MAX_K, parse_k_range, spell_clusters
 from .names.datasets import check_spec, dataset_help
 from .names.loggers import LOGGERS, check_logger
-from .plan import parse_duration
+from .plan import AUTO, parse_duration
+from .safe_yaml import MAX_VALUE_CHARS, load_yaml, read_config_file
+from .schema import SCHEMA, SECTIONS, SchemaError, digest_of, migrate
 
 @dataclass
 class DataConfig:
@@ -144,11 +145,9 @@ class TrainConfig:
                            "in the run directory beside log.jsonl.")
 
 
-def k_setting(section: str, flag, help: str):
-    """A number of clusters (names/clusters.py: K, `classes` or `auto`), as the cluster stage and the probe take it;
-    the older spellings of `classes` in `section` are read as `classes`."""
-    return opt(CLASSES, 2, MAX_K, also=(AUTO, CLASSES), spelling=lambda v: spell_clusters(v, OLD_CLASSES[section]),
-               flag=flag, help=help)
+def k_setting(flag, help: str):
+    """A number of clusters (names/clusters.py: K, `classes` or `auto`), as the cluster stage and the probe take it."""
+    return opt(CLASSES, 2, MAX_K, also=(AUTO, CLASSES), spelling=spell_clusters, flag=flag, help=help)
 
 
 def k_range_setting():
@@ -159,7 +158,7 @@ def k_range_setting():
 @dataclass
 class ClusterConfig:
     """The clustering stage (`unsuprnn cluster`, SCAN): read only by that command."""
-    clusters: int | str = k_setting("cluster", ("--clusters", "-k"), "Number of clusters K: a number, classes (the dataset's "
+    clusters: int | str = k_setting(("--clusters", "-k"), "Number of clusters K: a number, classes (the dataset's "
                                     "number of classes) or auto (chosen from the frozen embeddings within --k-range).")
     k_range: str = k_range_setting()
     neighbors: int | str = opt("auto", 1, 1024, also=("auto",), flag="--neighbors",
@@ -196,7 +195,7 @@ class ProbeSettings:
     k: int = opt(20, 1, BIG, flag="--k", help="kNN neighbours (k-means clusters when --method kmeans alone).")
     temperature: float = opt(0.07, 1e-4, 100, note="the kNN vote temperature", flag="--temperature",
                              help="kNN vote temperature.")
-    clusters: int | str = k_setting("probe", "--clusters", "k-means clusters: a number K, classes (the number of classes; "
+    clusters: int | str = k_setting("--clusters", "k-means clusters: a number K, classes (the number of classes; "
                                     "without labels, a cluster run's K or auto) or auto (chosen from the data within "
                                     "--k-range).")
     k_range: str = k_range_setting()
@@ -222,73 +221,50 @@ class ProbeSettings:
         return self
 
 
-# The digest rule. `Config.digest()` names a run's config in its exports; adding a key to the config must
-# not change the digest of any existing run. So a key counts in the digest only where its value differs
-# from its default, except the keys the digest was first computed with (DIGEST_KEYS), which always count.
-# The cluster section, read only by `unsuprnn cluster`, counts only where one of its keys differs from its
-# default. tests/test_config.py pins the digest of configs/digits.yaml.
-DIGEST_KEYS = {
-    "data": ("dataset", "data_dir", "download", "test_fraction", "view", "patch", "grayscale", "resize", "blur",
-             "binarize", "normalize", "cache_dir"),
-    "augment": ("crop_scale", "rotate", "translate", "shear", "noise", "erase_prob", "erase_max", "brightness",
-                "contrast", "hflip"),
-    "encoder": ("cell", "bidirectional", "layers", "hidden", "dropout", "pool", "input_proj"),
-    "objective": ("name", "temperature", "proj_hidden", "proj_out", "decoder_hidden", "teacher_forcing", "denoise",
-                  "recon_loss"),
-    "train": ("epochs", "batch_size", "lr", "weight_decay", "warmup_epochs", "grad_clip", "seed", "device",
-              "precision", "devices", "num_nodes", "knn_every", "max_steps_per_epoch"),
-    "cluster": ("clusters", "neighbors", "heads", "epochs", "selflabel_epochs", "batch_size", "lr", "selflabel_lr",
-                "encoder_lr", "selflabel_encoder_lr", "weight_decay", "entropy_weight", "threshold", "strong_augment"),
-}
-OPTIONAL_SECTIONS = ("cluster",)
-NOT_DIGESTED = {"train": ("logger",)}  # where the curves are also sent changes nothing a run learns
-# Keys outside DIGEST_KEYS whose default changed after they were added: the digest compares them with the
-# default they were added with, so that the runs written before keep their digest.
-FIRST_DEFAULTS = {"augment": {"saturation": 0.0, "hue": 0.0, "grayscale": 0.0}, "data": {"intensity": "keep"}}
-# Values the digest writes as they were first spelled (`cluster.clusters: classes` was 0).
-FIRST_SPELLINGS = {("cluster", "clusters"): {CLASSES: 0}}
-
-
 @dataclass
 class Config:
+    """A run's settings. `cluster` is the clustering stage's own section: None in every other run, whose
+    config holds its own settings only."""
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    cluster: Optional[ClusterConfig] = None
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """{section: {key: value}} of the sections the run has."""
+        return {f.name: dataclasses.asdict(getattr(self, f.name)) for f in dataclasses.fields(self)
+                if getattr(self, f.name) is not None}
 
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+    def saved(self) -> dict:
+        """What a run saves (config.yaml, and inside checkpoint.pt and encoder.pt): the schema version, the
+        digest and every key of every section (schema.py)."""
+        return {"schema": SCHEMA, "digest": self.digest(), **self.to_dict()}
+
+    def saved_yaml(self) -> str:
+        return yaml.safe_dump(self.saved(), sort_keys=False)
 
     def digest(self) -> str:
-        """Short hash of the resolved config, recorded with exported embeddings (the digest rule above)."""
-        d, defaults = self.to_dict(), Config().to_dict()
-        for sec, values in FIRST_DEFAULTS.items():
-            defaults[sec] |= values
-        for (sec, key), old in FIRST_SPELLINGS.items():
-            for values in (d[sec], defaults[sec]):
-                values[key] = old.get(values[key], values[key])
-        kept = {}
-        for sec, values in d.items():
-            if sec in OPTIONAL_SECTIONS and values == defaults[sec]:
-                continue
-            kept[sec] = {k: v for k, v in values.items() if k not in NOT_DIGESTED.get(sec, ())
-                         and (k in DIGEST_KEYS[sec] or v != defaults[sec][k])}
-        blob = json.dumps(kept, sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:12]
+        """Short hash of the config, recorded with exported embeddings: the digest a saved run was made with,
+        as long as nothing was changed since it was read; otherwise computed (`schema.digest_of`)."""
+        fresh = digest_of(self.to_dict())
+        recorded = self.__dict__.get("_recorded_digest")
+        return recorded[0] if recorded and recorded[1] == fresh else fresh
 
 
-_SECTIONS = {f.name: f.type for f in dataclasses.fields(Config)}
+SECTION_TYPES = {"data": DataConfig, "augment": AugmentConfig, "encoder": EncoderConfig, "objective": ObjectiveConfig,
+                 "train": TrainConfig, "cluster": ClusterConfig}
 
 
 def _section(cfg: Config, name: str) -> Any:
-    if name not in _SECTIONS:
-        raise UserError(f"unknown config section '{name}'; valid sections: {', '.join(_SECTIONS)}")
-    return getattr(cfg, name)
+    if name not in SECTION_TYPES:
+        raise UserError(f"unknown config section '{name}'; valid sections: {', '.join(SECTION_TYPES)}")
+    section = getattr(cfg, name)
+    if section is None:
+        raise UserError(f"the {name} settings are the clustering stage's own: give them to `unsuprnn cluster` "
+                        "(its flags, or --set cluster.KEY=VALUE there)")
+    return section
 
 
 def _set(cfg: Config, dotted: str, value: Any) -> None:
@@ -344,7 +320,7 @@ def apply_flags(cfg: Config, flags: dict[str, Any]) -> Config:
 def check_config(cfg: Config) -> Config:
     """Every value of `cfg` within the bounds declared beside its default, else a UserError that
     names the key, the value, the allowed values and the fix. Cheap: run it before any work."""
-    for sec_name in _SECTIONS:
+    for sec_name in cfg.to_dict():
         def complaint(name, value, bounds, sec_name=sec_name):
             key = f"{sec_name}.{name}"
             what = "is not a valid choice" if bounds.choices else "is out of range"
@@ -360,88 +336,47 @@ def check_config(cfg: Config) -> Config:
     return cfg
 
 
-MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred lines; a larger file is not one
-MAX_VALUE_CHARS = 10000     # one --set value
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, refusing a key written twice in one mapping (by default the last one wins) and
-    aliases (`*name`: a few hundred bytes of nested aliases can expand to gigabytes)."""
-
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise UserError(f"the config uses a YAML alias (*{event.anchor}, line {event.start_mark.line + 1}); "
-                            "write the value out instead")
-        return super().compose_node(parent, index)
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise UserError(f"config key '{key}' is written twice in one section (line "
-                                f"{key_node.start_mark.line + 1}); keep one of them")
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def read_config_file(path: str | Path) -> dict:
-    """The mapping in a YAML config file, or a UserError naming what is wrong with the file."""
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"config file not found: {p}; pass an existing YAML file (see configs/)")
-    if p.stat().st_size > MAX_CONFIG_BYTES:
-        raise UserError(f"config file {p} is {p.stat().st_size:,} bytes, too large to be a config; pass a YAML "
-                        "file (see configs/)")
-    data = p.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UserError(f"config file {p} is not a UTF-8 text file; pass a YAML file (see configs/)") from None
-    if "\x00" in text:
-        raise UserError(f"config file {p} is a binary file, not YAML text; pass a YAML file (see configs/)")
-    try:
-        mapping = load_yaml(text)
-    except UserError as exc:
-        raise UserError(f"config file {p}: {exc}") from None
-    return mapping or {}
-
-
-def load_yaml(text: str):
-    """A YAML value read safely: no aliases, no key twice, and a value YAML cannot hold (a 100,000-digit
-    number, nesting thousands deep) is one UserError."""
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as exc:
-        raise UserError(f"not valid YAML ({str(exc).splitlines()[0]})") from None
-    except (ValueError, RecursionError, OverflowError) as exc:
-        raise UserError(f"a value YAML cannot hold ({type(exc).__name__}: {str(exc)[:80]})") from None
-
-
 def load_config(path: str | Path | None = None, flags: dict[str, Any] | None = None,
                 overrides: list[str] | None = None) -> Config:
-    """Resolve a config: defaults <- YAML file <- flags (dotted keys, None = not given) <- --set,
-    then check every value against its bounds."""
+    """Resolve a new run's config: defaults <- YAML file (a recipe, or a run's saved config.yaml) <- flags
+    (dotted keys, None = not given) <- --set, then check every value against its bounds."""
     cfg = Config()
     if path is not None:
-        apply_mapping(cfg, read_config_file(path))
-    apply_flags(cfg, flags or {})
-    apply_overrides(cfg, overrides or [])
+        mapping = read_config_file(path)
+        if isinstance(mapping, dict) and "schema" in mapping:  # a run's saved config.yaml: every setting it ran with
+            stage = "cluster" if "cluster" in mapping else "pretrain"
+            cfg = config_from_saved(mapping, stage, where=f"config file {path}")
+        else:
+            apply_mapping(cfg, mapping)
+    apply_overrides(apply_flags(cfg, flags or {}), overrides or [])
     return check_config(cfg)
 
 
-# Keys whose default changed after runs were saved without them: a saved config that lacks one ran with the value
-# it had then. An encoder trained on `keep` intensities read with today's `canonical` would give other embeddings
-# that look just as plausible.
-ABSENT_IN_SAVED = {("data", "intensity"): "keep", ("cluster", "init"): "random", ("cluster", "guard"): False}
+def changed(cfg: Config, flags: dict[str, Any] | None = None, overrides: list[str] | None = None) -> Config:
+    """A copy of `cfg` (a saved run's, to resume or to build on) with the flags and --set applied, checked."""
+    return check_config(apply_overrides(apply_flags(copy.deepcopy(cfg), flags or {}), overrides or []))
 
 
-def config_from_dict(mapping: dict) -> Config:
-    """Rebuild a Config saved with `to_dict` (checkpoints, run directories); a key it lacks takes its default,
-    or, for the keys of ABSENT_IN_SAVED, the value runs had before the key existed."""
-    cfg = apply_mapping(Config(), mapping)
-    for (section, key), before in ABSENT_IN_SAVED.items():
-        if key not in (mapping.get(section) or {}):
-            setattr(getattr(cfg, section), key, before)
+def config_from_saved(saved: Any, stage: str = "pretrain", where: str = "the saved config") -> Config:
+    """The Config of a saved run (config.yaml, or the config inside checkpoint.pt or encoder.pt), of any schema
+    version, as it ran (schema.py), with the digest it was made with. stage: "cluster" for a clustering stage's
+    run (a version 0 file's cluster section is its own only there). A file of a version that holds every key and
+    lacks one is refused: nothing a run did is left to today's defaults."""
+    if not isinstance(saved, dict):
+        raise UserError(f"{where} is not a mapping of sections; restore it")
+    try:
+        mapping = migrate(saved, stage)
+    except SchemaError as exc:
+        raise UserError(f"{where} cannot be read: {exc}") from None
+    sections = {k: v for k, v in mapping.items() if k not in ("schema", "digest")}
+    cfg = Config(cluster=ClusterConfig() if "cluster" in sections else None)
+    for name in SECTIONS:
+        if not isinstance(sections.get(name), dict):
+            raise UserError(f"{where} lacks its {name} section (or it is not a mapping); restore it")
+    apply_mapping(cfg, sections)
+    for name, values in sections.items():
+        lacking = [f.name for f in dataclasses.fields(SECTION_TYPES[name]) if f.name not in values]
+        if lacking:
+            raise UserError(f"{where} lacks {name}.{lacking[0]} (a saved config holds every key); restore it")
+    cfg.__dict__["_recorded_digest"] = (mapping["digest"], cfg.digest())
     return cfg

@@ -43,10 +43,7 @@ from .runs.writer import claim_on_rank0
 from .schedules import lr_schedule, momentum_schedule, warmup_steps
 
 
-def resume_ignores(cfg: Config) -> tuple[str, ...]:
-    """Keys a resumed run may change: its length, its device, its logger, and the cluster section (read only by
-    `unsuprnn cluster`, it never makes two pretrain runs differ)."""
-    return ("train.epochs", "train.device", "train.logger") + tuple(f"cluster.{k}" for k in cfg.to_dict()["cluster"])
+RESUME_IGNORES = ("train.epochs", "train.device", "train.logger")  # what a resumed run may change: length, device, logger
 
 
 @dataclasses.dataclass
@@ -88,7 +85,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
     tc = cfg.train
     device = resolve_device(tc.device)
     precision = resolve_precision(tc.precision, device)
-    resuming = check_target(out, cfg, resume, force, resume_ignores(cfg), tc.devices * tc.num_nodes == 1)
+    resuming = check_target(out, cfg, resume, force, RESUME_IGNORES, tc.devices * tc.num_nodes == 1)
     if resuming:
         keep_plan(cfg, saved_config(out))
     fabric = make_fabric(device, precision, tc.devices, tc.num_nodes)
@@ -115,7 +112,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
             if fabric.global_rank == 0:
                 entry |= t.monitors.measure(t.objective.encoder, t.pipeline, fabric.device, epoch + 1)
             checkpoint = {"epoch": epoch + 1, "elapsed": elapsed, "model": t.objective.state_dict(),
-                          "optimizer": t.optimizer.state_dict(), "rng": gathered_rng_states(t), "config": cfg.to_dict()}
+                          "optimizer": t.optimizer.state_dict(), "rng": gathered_rng_states(t), "config": cfg.saved()}
             knn = f" knn {entry['knn_top1']:.2f}%" if "knn_top1" in entry else ""
             run.end_epoch(entry, epoch_line("epoch", epoch + 1, tc.epochs, entry, knn),
                           lambda work: save_encoder(work / "encoder.pt", t.objective.encoder, cfg, pipeline_info(t)),
@@ -230,7 +227,7 @@ def fresh_start(t: Training) -> ResumePoint:
 
 def restore(t: Training, out: Path) -> ResumePoint:
     """Load the run's checkpoint into the model, optimizer and random-number states."""
-    point = resume_point(out, t.cfg, ignore=resume_ignores(t.cfg))
+    point = resume_point(out, t.cfg, ignore=RESUME_IGNORES)
     restore_state(t.objective, point.checkpoint["model"], point.path)
     restore_rng_states(point.checkpoint["rng"], t.fabric.global_rank, t.fabric.world_size, t.loader_gen, t.aug_gen,
                        t.fabric.device)

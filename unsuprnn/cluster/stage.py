@@ -60,9 +60,9 @@ RESUME_IGNORES = ("train.device", "train.logger")
 
 
 def source_config(run: Path) -> Config:
-    """The config the run's encoder was trained with (read from its encoder.pt), with the cluster
-    section at today's defaults: a run records the cluster defaults of the day it was trained, which
-    must not silently decide a later clustering stage's settings."""
+    """The config a new clustering stage on `run` starts from: the one the run's encoder was trained with (read
+    from its encoder.pt), and the stage's own settings at their defaults (a cluster run clustered again starts
+    afresh too)."""
     run = check_run(run)
     cfg = load_encoder_file(run / "encoder.pt" if run.is_dir() else run)[1]
     cfg.cluster = ClusterConfig()
@@ -140,7 +140,7 @@ def train_clusters(cfg: Config, run: str | Path | None, out: str | Path, resume:
             checkpoint = {"epoch": epoch + 1, "elapsed": elapsed, "phase": phase.name, "best_head": best,
                           "model": t.model.state_dict(), "optimizer": phase.optimizer.state_dict(),
                           "rng": rng_states(t.loader_gen, t.aug_gen, t.device), "neighbors": t.neighbors,
-                          "source_encoder": t.source[1], "config": cfg.to_dict(), "k_choice": t.k_choice,
+                          "source_encoder": t.source[1], "config": cfg.saved(), "k_choice": t.k_choice,
                           "guard": t.guard_record, "seed_ids": t.seed_ids}
             rec.end_epoch(entry, epoch_line(f"{phase.name} epoch", epoch + 1, total, entry, acc),
                           lambda work: save_weights(t, work, head, kind), checkpoint)

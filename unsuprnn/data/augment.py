@@ -42,6 +42,11 @@ class BatchAugment:
         c = self.cfg
         return c.crop_scale < 1 or c.rotate > 0 or c.translate > 0 or c.shear > 0 or c.hflip
 
+    @property
+    def uses_colour(self) -> bool:
+        c = self.cfg
+        return c.saturation > 0 or c.hue > 0 or c.grayscale > 0
+
     def sample(self, n: int, device: torch.device | str, generator: torch.Generator | None,
                channels: int = 1) -> dict:
         """Draw per-sample parameters, each a tensor [n] on `device` (colour ones for 3 channels only)."""
@@ -67,8 +72,9 @@ class BatchAugment:
             "erase_w": u(0.1, 1) * c.erase_max,
             "erase_y": u(0, 1),
             "erase_x": u(0, 1),
-        } | (self._colour(u) if channels == 3 else {}) | (
-            # drawn only when used, so that runs without it keep their exact draws
+        } | (self._colour(u) if channels == 3 and self.uses_colour else {}) | (
+            # drawn only when used, so that runs without them keep their exact draws (a run saved before colour
+            # augmentation existed resumes with the very draws it stopped with)
             {"invert": u(0, 1) < c.invert} if c.invert > 0 else {})
 
     def _colour(self, u) -> dict:
@@ -109,7 +115,7 @@ class BatchAugment:
             mean = x.mean((1, 2, 3), keepdim=True)
             x = (x - mean) * p["contrast"].view(b, 1, 1, 1) + mean
             x = x * p["brightness"].view(b, 1, 1, 1)
-        if x.shape[1] == 3 and "hue" in p and (self.cfg.saturation > 0 or self.cfg.hue > 0 or self.cfg.grayscale > 0):
+        if x.shape[1] == 3 and "hue" in p:
             x = self.colour(x, p)
         if self.cfg.invert > 0:
             x = torch.where(p["invert"].view(b, 1, 1, 1), 1.0 - x, x)

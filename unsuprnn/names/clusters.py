@@ -12,20 +12,14 @@ from ..plan import AUTO
 CLASSES = "classes"
 K_RANGE = "2:20"          # what `auto` chooses from unless --k-range says otherwise
 MAX_K = 1 << 20
-# Older spellings of `classes`: cluster.clusters 0 and the probe's --clusters none (runs and scripts written
-# before `classes`).
-OLD_CLASSES = {"cluster": ("0",), "probe": ("none", "null")}
 
 
-def spell_clusters(value, old: tuple[str, ...] = (), also: tuple[str, ...] = ()):
-    """A number of clusters in its one spelling: K as an int ('4' -> 4), `auto`, `classes` (or an older
-    spelling of it in `old`), or a word of `also`, lower case; anything else comes back as it was, for the
-    caller's check to name."""
+def spell_clusters(value, also: tuple[str, ...] = ()):
+    """A number of clusters in its one spelling: K as an int ('4' -> 4), `auto`, `classes`, or a word of `also`,
+    lower case; anything else comes back as it was, for the caller's check to name."""
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         return value
     text = str(value).strip().lower()
-    if text in old:
-        return CLASSES
     if text in (AUTO, CLASSES, *also):
         return text
     try:

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from ..config import Config, config_from_dict
+from ..config import Config, config_from_saved
 from ..errors import UserError
 from ..atomic import write_bytes
 from .files import check_run, config_difference
@@ -84,7 +84,8 @@ def load_run_checkpoint(out: Path, cfg: Config, ignore: tuple[str, ...] = (), ke
         raise UserError(f"{path} lacks {', '.join(missing)}: it is not a checkpoint of this kind of run; "
                         "restore the run's own checkpoint.pt or start over with --force")
     try:
-        diffs = config_difference(config_from_dict(state["config"]), cfg, ignore=ignore)
+        stage = "cluster" if "phase" in state else "pretrain"  # (a clustering stage's checkpoint has phases)
+        diffs = config_difference(config_from_saved(state["config"], stage), cfg, ignore=ignore)
     except UserError:
         diffs = ["an unreadable config"]
     if diffs:
@@ -104,7 +105,7 @@ def restore_state(target: Any, state: dict, path: Path) -> None:
 
 def save_encoder(path: str | Path, encoder: torch.nn.Module, cfg: Config, pipeline_info: dict) -> None:
     """encoder.pt: weights, the resolved config and the pipeline info (shape, view, mean, std)."""
-    state = {"format": ENCODER_FORMAT, "version": ENCODER_VERSION, "config": cfg.to_dict(),
+    state = {"format": ENCODER_FORMAT, "version": ENCODER_VERSION, "config": cfg.saved(),
              "pipeline": pipeline_info, "state_dict": {k: v.detach().cpu() for k, v in encoder.state_dict().items()}}
     buf = io.BytesIO()
     torch.save(state, buf)
@@ -126,7 +127,12 @@ def load_encoder_file(path: str | Path) -> tuple[dict, Config, dict]:
     if state.get("version") != ENCODER_VERSION:
         raise UserError(f"{path} has encoder format version {state.get('version')}, this unsuprnn reads "
                         f"{ENCODER_VERSION}; use the unsuprnn version that wrote it")
-    return state["state_dict"], config_from_dict(state["config"]), state["pipeline"]
+    stage = "cluster" if (path.parent / HEAD_FILE).is_file() else "pretrain"  # (a clustering stage's encoder.pt)
+    try:
+        cfg = config_from_saved(state.get("config"), stage, where=f"the config in {path}")
+    except UserError as exc:
+        raise UserError(f"{exc}; train the run again or restore encoder.pt") from None
+    return state["state_dict"], cfg, state["pipeline"]
 
 
 def check_encoder_config(cfg: Config, input_dim: int, grid: tuple[int, int] | None, path: Path) -> None:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from ..atomic import refuse_unless_file, write_text
-from ..config import Config, config_from_dict
+from ..config import Config, config_from_saved
 from ..errors import UserError
 
 RUN_FILES = ("config.yaml", "log.jsonl", "meta.json", "metrics.json", "checkpoint.pt", "encoder.pt", "cluster_head.pt")
@@ -132,15 +132,25 @@ def check_out(out: Path, resume: bool, force: bool) -> bool:
     return False
 
 
+def run_stage(out: Path) -> str:
+    """"cluster" for a clustering stage's run directory (its meta.json says so), else "pretrain"."""
+    meta = out / "meta.json"
+    return "cluster" if meta.is_file() and read_json(meta).get("stage") == "cluster" else "pretrain"
+
+
 def saved_config(out: Path) -> Config:
-    """The config.yaml of the run in `out`; missing or damaged is a UserError naming the file."""
-    from ..config import read_config_file
+    """The config.yaml of the run in `out`, as the run ran (any schema version: schema.py); missing or damaged
+    is a UserError naming the file."""
+    from ..safe_yaml import read_config_file
     p = out / "config.yaml"
     if not p.is_file():
         raise UserError(f"{p} not found; {out} is not an unsuprnn run directory")
     try:
-        return config_from_dict(read_config_file(p))
+        return config_from_saved(read_config_file(p), run_stage(out), where=str(p))
     except UserError as exc:
+        text = str(exc)
+        if text.startswith(str(p)):
+            raise
         raise UserError(f"{p} is damaged ({exc}); restore it, or start the run over with --force") from None
 
 

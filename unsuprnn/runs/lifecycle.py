@@ -161,7 +161,7 @@ class RunRecorder:
             return
         if resuming:
             return
-        write_text(self.writer.work / "config.yaml", CONFIG_HEADER + cfg.to_yaml())
+        write_text(self.writer.work / "config.yaml", CONFIG_HEADER + cfg.saved_yaml())
         write_json(self.writer.work / "meta.json", meta)
 
     def end_epoch(self, entry: dict, line: str, save_weights: Callable[[Path], None], checkpoint: dict) -> None:
