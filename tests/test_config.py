@@ -94,3 +94,24 @@ def test_a_new_run_has_no_cluster_section_and_refuses_cluster_settings():
     assert "cluster" not in Config().to_dict() and "cluster" not in Config().saved()
     with pytest.raises(UserError, match="clustering stage's own"):
         load_config(None, None, ["cluster.heads=3"])
+
+
+@pytest.mark.parametrize("file,flags,held", [
+    ("train: {epochs: 60}\n", {"train.budget": "5m"}, ("auto", "5m")),      # --budget replaces a recipe's epochs
+    ("train: {budget: 5m}\n", {"train.epochs": 7}, (7, None)),              # --epochs replaces a recipe's budget
+    ("", {"train.epochs": "auto", "train.budget": "1m"}, ("auto", "1m")),
+])
+def test_the_run_length_given_once_per_layer(tmp_path, file, flags, held):
+    f = tmp_path / "c.yaml"
+    f.write_text(file)
+    cfg = load_config(f, flags)
+    assert (cfg.train.epochs, cfg.train.budget) == held
+
+
+@pytest.mark.parametrize("file,flags", [("", {"train.epochs": 3, "train.budget": "1m"}),
+                                        ("train: {epochs: 3, budget: 1m}\n", {})])
+def test_epochs_beside_a_budget_is_refused_not_dropped(tmp_path, file, flags):
+    f = tmp_path / "c.yaml"
+    f.write_text(file)
+    with pytest.raises(UserError, match="length is set twice: train.epochs 3 and train.budget 1m.*; pass one"):
+        load_config(f, flags)

@@ -34,7 +34,7 @@ K_RANGES = ["2:20", "2:100000", "20:2", "1:5", "a:b", "", "3", "2:3"]
 
 
 def pretrain_cases():
-    out = [("pretrain", ["--budget", b, "--epochs", "1"]) for b in BUDGETS]
+    out = [("pretrain", ["--budget", b]) for b in BUDGETS]
     out += [("pretrain", ["--logger", lg, "--epochs", "1", *QUICK]) for lg in LOGGERS]
     out += [("pretrain", ["--objective", o, "--set", f"objective.weights={w}", "--epochs", "1", *QUICK])
             for o, w in WEIGHTS]

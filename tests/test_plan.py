@@ -37,6 +37,12 @@ def test_bad_budget_is_one_error_line_and_writes_nothing(runner, tmp_path, bad):
     assert "--budget" in r.stderr and not (tmp_path / "run").exists()
 
 
+def test_epochs_beside_a_budget_is_one_error_line_and_writes_nothing(runner, tmp_path):
+    r = invoke(runner, "pretrain", "--out", tmp_path / "run", *TINY, "--budget", "1m", "--epochs", "3")
+    assert_one_error_line(r)
+    assert "train.epochs 3 and train.budget 1m" in r.stderr and not (tmp_path / "run").exists()
+
+
 def test_budget_epochs_fill_the_time():
     assert budget_epochs(100.0, 0.1, 10, 1.0) == (50, 10)      # 2 s an epoch
     assert budget_epochs(0.5, 0.1, 10, 0.0) == (1, 5)          # one epoch does not fit: part of one

@@ -339,7 +339,10 @@ def check_config(cfg: Config) -> Config:
 def load_config(path: str | Path | None = None, flags: dict[str, Any] | None = None,
                 overrides: list[str] | None = None) -> Config:
     """Resolve a new run's config: defaults <- YAML file (a recipe, or a run's saved config.yaml) <- flags
-    (dotted keys, None = not given) <- --set, then check every value against its bounds."""
+    (dotted keys, None = not given) <- --set, then check every value against its bounds.
+
+    The run's length is one setting given two ways, train.epochs or train.budget: the flags' choice of one
+    replaces the file's other, and both at once are refused rather than one silently dropped."""
     cfg = Config()
     if path is not None:
         mapping = read_config_file(path)
@@ -348,7 +351,17 @@ def load_config(path: str | Path | None = None, flags: dict[str, Any] | None = N
             cfg = config_from_saved(mapping, stage, where=f"config file {path}")
         else:
             apply_mapping(cfg, mapping)
+    before = (cfg.train.epochs, cfg.train.budget)
     apply_overrides(apply_flags(cfg, flags or {}), overrides or [])
+    epochs_given, budget_given = cfg.train.epochs != before[0], cfg.train.budget != before[1]
+    if budget_given and not epochs_given and cfg.train.budget is not None:
+        cfg.train.epochs = AUTO  # --budget plans the epochs the file set
+    elif epochs_given and not budget_given and cfg.train.epochs != AUTO:
+        cfg.train.budget = None  # --epochs replaces the file's --budget
+    if cfg.train.budget is not None and cfg.train.epochs != AUTO:
+        raise UserError(f"the run's length is set twice: train.epochs {cfg.train.epochs} and train.budget "
+                        f"{cfg.train.budget}{' (in the config file)' if path is not None else ''}; pass one of them "
+                        "(--epochs N or --budget TIME)")
     return check_config(cfg)
 
 
