@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import copy_run, invoke
+from tests.conftest import assert_one_error_line, copy_run, invoke
 from unsuprnn.runs.checkpoint import load_run_encoder
 from unsuprnn.evaluate.baselines import state_digest
 from unsuprnn.export import gather_embeddings, read_embeddings, write_embeddings
@@ -238,3 +238,16 @@ def test_clustering_an_export_reproduces_the_probe(runner, runs, tmp_path):
     assert raw["normalization"] == "none" and not np.allclose(np.linalg.norm(raw["embeddings"], axis=1), 1)
     assert np.allclose(raw["embeddings"] / np.linalg.norm(raw["embeddings"], axis=1, keepdims=True),
                        e["embeddings"], atol=1e-5)
+
+
+@pytest.mark.parametrize("baseline", ["raw", "umap", "pca", "random"])
+def test_a_set_too_small_for_a_test_split_is_one_line_for_every_baseline(runner, tmp_path, baseline):
+    """Four images leave the test split empty: every baseline says so in one line (raw pixels were a traceback)."""
+    images = (np.random.default_rng(0).random((4, 8, 8)) * 255).astype(np.uint8)
+    np.savez(tmp_path / "s.npz", images=images, labels=np.array([0, 1, 0, 1]))
+    r = invoke(runner, "pretrain", "--dataset", f"npz:{tmp_path / 's.npz'}", "--out", tmp_path / "r", "--epochs", "1",
+               "--batch-size", "2", "--hidden", "8", "--layers", "1", "--device", "cpu", "--quiet")
+    assert r.exit_code == 0, r.output
+    r = invoke(runner, "probe", "--run", tmp_path / "r", "--baselines", baseline, "--device", "cpu")
+    assert_one_error_line(r)
+    assert "queries (its test split)" in r.stderr and "--test-dataset" in r.stderr

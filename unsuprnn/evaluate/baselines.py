@@ -41,8 +41,8 @@ def encoder_digest(encoder: torch.nn.Module, head: torch.nn.Module | None = None
 
 
 def raw_features(pipeline, images: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-    """Normalized pixels of rows `indices`, flattened: [n, C*H*W] (read in chunks)."""
-    out = []
+    """Normalized pixels of rows `indices`, flattened: [n, C*H*W] (read in chunks; n may be 0)."""
+    out = [torch.zeros(0, int(np.prod(images.shape[1:])))]
     for start in range(0, len(indices), 4096):
         x = pipeline.unit(images[indices[start:start + 4096]].to(pipeline.mean.device))
         out.append(((x - pipeline.mean) / pipeline.std).flatten(1).cpu())

@@ -56,6 +56,12 @@ def load_probe_data(cfg: Config, shape: tuple, dataset: str | None = None,
     else:
         query_idx = q.splits["test"]
     bank_idx = bank.splits["train"]
+    for what, spec, idx, whole in (("bank (its train split)", bank.spec, bank_idx, bank),
+                                   ("queries (its test split)", q.spec, query_idx, q)):
+        if not len(idx):  # every feature set and method would have nothing to measure: say why, once
+            raise UserError(f"{spec} has no images for the probe's {what}: {len(whole.images)} images split with "
+                            f"test fraction {cfg.data.test_fraction} leave it empty; probe a larger set, or give "
+                            "the queries with --test-dataset SPEC")
     return ProbeData(bank.images, bank_idx, bank.labels[bank_idx], q.images, query_idx, q.labels[query_idx],
                      bank.classes, bank.spec, q.spec)
 
