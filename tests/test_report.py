@@ -203,8 +203,8 @@ def test_a_narrower_probe_adds_to_the_earlier_measurements(runner, runs, tmp_pat
 
 
 def _probe(digest, results, k=20):
-    return {"run": "r", "bank": "digits", "queries": "digits", "bank_size": 10, "query_size": 5, "k": k,
-            "temperature": 0.07, "index": "flat", "embedding_dim": 4, "encoder_sha256": digest,
+    return {"run": "r", "bank": "digits", "queries": "digits", "bank_size": 10, "query_size": 5,
+            "probe_settings": {"k": k, "temperature": 0.07, "index": "flat"}, "embedding_dim": 4, "encoder_sha256": digest,
             "sources": {}, "results": results}
 
 

@@ -45,8 +45,8 @@ def noise_scores(y: np.ndarray, ids: np.ndarray) -> dict:
     return out
 
 
-def settings_of(settings: dict, result: dict) -> dict:
-    return {"min_cluster_size": result.get("min_cluster_size"), "reduce": settings.get("reduce", "none")}
+SETTINGS = {"reduce": None}
+RESULT_KEYS = ("min_cluster_size",)  # chosen from the number of queries
 
 
 def measure(bank, bank_y, query, query_y, num_classes: int, settings, seed: int, device) -> dict:

@@ -15,6 +15,8 @@ with the graph's size (RESULTS.md, "choosing K").
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
@@ -227,15 +229,12 @@ NEEDS_LABELS = False
 COLUMNS = (("auto K", "k_auto"), ("NMI", "nmi"), ("ARI", "ari"), ("cluster acc", "accuracy"))
 
 
-def settings_of(settings: dict, result: dict) -> dict:
-    """What a k-means figure depends on besides the data: the number of clusters (`auto` and its range, or K),
-    what is clustered (--reduce) and restarts, if set."""
-    auto = settings.get("clusters") == AUTO
-    s = {"clusters": AUTO, "k_range": settings.get("k_range")} if auto else {"clusters": result.get("k")}
-    s["reduce"] = settings.get("reduce", "none")
-    if settings.get("restarts"):
-        s["restarts"] = settings["restarts"]
-    return s
+SETTINGS = {"clusters": None, "k_range": ("clusters", AUTO), "reduce": None, "restarts": None}
+
+
+def resolved(settings, result: dict):
+    """The settings as the figure used them: `classes` is the K of the result (`auto` stays auto, with its range)."""
+    return settings if settings.clusters == AUTO else dataclasses.replace(settings, clusters=result.get("k"))
 
 
 def measure(bank, bank_y, query, query_y, num_classes: int, settings, seed: int, device) -> dict:

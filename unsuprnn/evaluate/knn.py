@@ -179,12 +179,7 @@ NEEDS_LABELS = True
 COLUMNS = (("kNN top-1", "weighted_top1"), ("kNN top-5", "weighted_top5"), ("kNN maj.", "majority_top1"))
 
 
-def settings_of(settings: dict, result: dict) -> dict:
-    """What a kNN figure depends on besides the data: k, the temperature and the index."""
-    s = {"k": settings["k"], "temperature": settings["temperature"], "index": settings.get("index", "flat")}
-    if s["index"] == "ivf":
-        s |= {"nlist": settings.get("nlist"), "nprobe": settings.get("nprobe")}
-    return s
+SETTINGS = {"k": None, "temperature": None, "index": None, "nlist": ("index", "ivf"), "nprobe": ("index", "ivf")}
 
 
 def measure(bank: torch.Tensor, bank_y: torch.Tensor, query: torch.Tensor, query_y: torch.Tensor, num_classes: int,

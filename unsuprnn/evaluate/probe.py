@@ -148,12 +148,8 @@ def run_probe(run: str | Path, methods: tuple[str, ...] = METHOD_NAMES, baseline
         results["encoder"]["head"] = head_scores(head, sets["encoder"][1], data.query_y)
     sources = {"supervised": str(Path(b.partition("=")[2])) for b in baselines or [] if b.startswith("supervised=")}
     return {"run": str(run), "bank": data.bank_spec, "queries": data.query_spec,
-            "bank_size": len(data.bank_idx), "query_size": len(data.query_idx), "k": settings.k,
-            "temperature": settings.temperature, "index": settings.index, "nlist": settings.nlist,
-            "nprobe": settings.nprobe, "reduce": settings.reduce,
-            **({"restarts": settings.restarts} if settings.restarts else {}),
-            **({"clusters": AUTO, "k_range": settings.k_range} if settings.clusters == AUTO else {}),
-            "embedding_dim": int(sets["encoder"][0].shape[1]), "encoder_sha256": encoder_digest(loaded[0], head),
+            "bank_size": len(data.bank_idx), "query_size": len(data.query_idx),
+            "probe_settings": dataclasses.asdict(settings), "embedding_dim": int(sets["encoder"][0].shape[1]), "encoder_sha256": encoder_digest(loaded[0], head),
             "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "sources": sources, "results": results,
             "notes": notes}
 

@@ -17,10 +17,9 @@ import time
 from pathlib import Path
 
 from ..atomic import refuse_unless_file, write_text
-from ..config import ProbeSettings
 from ..runs.files import read_json
 from ..runs.writer import file_lock
-from .methods import METHOD_NAMES, method
+from .methods import METHOD_NAMES, recorded, settings_from
 
 FORMAT = 2
 PROBE_FILE = "probe.json"
@@ -28,20 +27,13 @@ LOCK_FILE = ".probe.json.lock"  # held while probe.json is read, merged and writ
 
 
 def method_settings(probe: dict, method_name: str, result: dict) -> dict:
-    """What a measurement depends on besides the encoder: the data, and the method's own settings (a
-    cluster run's `head` has none)."""
+    """What a measurement depends on besides the encoder: the data, and the settings the method declares
+    (methods.recorded; a cluster run's `head` has none). A probe gives its settings as `probe_settings` (a
+    probe.json of the first format, at its top level)."""
     s = {"bank": probe["bank"], "queries": probe["queries"]}
-    return s | (method(method_name).settings_of(probe, result) if method_name in METHOD_NAMES else {})
-
-
-def probe_settings(view_settings: dict) -> ProbeSettings:
-    """The ProbeSettings under which a view's figures were measured (`view(...)["settings"]`), so that
-    what is still missing is measured the same way."""
-    knn, km = view_settings.get("knn", {}), view_settings.get("kmeans", {})
-    given = {"k": knn.get("k"), "temperature": knn.get("temperature"), "index": knn.get("index"),
-             "nlist": knn.get("nlist"), "nprobe": knn.get("nprobe"), "clusters": km.get("clusters"),
-             "k_range": km.get("k_range"), "restarts": km.get("restarts"), "reduce": km.get("reduce")}
-    return ProbeSettings(**{k: v for k, v in given.items() if v is not None})
+    if method_name not in METHOD_NAMES:
+        return s
+    return s | recorded(method_name, settings_from(probe.get("probe_settings") or probe), result)
 
 
 def measurements(probe: dict) -> list[dict]:
@@ -120,9 +112,7 @@ def read_store(run: Path, encoder_sha256: str) -> dict | None:
     if stored.get("format") != FORMAT:
         if "results" not in stored or path.stat().st_mtime < (Path(run) / "encoder.pt").stat().st_mtime:
             return None
-        default = ProbeSettings()
-        legacy = {"measured": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(path.stat().st_mtime)),
-                  "k": stored.get("k", default.k), "temperature": stored.get("temperature", default.temperature)}
+        legacy = {"measured": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(path.stat().st_mtime))}
         return {"encoder_sha256": encoder_sha256, "measurements": measurements(stored | legacy),
                 "embedding_dim": stored.get("embedding_dim")}
     return stored if stored.get("encoder_sha256") == encoder_sha256 else None

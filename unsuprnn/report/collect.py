@@ -69,7 +69,8 @@ def measured_view(run: Path, loaded: tuple, head, data, source: Path | None, dev
     its source's figures). None where the data has no labels and the run no head: nothing to measure."""
     from ..evaluate.baselines import encoder_digest, state_digest
     from ..evaluate.probe import run_probe
-    from ..evaluate.probe_store import adopt, probe_settings, read_store, record_probe, view
+    from ..evaluate.methods import probe_settings
+    from ..evaluate.probe_store import adopt, read_store, record_probe, view
     own, digest = data.bank_spec, encoder_digest(loaded[0], head)
     store = read_store(run, digest)
     if source is not None:
