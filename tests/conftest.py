@@ -130,3 +130,18 @@ def tree(root: Path) -> dict:
             else:
                 out[str(p)] = (stat.S_IFMT(mode), None)
     return out
+
+
+# The fast tier (`python -m pytest tests -m fast`, under 2 minutes): the contracts of every registered kind and
+# the modules whose tests train at most a tiny run; the whole suite stays the README's test command.
+FAST_MODULES = {"test_contracts.py", "test_config.py", "test_layout.py", "test_cli_help.py", "test_saved_runs.py",
+                "test_scan.py", "test_guard.py", "test_sources.py", "test_views.py", "test_augment.py",
+                "test_intensity.py", "test_folder_integrity.py", "test_data_cli.py", "test_knn.py", "test_nuisance.py",
+                "test_cluster_analysis.py", "test_clustering_linear.py", "test_registry.py", "test_objectives.py",
+                "test_sequence_objectives.py", "test_encoder.py", "test_methods.py", "test_train.py", "test_train_cli.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in FAST_MODULES and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.fast)
