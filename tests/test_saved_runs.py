@@ -29,6 +29,7 @@ RAN_WITH = {
                 ("cluster", "guard"): False},
     "90a1326": {("data", "intensity"): "keep", ("cluster", "init"): "umap", ("cluster", "guard"): True},
     "a11e74f": {("data", "intensity"): "canonical", ("cluster", "init"): "umap"},
+    "9f7c2ac": {("data", "intensity"): "canonical", ("cluster", "init"): "umap"},
 }
 
 
@@ -50,6 +51,20 @@ def test_a_golden_run_reads_back_with_its_settings_and_recorded_digest(commit):
         assert cfg.saved()["schema"] == SCHEMA
         again = config_from_saved(cfg.saved(), "cluster" if run == "cluster" else "pretrain")
         assert again == cfg and again.digest() == cfg.digest()  # the saved form round-trips, digest and all
+
+
+@pytest.mark.parametrize("commit", [c for c in COMMITS if (GOLDEN / c / "pretrain" / "encoder.pt").is_file()])
+def test_a_golden_run_s_settings_read_back_train_the_weights_its_own_code_trained(commit, tmp_path):
+    """Today's code, given the settings a run of `commit` reads back with, trains that run's very encoder (and
+    records the digest that run recorded): nothing it did was left to today's defaults."""
+    from unsuprnn.train import train
+    run = GOLDEN / commit / "pretrain"
+    train(saved_config(run), tmp_path / "again", quiet=True)
+    got = torch.load(tmp_path / "again" / "encoder.pt", weights_only=True)
+    want = torch.load(run / "encoder.pt", weights_only=True)["state_dict"]
+    worst = max((got["state_dict"][k] - want[k]).abs().max().item() for k in want)
+    assert worst < 1e-5, worst
+    assert got["config"]["digest"] == json.loads((GOLDEN / commit / "recorded.json").read_text())["pretrain_digest"]
 
 
 @pytest.mark.parametrize("commit", [c for c in COMMITS if (GOLDEN / c / "rgb-epoch3-encoder.pt").is_file()])

@@ -5,7 +5,8 @@ today's code is held to reading them back as they ran (tests/test_saved_runs.py)
 
 For each commit it checks the code out beside this repository (`git worktree`), runs that commit's own
 command line on a tiny run (`PYTHONPATH=WORKTREE python -m unsuprnn.cli ...`), and keeps:
-- `pretrain/` and `cluster/`: config.yaml and meta.json of a tiny digits run and of its clustering stage;
+- `pretrain/` and `cluster/`: config.yaml and meta.json of a tiny digits run (and its encoder.pt) and of its
+  clustering stage;
 - `recorded.json`: the config digest that commit's `export` printed for each ("config XXXX"), and its git commit;
 - for the RGB resume fixtures: the whole 2-epoch run (`rgb/`) on the 400 RGB images of ../rgb.npz (made by
   `rgb_images` below) and `rgb-epoch3-encoder.pt`, the encoder that commit's own `--resume --epochs 3` ended with.
@@ -32,6 +33,7 @@ COMMITS = (
     ("8b7b369", "before data.intensity, the stage's UMAP start and its guard", False),
     ("90a1326", "intensity `keep` by default, the guard on", False),
     ("a11e74f", "the last config without a schema version", True),
+    ("9f7c2ac", "config schema 1", True),
 )
 TINY = ["--hidden", "8", "--layers", "1", "--device", "cpu", "--quiet", "--set", "objective.proj_hidden=16",
         "--set", "objective.proj_out=8"]
@@ -81,7 +83,7 @@ def make(commit: str, why: str, rgb: bool, scratch: Path) -> None:
         shutil.rmtree(dest, ignore_errors=True)
         for run in ("pretrain", "cluster"):
             (dest / run).mkdir(parents=True)
-            for name in ("config.yaml", "meta.json"):
+            for name in ("config.yaml", "meta.json") + (("encoder.pt",) if run == "pretrain" else ()):
                 shutil.copy(work / run / name, dest / run / name)
         if rgb:
             if not (HERE / "rgb.npz").is_file():
