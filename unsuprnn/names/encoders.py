@@ -49,7 +49,7 @@ def read_spec(path: Path) -> EncoderSpec:
             except ValueError:
                 raise TypeError(f"{path}: {node.targets[0].id} must be a literal (it is read without importing "
                                 "the file)") from None
-    summary = (ast.get_docstring(tree) or path.stem).split("\n")[0].partition(":")[2].strip() or path.stem
+    summary = (ast.get_docstring(tree) or path.stem).split("\n")[0].partition(":")[2].strip().rstrip(".") or path.stem
     return EncoderSpec(path.stem, summary, tuple(found.get("views", ())), dict(found.get("fixed", {})),
                        found.get("needs", ""))
 
@@ -66,7 +66,8 @@ def kinds() -> tuple[str, ...]:
 
 
 def kinds_help() -> str:
-    return "; ".join(f"{k}: {s.summary}" for k, s in specs().items())
+    return "; ".join(f"{k}: {s.summary}" + (f" (needs --view {' or '.join(s.views)})" if s.views else "")
+                     for k, s in specs().items())
 
 
 def check_kind_settings(kind: str, view: str, encoder_settings: dict) -> None:
