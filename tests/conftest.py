@@ -8,15 +8,30 @@ import stat
 from pathlib import Path
 
 import pytest
-import torch
 
-torch.set_num_threads(min(2, len(os.sched_getaffinity(0))))  # the cores this process may use
+# The suite's thread count, set before torch loads: the commands the tests run in-process keep it (a user's
+# OMP_NUM_THREADS is kept by threads.choose), so a run trained by the CLI and one trained by train() match.
+os.environ["OMP_NUM_THREADS"] = str(min(2, len(os.sched_getaffinity(0))))
+import torch  # noqa: E402
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS", "OMP_WAIT_POLICY")
+
 
 @pytest.fixture(autouse=True)
 def seeded_torch():
     """Every test starts from the same global torch seed, so that a test drawing unseeded tensors gives the
-    same answer on every run rather than failing once in many."""
+    same answer on every run rather than failing once in many; and ends with the suite's threads (a command run
+    with --threads changes them for its process)."""
     torch.manual_seed(0)
+    env = {k: os.environ.get(k) for k in THREAD_ENV}
+    yield
+    torch.set_num_threads(int(env["OMP_NUM_THREADS"]))
+    for key, value in env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 # The tiny run: digits, a one-layer BiLSTM of 16 units, small heads, CPU. `tiny_config` is the same run.

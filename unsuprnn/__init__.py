@@ -28,7 +28,7 @@ STARTED = time.monotonic()  # when the process began its work: a --budget counts
 
 FLOORS = (
     ("ground", ("__init__", "errors", "bounds", "plan", "schedules", "progress", "calibrate", "devices", "atomic",
-                "safe_yaml", "names")),
+                "safe_yaml", "threads", "names")),
     ("settings", ("config", "schema")),
     ("data and models", ("budget", "data", "models")),
     ("training parts and run files", ("objectives", "runs")),

@@ -113,6 +113,9 @@ OPTIONS: dict[str, Opt] = {
     # data
     "split": _o("--split", type=str, default="train", help="train | test | all"),
     "grid": _o("--grid", type=Optional[Path], show_default="none", help="Write a PNG of samples beside augmented views."),
+    # every command
+    "threads": _o("--threads", type=Optional[int], show_default="the CPUs this process may use",
+                  help="Threads for torch, faiss and UMAP (idle threads wait passively unless OMP_WAIT_POLICY is set)."),
 }
 
 
@@ -170,14 +173,20 @@ class Given:
 
 def command(app: typer.Typer, name: str, *groups: tuple[str, ...] | str, wrap: Callable = lambda f: f):
     """Register `fn(o: Given)` as the command `name` taking the options of `groups` (names or tuples of
-    names from OPTIONS), in that order."""
-    names = tuple(n for g in groups for n in ((g,) if isinstance(g, str) else g))
+    names from OPTIONS), in that order, and --threads: the threads are chosen before the command's work
+    imports torch (threads.py)."""
+    names = tuple(n for g in groups for n in ((g,) if isinstance(g, str) else g)) + ("threads",)
 
     def register(fn):
         params = [option(n).parameter(_param(n)) for n in names]
 
         @functools.wraps(fn)
         def run(**values):
+            from .threads import MAX_THREADS, choose
+            if values["threads"] is not None and not 1 <= values["threads"] <= MAX_THREADS:
+                from .errors import UserError
+                raise UserError(f"--threads {values['threads']} is out of range: it must be in [1, {MAX_THREADS}]")
+            choose(values["threads"])
             return fn(Given(values, names))
         run.__signature__ = inspect.Signature(params)
         run.__annotations__ = {p.name: p.annotation for p in params}

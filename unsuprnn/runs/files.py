@@ -201,7 +201,8 @@ def versions() -> dict:
 
 
 def base_meta(seed: int) -> dict:
-    return {"versions": versions(), "git_commit": git_commit(), "seed": seed, "command": sys.argv,
+    from ..threads import record
+    return {"versions": versions(), "git_commit": git_commit(), "seed": seed, "threads": record(), "command": sys.argv,
             "platform": platform.platform(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
