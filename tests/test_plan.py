@@ -4,6 +4,7 @@ the line that says a run was still improving when it ended."""
 import json
 
 import pytest
+import torch
 
 from tests.conftest import TINY, assert_one_error_line, invoke
 from unsuprnn.errors import UserError
@@ -145,3 +146,77 @@ def test_short_of_plan_is_under_a_fifth_of_the_plans_steps():
 def test_auto_neighbours_follow_the_size_of_the_set(n, neighbors):
     from unsuprnn.plan import auto_neighbors
     assert auto_neighbors(n) == neighbors
+
+
+def test_fit_steps_counts_whole_epochs_then_part_of_one():
+    from unsuprnn.plan import fit_steps
+    assert fit_steps(10.0, 0.1, 10, 0.0, 0.0, 1, 1) == 100          # 10 epochs of 1 s
+    assert fit_steps(10.5, 0.1, 10, 0.0, 0.0, 1, 1) == 105          # and half of one more
+    assert fit_steps(10.0, 0.1, 10, 0.5, 0.0, 1, 1) == 65           # 6 epochs of 1.5 s, then 0.5 s overhead + 5 steps
+    assert fit_steps(10.0, 0.1, 10, 0.0, 1.0, 2, 3) == 60  # epochs 3-8 and passes after 4, 6, 8: 9 s (part of 9: a pass more)
+    assert fit_steps(0.05, 0.1, 10, 0.0, 0.0, 1, 1) == 0 and fit_steps(-1.0, 0.1, 10, 0.0, 0.0, 1, 1) == 0
+
+
+def test_a_budget_run_re_plans_when_its_steps_slow_down_and_ends_in_its_budget(tmp_path, monkeypatch):
+    """A fake clock: the timed steps say 0.01 s, the first epochs take 0.1 s a step and, from the fourth on, 0.2 s
+    (the machine got busy). The run re-plans after each epoch, ends within its budget (not under 90% of it), and
+    its learning rate still ends near 0."""
+    import unsuprnn.pacing as pacing
+    import unsuprnn.train as training
+    from tests.conftest import tiny_config
+    clock = {"now": 0.0}
+    monkeypatch.setattr(pacing, "now", lambda: clock["now"])
+    monkeypatch.setattr(training, "time_training", lambda t: {"step": 0.01, "checkpoint": 0.0, "monitors": 0.0})
+    real_epoch = training.train_one_epoch
+
+    def epoch_on_the_fake_clock(t, epoch, bar):
+        entry = real_epoch(t, epoch, bar)
+        steps = entry["step"] - epoch * t.spe
+        entry["seconds"] = steps * (0.1 if epoch < 3 else 0.2)
+        clock["now"] += entry["seconds"]
+        return entry
+    monkeypatch.setattr(training, "train_one_epoch", epoch_on_the_fake_clock)
+    cfg = tiny_config(epochs="auto")
+    cfg.train.budget, cfg.train.knn_every = "10s", 0
+    training.train(cfg, tmp_path / "run", quiet=True, started=0.0)
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text())
+    log = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    plan = meta["schedule"]
+    assert plan["first_epochs"] > 50 and len(log) == plan["epochs"] < 20  # 0.01 s a step planned; 0.1-0.2 s came
+    assert 9.0 <= clock["now"] <= 10.0, clock["now"]
+    assert log[-1]["step"] == plan["steps"] and log[-1]["lr"] < 0.05 * 2e-3
+    assert any("planned_epochs" in e for e in log) and plan["replans"]
+    assert f"epochs: {plan['epochs']}" in (tmp_path / "run" / "config.yaml").read_text()  # the run as it ended
+
+
+def test_a_resumed_budget_run_follows_the_schedule_it_stopped_in(tmp_path, monkeypatch):
+    """Killed after its third checkpoint and resumed, a --budget run (re-planned on a fake clock) ends with the
+    weights of the run that was not interrupted: the re-plans travel in its checkpoint."""
+    import unsuprnn.pacing as pacing
+    import unsuprnn.runs.lifecycle as lifecycle
+    import unsuprnn.train as training
+    from tests.conftest import die_after_checkpoint, tiny_config
+    from unsuprnn.runs.checkpoint import load_checkpoint
+    monkeypatch.setattr(training, "time_training", lambda t: {"step": 0.01, "checkpoint": 0.0, "monitors": 0.0})
+    real_epoch, real_end, clock = training.train_one_epoch, lifecycle.RunRecorder.end_epoch, {"now": 0.0}
+    monkeypatch.setattr(pacing, "now", lambda: clock["now"])
+
+    def epoch_on_the_fake_clock(t, epoch, bar):
+        entry = real_epoch(t, epoch, bar)
+        entry["seconds"] = (entry["step"] - epoch * t.spe) * 0.1
+        clock["now"] += entry["seconds"]
+        return entry
+    monkeypatch.setattr(training, "train_one_epoch", epoch_on_the_fake_clock)
+    cfg = tiny_config(epochs="auto")
+    cfg.train.budget, cfg.train.knn_every = "5s", 0
+    training.train(cfg, tmp_path / "straight", quiet=True, started=0.0)
+    clock["now"] = 0.0
+    die_after_checkpoint(monkeypatch, 3)
+    with pytest.raises(KeyboardInterrupt):
+        training.train(cfg, tmp_path / "resumed", quiet=True, started=0.0)
+    monkeypatch.setattr(lifecycle.RunRecorder, "end_epoch", real_end)
+    training.train(cfg, tmp_path / "resumed", resume=True, quiet=True)
+    a = load_checkpoint(tmp_path / "straight" / "checkpoint.pt")
+    b = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")
+    assert a["plan"]["replans"] and a["plan"] == b["plan"] and a["epoch"] == b["epoch"]  # (the same fake times)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])

@@ -33,7 +33,7 @@ FLOORS = (
     ("data and models", ("budget", "data", "models")),
     ("training parts and run files", ("objectives", "runs")),
     ("evaluation", ("evaluate",)),
-    ("training stages", ("monitors", "train", "cluster")),
+    ("training stages", ("monitors", "pacing", "train", "cluster")),
     ("outputs", ("export", "report")),
     ("command line", ("cli_options", "cli")),
 )

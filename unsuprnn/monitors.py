@@ -15,6 +15,7 @@ from .evaluate.metrics import classification_metrics
 PROBE = ProbeSettings()  # the monitor's kNN votes as the probe's do by default
 
 MONITOR_POINTS = 20     # monitor passes in a run whose train.knn_every is auto
+MONITOR_SHARE = 0.1     # of a --budget run's time, what its monitor passes may take (auto knn_every)
 MONITOR_SIZE = 10000     # bank and query images for the per-epoch kNN monitor (the probe uses all)
 COLLAPSE_SAMPLE = 2048   # training images embedded each epoch for the collapse monitor
 # x 1/sqrt(dim): the std of L2-normalized embeddings under which a run has collapsed. Encoder features are

@@ -95,6 +95,35 @@ def budget_epochs(seconds: float, step_seconds: float, steps_per_epoch: int, epo
     return e, steps_per_epoch
 
 
+def fit_steps(seconds: float, step_seconds: float, steps_per_epoch: int, epoch_overhead: float,
+              pass_seconds: float, every: int, first_epoch: int) -> int:
+    """Optimizer steps that fit in `seconds` from epoch `first_epoch` (1-based) on: whole epochs of
+    `steps_per_epoch` steps, each with `epoch_overhead` more and a monitor pass of `pass_seconds` every `every`
+    epochs and after the last; then part of one more epoch where room is left. 0 where not one step fits.
+
+    A --budget run plans with it before training (from timed steps) and again after every epoch (from the epochs'
+    measured times), so that it ends when its budget does whatever the machine's load."""
+    s, spe, every = max(step_seconds, 1e-9), max(steps_per_epoch, 1), max(every, 1)
+
+    def passes(epochs: int) -> int:  # monitor passes after epochs first_epoch .. first_epoch + epochs - 1
+        if epochs <= 0:
+            return 0
+        last = first_epoch + epochs - 1
+        counted = last // every - (first_epoch - 1) // every
+        return counted + (0 if last % every == 0 else 1)
+
+    def cost(whole: int, part: int = 0) -> float:
+        epochs = whole + (1 if part else 0)
+        return (whole * spe + part) * s + epochs * epoch_overhead + passes(epochs) * pass_seconds
+
+    whole = max(0, int(seconds / (spe * s + epoch_overhead + pass_seconds / every)) + 1)
+    while whole > 0 and cost(whole) > seconds:
+        whole -= 1
+    room = seconds - cost(whole) - epoch_overhead - (passes(whole + 1) - passes(whole)) * pass_seconds
+    part = max(0, min(spe - 1, int(room / s + 1e-9)))
+    return whole * spe + part
+
+
 # --- undertrained: still improving over the last fifth of the run
 KNN_GAIN = 1.0     # kNN points gained over the last fifth that say "still improving" (with the noise bound)
 LOSS_SHARE = 0.1   # share of the run's loss decrease made in its last fifth that says the same

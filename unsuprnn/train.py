@@ -29,9 +29,11 @@ from .devices import make_fabric, resolve_device, resolve_precision
 from .errors import UserError
 from .models.batchnorm import global_batchnorm
 from .models.encoders import build_encoder
-from .monitors import MONITOR_POINTS, EpochMonitors, collapse_verdict, supervised_test_metrics
+from .monitors import MONITOR_POINTS, MONITOR_SHARE, EpochMonitors, collapse_verdict, supervised_test_metrics
 from .names.objectives import spec_of
 from .objectives import build_objective
+from . import pacing
+from .pacing import Pacer, apply_replan, restore_replans
 from .plan import (AUTO, auto_batch_size, auto_epochs, auto_every, budget_epochs, parse_duration, short_of_plan,
                    still_improving)
 from .progress import on_terminal
@@ -64,10 +66,14 @@ class Training:
     schedule: list[float] = dataclasses.field(default_factory=list)   # learning rate per step
     momentum: list[float] | None = None                                # teacher momentum per step (byol, moco)
     plan: dict = dataclasses.field(default_factory=dict)               # how the schedule was chosen (meta.json)
+    spe: int = 0                      # optimizer steps of a whole epoch
+    last_steps: int = 0               # steps of the last epoch (a --budget run's may be part of one)
+    warmup: int = 0                   # warm-up steps of the learning rate
+    pacer: Pacer | None = None        # a --budget run's clock (pacing.py)
 
     @property
     def steps_per_epoch(self) -> int:
-        return len(self.loader)
+        return self.spe
 
 
 def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = False, quiet: bool = False,
@@ -80,7 +86,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
     started: the `time.monotonic()` a --budget counts from (the command's start; default: now).
     Returns the metrics also written to metrics.json (on DDP rank 0; None on the other ranks).
     """
-    started = time.monotonic() if started is None else started
+    started = pacing.now() if started is None else started
     out, cfg = Path(out), copy.deepcopy(cfg)  # auto settings are resolved in this copy
     tc = cfg.train
     device = resolve_device(tc.device)
@@ -92,6 +98,10 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
     fabric.launch()  # with DDP, every process runs from here on; only rank 0 writes the run directory
     t = setup(cfg, fabric, device, resuming, started)
     point = restore(t, out) if resuming else fresh_start(t)
+    if tc.budget and not resuming:
+        t.pacer = Pacer(t, started)
+    elif resuming and t.plan.get("pacer"):  # a --budget run resumed as it was: it goes on with what was left
+        t.pacer = Pacer(t, started, state=t.plan["pacer"])
     if fabric.global_rank == 0:
         warn_if_absurd(cfg, t.objective.encoder, t.pipeline.seq_shape,
                        (tc.epochs - point.epoch) * t.steps_per_epoch, device)
@@ -104,21 +114,40 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
     with writer or contextlib.nullcontext(), RunRecorder(writer, point.log, quiet or not on_terminal(),
                                                          tc.epochs * per_epoch, point.epoch * per_epoch) as run:
         run.begin(cfg, run_meta(t, precision, point.epoch), resuming)
-        elapsed = point.elapsed
-        for epoch in range(point.epoch, tc.epochs):
+        elapsed, epoch = point.elapsed, point.epoch
+        while epoch < tc.epochs:  # (a --budget run re-plans its epochs after each one)
             entry = train_one_epoch(t, epoch, run.bar)
             elapsed += entry["seconds"]
             entry["elapsed"] = elapsed
+            monitor_start = pacing.now()
             if fabric.global_rank == 0:
                 entry |= t.monitors.measure(t.objective.encoder, t.pipeline, fabric.device, epoch + 1)
+            if t.pacer is not None and epoch + 1 < tc.epochs:  # (the planned last epoch ends the run)
+                pace(t, epoch + 1, entry, pacing.now() - monitor_start if "embedding_std" in entry else None)
+                run.bar.total = t.plan["steps"] * t.loader.batch_size * fabric.world_size
             checkpoint = {"epoch": epoch + 1, "elapsed": elapsed, "model": t.objective.state_dict(),
-                          "optimizer": t.optimizer.state_dict(), "rng": gathered_rng_states(t), "config": cfg.saved()}
+                          "optimizer": t.optimizer.state_dict(), "rng": gathered_rng_states(t), "config": cfg.saved(),
+                          "plan": t.plan}
             knn = f" knn {entry['knn_top1']:.2f}%" if "knn_top1" in entry else ""
             run.end_epoch(entry, epoch_line("epoch", epoch + 1, tc.epochs, entry, knn),
                           lambda work: save_encoder(work / "encoder.pt", t.objective.encoder, cfg, pipeline_info(t)),
                           checkpoint)
+            if t.pacer is not None:
+                t.pacer.ended_epoch()
             fabric.barrier()
-        return run.finish(final_metrics(t, run.log, elapsed), {"wall_seconds": time.monotonic() - started})
+            epoch += 1
+        return run.finish(final_metrics(t, run.log, elapsed), {"wall_seconds": pacing.now() - started,
+                                                               "schedule": t.plan}, cfg)
+
+
+def pace(t: Training, done_epochs: int, entry: dict, monitor_seconds: float | None) -> None:
+    """A --budget run after an epoch: its times measured, the rest re-planned (rank 0's plan on every rank)."""
+    t.pacer.measured(entry, entry["step"] - (done_epochs - 1) * t.spe, monitor_seconds)
+    total, last = t.fabric.broadcast(t.pacer.replan(done_epochs), src=0)
+    if total != t.plan["steps"] or last != t.last_steps:
+        apply_replan(t, done_epochs, total, last)
+        entry["planned_epochs"] = t.cfg.train.epochs
+    t.plan["pacer"] = t.pacer.state()
 
 
 def setup(cfg: Config, fabric, device: torch.device, resuming: bool, started: float) -> Training:
@@ -163,31 +192,34 @@ def plan_schedule(t: Training, resuming: bool, started: float) -> None:
     """Resolve the epochs (auto: train.steps steps; --budget: what fits, timed on a copy of the model) and
     the monitors' frequency, then precompute the learning-rate and momentum schedules."""
     tc, spe = t.cfg.train, len(t.loader)
-    t.plan = {"batch_size": tc.batch_size, "steps_per_epoch": spe}
+    t.plan, points = {"batch_size": tc.batch_size, "steps_per_epoch": spe}, MONITOR_POINTS
     if tc.budget and not resuming:
         timing = time_training(t)
-        left = parse_duration(tc.budget) - (time.monotonic() - started)
+        left = parse_duration(tc.budget) - (pacing.now() - started)
         every = None if tc.knn_every in (AUTO, 0) else tc.knn_every  # None: about MONITOR_POINTS passes
+        # (and the monitors take at most MONITOR_SHARE of the budget: a short run's passes were a third of its time)
+        points = max(1, min(MONITOR_POINTS, int(MONITOR_SHARE * left / max(timing["monitors"], 1e-9))))
         epochs, steps = budget_epochs(left, timing["step"], spe, timing["checkpoint"], timing["monitors"], every,
-                                      MONITOR_POINTS)
+                                      points)
         epochs, steps = t.fabric.broadcast((epochs, steps), src=0)  # every rank follows rank 0's timing
         tc.epochs, tc.max_steps_per_epoch = epochs, (steps if steps < spe else tc.max_steps_per_epoch)
         t.loader.max_batches = tc.max_steps_per_epoch
-        t.plan |= {"how": "budget", "budget": tc.budget, "seconds_per_step": timing["step"],
+        t.plan |= {"how": "budget", "budget": tc.budget, "first_epochs": epochs, "seconds_per_step": timing["step"],
                    "seconds_per_checkpoint": timing["checkpoint"], "seconds_per_monitor": timing["monitors"]}
     elif tc.epochs == AUTO:
         tc.epochs, t.plan["how"] = auto_epochs(tc.steps, spe), "auto"
     else:
         t.plan["how"] = "configured"
     if tc.knn_every == AUTO:
-        tc.knn_every = auto_every(tc.epochs, MONITOR_POINTS)
-    spe = len(t.loader)
+        tc.knn_every = auto_every(tc.epochs, points)
+    spe = t.spe = t.last_steps = len(t.loader)
     check_schedule_size(tc.epochs, spe)
     total = tc.epochs * spe
     t.plan |= {"epochs": tc.epochs, "steps_per_epoch": spe, "steps": total}
     if "seconds_per_step" in t.plan:
         t.plan["planned_seconds"] = total * t.plan["seconds_per_step"] + tc.epochs * t.plan["seconds_per_checkpoint"]
-    t.schedule = lr_schedule(tc.lr, total, warmup_steps(tc.warmup_epochs, spe, total)).tolist()
+    t.warmup = warmup_steps(tc.warmup_epochs, spe, total)
+    t.schedule = lr_schedule(tc.lr, total, t.warmup).tolist()
     t.momentum = momentum_schedule(t.cfg.objective.momentum, total) if hasattr(t.objective, "update_teacher") else None
     t.monitors.schedule(tc.knn_every or auto_every(tc.epochs, MONITOR_POINTS), tc.epochs)
 
@@ -228,6 +260,10 @@ def fresh_start(t: Training) -> ResumePoint:
 def restore(t: Training, out: Path) -> ResumePoint:
     """Load the run's checkpoint into the model, optimizer and random-number states."""
     point = resume_point(out, t.cfg, ignore=RESUME_IGNORES)
+    saved_plan = point.checkpoint.get("plan") or {}
+    if saved_plan.get("replans") and t.cfg.train.epochs == saved_plan.get("first_epochs"):
+        t.plan = dict(saved_plan)  # a --budget run resumed as it was: the schedule it stopped in
+        restore_replans(t, saved_plan)
     restore_state(t.objective, point.checkpoint["model"], point.path)
     restore_rng_states(point.checkpoint["rng"], t.fabric.global_rank, t.fabric.world_size, t.loader_gen, t.aug_gen,
                        t.fabric.device)
@@ -239,10 +275,14 @@ def restore(t: Training, out: Path) -> ResumePoint:
 def train_one_epoch(t: Training, epoch: int, bar) -> dict:
     """One pass over the training split (moving the run's progress bar); returns the epoch's log entry
     (without the monitors)."""
-    fabric, spe = t.fabric, t.steps_per_epoch
+    fabric, spe = t.fabric, t.spe
     world, batch = fabric.world_size, t.loader.batch_size
+    # the last epoch of a --budget run may be part of one
+    t.loader.max_batches = t.last_steps if epoch == t.cfg.train.epochs - 1 and t.last_steps < spe else \
+        t.cfg.train.max_steps_per_epoch
+    steps = len(t.loader)
     t.model.train()
-    meter = EpochMeter(spe, fabric.device, bar)
+    meter = EpochMeter(steps, fabric.device, bar)
 
     def complaint(i: int) -> str:
         step = epoch * spe + i
@@ -266,9 +306,9 @@ def train_one_epoch(t: Training, epoch: int, bar) -> dict:
             t.objective.update_teacher(t.momentum[step])
         meter.step(i, loss, x.shape[0] * world, complaint, lr=f"{t.schedule[step]:.2e}")
     seconds = meter.close()
-    loss = float(fabric.all_reduce(meter.loss_sum / spe, reduce_op="mean"))
-    return {"epoch": epoch + 1, "step": (epoch + 1) * spe, "loss": loss, "lr": t.schedule[(epoch + 1) * spe - 1],
-            "images_per_s": spe * batch * world / seconds, "seconds": seconds}
+    loss = float(fabric.all_reduce(meter.loss_sum / steps, reduce_op="mean"))
+    return {"epoch": epoch + 1, "step": epoch * spe + steps, "loss": loss, "lr": t.schedule[epoch * spe + steps - 1],
+            "images_per_s": steps * batch * world / seconds, "seconds": seconds}
 
 
 @torch.no_grad()

@@ -191,13 +191,17 @@ class RunRecorder:
         else:
             log_epochs(self.logger, [entry])
 
-    def finish(self, metrics: dict, meta: dict | None = None) -> dict | None:
-        """metrics.json (and meta.json again with `meta` added: what the run ended with), together; returns
-        the metrics (None on a DDP rank other than 0)."""
+    def finish(self, metrics: dict, meta: dict | None = None, cfg: Config | None = None) -> dict | None:
+        """metrics.json (and meta.json again with `meta` added: what the run ended with; and config.yaml again
+        with `cfg`, where the run ended with other resolved settings than it began with: a --budget run's
+        re-planned epochs, a resumed run's new length), together; returns the metrics (None on a DDP rank other
+        than 0)."""
         if self.writer is None:
             return None
         with together():
             if meta or self.meta_due:
                 write_json(self.writer.work / "meta.json", self.meta | (meta or {}))
+            if cfg is not None:
+                write_text(self.writer.work / "config.yaml", CONFIG_HEADER + cfg.saved_yaml())
             write_json(self.writer.work / "metrics.json", metrics)
         return metrics
