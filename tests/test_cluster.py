@@ -212,3 +212,34 @@ def test_interrupted_cluster_force_leaves_the_finished_cluster_run_whole(pretrai
         train_clusters(cluster_config(pretrained), pretrained, out, force=True, quiet=True)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert sorted(p.name for p in out.parent.iterdir()) == ["clu"]
+
+
+def test_a_budget_stage_scales_its_phases_to_fit_and_resumes_on_its_schedule(pretrained, tmp_path, monkeypatch):
+    """On a fake clock where every epoch takes 1 s and the setup 2 s, a 10 s --budget (asked for 30 + 10 epochs)
+    plans its epochs in that ratio to end in its budget; killed after its third checkpoint and resumed, it ends
+    with the weights of the stage that was not interrupted."""
+    import unsuprnn.pacing as pacing
+    import unsuprnn.runs.lifecycle as lifecycle
+    clock, real_epoch, real_end = {"now": 2.0}, cluster_mod.cluster_one_epoch, lifecycle.RunRecorder.end_epoch
+    monkeypatch.setattr(pacing, "now", lambda: clock["now"])
+
+    def epoch_of_one_second(*args):
+        entry = real_epoch(*args)
+        clock["now"] += 1.0
+        return entry | {"seconds": 1.0}
+    monkeypatch.setattr(cluster_mod, "cluster_one_epoch", epoch_of_one_second)
+    cfg = cluster_config(pretrained, epochs=30, selflabel_epochs=10, budget="10s")
+    straight = train_clusters(cfg, pretrained, tmp_path / "straight", quiet=True, started=0.0)
+    log = [json.loads(x) for x in (tmp_path / "straight" / "log.jsonl").read_text().splitlines()]
+    plan = json.loads((tmp_path / "straight" / "meta.json").read_text())["schedule"]
+    assert clock["now"] <= 10.0 and len(log) == sum(plan["epochs"]) >= 6
+    assert plan["epochs"][0] == round(len(log) * 0.75) and [e["phase"] for e in log].count("scan") == plan["epochs"][0]
+    clock["now"] = 2.0
+    die_after_checkpoint(monkeypatch, 3)
+    with pytest.raises(KeyboardInterrupt):
+        train_clusters(cfg, pretrained, tmp_path / "resumed", quiet=True, started=0.0)
+    monkeypatch.setattr(lifecycle.RunRecorder, "end_epoch", real_end)
+    train_clusters(cfg, pretrained, tmp_path / "resumed", resume=True, quiet=True)
+    a, b = (load_checkpoint(tmp_path / r / "checkpoint.pt") for r in ("straight", "resumed"))
+    assert a["epoch"] == b["epoch"] and all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert straight["selected_head"] is not None

@@ -153,7 +153,8 @@ def cluster_cmd(o: Given):
     else:
         raise UserError("pass --run DIR: the pretrained run whose encoder is to be clustered")
     cfg = changed(cfg, o.flags(), o.set_)
-    m = train_clusters(cfg, o.source_run, o.out, resume=o.resume, force=o.force, quiet=o.quiet)
+    m = train_clusters(cfg, o.source_run, o.out, resume=o.resume, force=o.force, quiet=o.quiet,
+                       started=COMMAND_STARTED)
     chosen = f" chosen from {m.get('k_searched', cfg.cluster.k_range)} by modularity" if m.get("k_auto") else ""
     line = f"done: {o.out} ({m['clusters']} clusters{chosen}, head {m['selected_head']}"
     if m.get("neighbor_accuracy") is not None:

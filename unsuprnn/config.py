@@ -170,6 +170,10 @@ class ClusterConfig:
                       help="SCAN epochs: neighbour consistency + entropy of the mean assignment.")
     selflabel_epochs: int = opt(10, 0, 1_000_000, flag="--selflabel-epochs",
                                 help="Self-labeling epochs on confident images (0 = skip).")
+    budget: Optional[str] = opt(None, flag="--budget", parse=parse_duration,
+                                help="Run the stage for this wall-clock time (90s, 10m, 2h): its SCAN and self-labeling "
+                                     "epochs are scaled to fit, in the ratio of --epochs to --selflabel-epochs, and "
+                                     "re-planned after every epoch.")
     batch_size: int = opt(128, 2, BIG)
     lr: float = opt(1e-2, gt=0, hi=10, flag="--lr", help="Learning rate of the heads during SCAN (Adam).")
     selflabel_lr: float = opt(1e-3, gt=0, hi=10)  # the kept head during self-labeling

@@ -26,7 +26,7 @@ import hashlib
 import json
 from typing import Callable
 
-SCHEMA = 1
+SCHEMA = 2
 SECTIONS = ("data", "augment", "encoder", "objective", "train")  # every run's; `cluster` only a stage's
 UNDIGESTED = ("train.logger",)  # where the curves are also sent changes nothing a run learns
 
@@ -133,8 +133,16 @@ def _from_unversioned(saved: dict, stage: str) -> dict:
     return out
 
 
+def _cluster_budget(saved: dict, stage: str) -> dict:
+    """1 -> 2: cluster.budget (2026-12-07); a stage saved before it ran its configured epochs (no budget)."""
+    out = saved | {"schema": 2}
+    if "cluster" in out:
+        out["cluster"] = {"budget": None} | out["cluster"]
+    return out
+
+
 # ---- migrations: MIGRATIONS[n] turns a version n mapping into version n + 1 -------------------------------------
-MIGRATIONS: tuple[Callable[[dict, str], dict], ...] = (_from_unversioned,)
+MIGRATIONS: tuple[Callable[[dict, str], dict], ...] = (_from_unversioned, _cluster_budget)
 assert len(MIGRATIONS) == SCHEMA
 
 

@@ -48,7 +48,9 @@ from ..runs.lifecycle import (ResumePoint, RunRecorder, check_target, epoch_line
                               rng_states)
 from ..runs.writer import claim_run
 from ..plan import auto_neighbors
-from ..schedules import lr_schedule
+from .. import pacing
+from ..plan import parse_duration
+from ..schedules import lr_schedule, stretched
 from ..models.heads import confident_clusters
 from .epoch import Phase, cluster_one_epoch
 from .guard import fit_head, guard, umap_kmeans
@@ -92,6 +94,7 @@ class ClusterTraining:
     k_choice: dict = dataclasses.field(default_factory=dict)  # --clusters auto: the K chosen and its curve
     guard_record: dict | None = None     # what the guard compared and kept (cluster/guard.py), once it has run
     seed_ids: torch.Tensor | None = None  # [n]: UMAP's grouping of the train split (cluster.init umap)
+    embed_seconds: float = 0.0           # what embedding the train split took (a --budget stage's end is ~3 of it)
 
     @property
     def train_idx(self) -> torch.Tensor:
@@ -99,36 +102,44 @@ class ClusterTraining:
 
 
 def train_clusters(cfg: Config, run: str | Path | None, out: str | Path, resume: bool = False,
-                   force: bool = False, quiet: bool = False) -> dict:
+                   force: bool = False, quiet: bool = False, started: float | None = None) -> dict:
     """Train the clustering stage of `cfg.cluster` on the encoder of `run`, writing the run directory `out`.
 
     run: the pretrained run (or a resumed cluster run's source, read from its meta.json when None).
+    started: the clock reading a --budget counts from (the command's start; default: now).
     Returns the metrics also written to metrics.json.
     """
+    started = pacing.now() if started is None else started
     out, cfg = Path(out), copy.deepcopy(cfg)  # `auto` settings are resolved in this copy
     cc = cfg.cluster
     if cfg.train.devices * cfg.train.num_nodes != 1:
         raise UserError(f"the clustering stage runs in one process, not on {cfg.train.devices} devices x "
                         f"{cfg.train.num_nodes} nodes; drop train.devices and train.num_nodes")
     device = resolve_device(cfg.train.device)
-    resuming = check_target(out, cfg, resume, force, RESUME_IGNORES)
+    ignores = RESUME_IGNORES + (("cluster.epochs", "cluster.selflabel_epochs") if cc.budget else ())  # (re-planned)
+    resuming = check_target(out, cfg, resume, force, ignores)
     if resuming:
         run = run or read_json(out / "meta.json").get("source_run")
     if run is None:
         raise UserError("pass --run DIR: the pretrained run whose encoder is to be clustered")
-    t, point = setup(cfg, Path(run), out, device, resuming, quiet)
+    t, point = setup(cfg, Path(run), out, device, resuming, quiet, ignores)
+    pacer = StagePacer(t, started, point) if cc.budget else None
     total, per_epoch = cc.epochs + cc.selflabel_epochs, len(t.loader) * t.loader.batch_size
     with claim_run(out, resume, force) as writer, RunRecorder(  # everything is checked: the first write happens here
             writer, point.log, quiet or not on_terminal(), total * per_epoch, point.epoch * per_epoch, "clustering") as rec:
         rec.begin(cfg, run_meta(t, point.epoch), resuming)
         phase, head = None, None
         best = point.checkpoint["best_head"] if point.checkpoint else None
-        elapsed = point.elapsed
-        for epoch in range(point.epoch, total):
+        elapsed, epoch = point.elapsed, point.epoch
+        while epoch < cc.epochs + cc.selflabel_epochs:  # (a --budget stage re-plans its epochs after each one)
             phase = next_phase(t, phase, epoch, best, point)
             entry = cluster_one_epoch(t, phase, epoch - phase.first_epoch, rec.bar)
             elapsed += entry["seconds"]
             entry = {"epoch": epoch + 1, "phase": phase.name} | entry | {"elapsed": elapsed}
+            if pacer is not None:
+                pacer.replan(epoch + 1, phase, entry)
+                rec.bar.total = (cc.epochs + cc.selflabel_epochs) * per_epoch
+            total = cc.epochs + cc.selflabel_epochs
             if phase.name == "scan" and epoch + 1 == cc.epochs:
                 best = select_head(t, entry)
             current = best if best is not None else int(torch.tensor(entry["head_losses"]).argmin())
@@ -141,16 +152,64 @@ def train_clusters(cfg: Config, run: str | Path | None, out: str | Path, resume:
                           "model": t.model.state_dict(), "optimizer": phase.optimizer.state_dict(),
                           "rng": rng_states(t.loader_gen, t.aug_gen, t.device), "neighbors": t.neighbors,
                           "source_encoder": t.source[1], "config": cfg.saved(), "k_choice": t.k_choice,
-                          "guard": t.guard_record, "seed_ids": t.seed_ids}
+                          "guard": t.guard_record, "seed_ids": t.seed_ids, "schedule": phase.schedule,
+                          "plan": pacer.plan if pacer else None}
             rec.end_epoch(entry, epoch_line(f"{phase.name} epoch", epoch + 1, total, entry, acc),
                           lambda work: save_weights(t, work, head, kind), checkpoint)
+            if pacer is not None:
+                pacer.ended_epoch()
+            epoch += 1
         if head is None:  # a finished run resumed: its last head, as its last epoch wrote it
             head = load_cluster_head(out).to(t.device)
-        return rec.finish(final_metrics(t, rec.log, best, elapsed, head))
+        meta = {"wall_seconds": pacing.now() - started} | ({"schedule": pacer.plan} if pacer else {})
+        return rec.finish(final_metrics(t, rec.log, best, elapsed, head), meta, cfg)
+
+
+class StagePacer:
+    """A --budget clustering stage's clock (as pacing.py paces pretraining): after every epoch, the SCAN and
+    self-labeling epochs left are fitted to what is left of the budget, in the ratio the stage was given, less
+    what its end takes (the guard and the final assignments: about three passes over the embeddings); the
+    phase's learning-rate cosine continues from where it stood. A resumed stage goes on from what it had spent."""
+
+    def __init__(self, t: ClusterTraining, started: float, point: ResumePoint):
+        cc, saved = t.cfg.cluster, (point.checkpoint or {}).get("plan") or {}
+        self.t, self.budget = t, parse_duration(cc.budget)
+        self.ratio = saved.get("ratio", cc.epochs / max(cc.epochs + cc.selflabel_epochs, 1))
+        self.plan = {"how": "budget", "budget": cc.budget, "ratio": self.ratio, "replans": saved.get("replans", []),
+                     "spent": saved.get("spent", 0.0)}
+        self.started = pacing.now() - self.plan["spent"] if saved else started
+        self.overhead, self.ended = 0.0, None
+        if saved:  # the epochs the stage had planned when it stopped
+            cc.epochs, cc.selflabel_epochs = saved["epochs"]
+
+    def ended_epoch(self) -> None:
+        self.ended = pacing.now()
+
+    def replan(self, done: int, phase: Phase, entry: dict) -> None:
+        t, cc, now = self.t, self.t.cfg.cluster, pacing.now()
+        if self.ended is not None:
+            self.overhead = max(0.0, now - self.ended - entry["seconds"])
+        epoch_seconds = entry["seconds"] + self.overhead
+        left = self.budget - (now - self.started) - 3 * t.embed_seconds
+        total = done + max(0, int(left / max(epoch_seconds, 1e-9)))
+        scan = max(done, round(total * self.ratio)) if done < cc.epochs else cc.epochs
+        scan, selflabel = max(scan, 1), max(0, total - max(scan, 1))
+        spe = len(t.loader)
+        if phase.name == "scan" and scan != cc.epochs:
+            phase.schedule = stretched(phase.schedule, done * spe, scan * spe, 1.0, 0.0, last_at_end=False)
+        elif phase.name == "selflabel" and selflabel != cc.selflabel_epochs:
+            into = (done - cc.epochs) * spe
+            phase.schedule = stretched(phase.schedule, into, max(selflabel, done - cc.epochs) * spe, 1.0, 0.0,
+                                       last_at_end=False)
+        if (scan, selflabel) != (cc.epochs, cc.selflabel_epochs):
+            cc.epochs, cc.selflabel_epochs = scan, selflabel
+            self.plan["replans"].append([done, scan, selflabel])
+            entry["planned_epochs"] = [scan, selflabel]
+        self.plan |= {"epochs": [cc.epochs, cc.selflabel_epochs], "spent": pacing.now() - self.started}
 
 
 def setup(cfg: Config, run: Path, out: Path, device: torch.device, resuming: bool,
-          quiet: bool) -> tuple[ClusterTraining, ResumePoint]:
+          quiet: bool, ignores: tuple[str, ...] = RESUME_IGNORES) -> tuple[ClusterTraining, ResumePoint]:
     """The source encoder and data, the mined neighbours, heads, loader and (on resume) the checkpoint,
     each checked before any write."""
     cc, seed = cfg.cluster, cfg.train.seed
@@ -162,14 +221,17 @@ def setup(cfg: Config, run: Path, out: Path, device: torch.device, resuming: boo
     if cc.neighbors == AUTO:
         cc.neighbors = auto_neighbors(len(ds.splits["train"]))
     check_sizes(ds, cc)
-    point = resume_point(out, cfg, RESUME_IGNORES, CHECKPOINT_KEYS) if resuming else ResumePoint()
+    point = resume_point(out, cfg, ignores, CHECKPOINT_KEYS) if resuming else ResumePoint()
     if point.checkpoint is not None and point.checkpoint.get("source_encoder") != digest:
         raise UserError(f"{run} is not the encoder {out} was clustered from (its encoder.pt changed); "
                         "resume with the original --run, or start over with --force")
     train_idx = ds.splits["train"]
+    embed_seconds = 0.0
     k_choice, guard_record, feats, seed_ids = {}, None, None, None
     if point.checkpoint is None:
+        t0 = pacing.now()
         feats = embed_images(encoder, pipeline, ds.images, device, progress=not quiet, indices=train_idx)
+        embed_seconds = pacing.now() - t0
         neighbors = mine_neighbors(feats, cc.neighbors)
         if cc.clusters == AUTO:  # K from the frozen features of the training images (evaluate/kmeans.py)
             k_choice = chosen_k(feats, cc.k_range, seed)
@@ -198,7 +260,7 @@ def setup(cfg: Config, run: Path, out: Path, device: torch.device, resuming: boo
     position[train_idx] = torch.arange(len(train_idx))
     strong = BatchAugment(strong_augment(cfg.augment, cc.strong_augment))
     t = ClusterTraining(cfg, device, ds, encoder, heads, model, pipeline, info, strong, loader, loader_gen, aug_gen,
-                        neighbors, position, k, (run, digest), k_choice, guard_record, seed_ids)
+                        neighbors, position, k, (run, digest), k_choice, guard_record, seed_ids, embed_seconds)
     if point.checkpoint is not None:
         restore_state(model, point.checkpoint["model"], point.path)
         restore_rng_states(point.checkpoint["rng"], 0, 1, loader_gen, aug_gen, device)
@@ -242,11 +304,12 @@ def next_phase(t: ClusterTraining, phase: Phase | None, epoch: int, best: int | 
         groups.append({"params": list(t.encoder.parameters()), "base_lr": encoder_lr})
     optimizer = torch.optim.Adam(groups, lr=cc.lr, weight_decay=cc.weight_decay)
     ckpt = point.checkpoint
-    if ckpt is not None and epoch == point.epoch and ckpt["phase"] == name:
-        restore_state(optimizer, ckpt["optimizer"], point.path)
     spe, epochs = len(t.loader), cc.epochs if scan else max(cc.selflabel_epochs, 1)
     # base_lr 1: the schedule is a multiplier of each group's own rate (heads, encoder)
     schedule = lr_schedule(1.0, epochs * spe, spe).tolist()
+    if ckpt is not None and epoch == point.epoch and ckpt["phase"] == name:
+        restore_state(optimizer, ckpt["optimizer"], point.path)
+        schedule = ckpt.get("schedule") or schedule  # (a --budget stage's re-planned schedule)
     return Phase(name, optimizer, schedule, 0 if scan else cc.epochs, best, encoder_lr > 0)
 
 
