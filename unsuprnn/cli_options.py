@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import sys
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Callable, List, Optional
@@ -187,6 +188,10 @@ def command(app: typer.Typer, name: str, *groups: tuple[str, ...] | str, wrap: C
                 from .errors import UserError
                 raise UserError(f"--threads {values['threads']} is out of range: it must be in [1, {MAX_THREADS}]")
             choose(values["threads"])
+            from .progress import configure
+            quiet_steps = values.get("quiet_steps")  # probe, export, report: no bars or lines
+            configure(None if quiet_steps else lambda line: print(line, file=sys.stderr, flush=True),
+                      bars=not (quiet_steps or values.get("quiet")))
             return fn(Given(values, names))
         run.__signature__ = inspect.Signature(params)
         run.__annotations__ = {p.name: p.annotation for p in params}

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..progress import stage
 from ..names.objectives import spec_of
 from ..runs.checkpoint import load_run_encoder
 from ..runs.files import check_run
@@ -62,7 +63,8 @@ def pca_features(pipeline, data, embedding_dim: int, seed: int) -> tuple[torch.T
     rb = raw_features(pipeline, data.bank_images, data.bank_idx).numpy()
     rq = raw_features(pipeline, data.query_images, data.query_idx).numpy()
     fit = rb if len(rb) <= PCA_FIT_ROWS else rb[np.random.default_rng(seed).choice(len(rb), PCA_FIT_ROWS, replace=False)]
-    pca = PCA(n_components=min(fit.shape) - 1 if min(fit.shape) > 1 else 1, random_state=seed).fit(fit)
+    with stage(f"PCA of {len(fit)} images x {fit.shape[1]} pixels"):
+        pca = PCA(n_components=min(fit.shape) - 1 if min(fit.shape) > 1 else 1, random_state=seed).fit(fit)
     ratio = pca.explained_variance_ratio_
     rank = int((ratio > 1e-6 * ratio[0]).sum()) if len(ratio) and ratio[0] > 0 else 1
     dim = max(1, min(int(np.searchsorted(np.cumsum(ratio), PCA_VARIANCE)) + 1, embedding_dim, rank))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..data.pipeline import SequencePipeline
-from ..progress import progress_bar
+from ..progress import tracked
 
 
 @torch.no_grad()
@@ -23,8 +23,8 @@ def embed_images(encoder: torch.nn.Module, pipeline: SequencePipeline, images: t
     out = []
     n = len(images) if indices is None else len(indices)
     try:
-        for start in progress_bar(progress and n >= 20 * batch_size, iterable=range(0, n, batch_size),
-                                  desc="embedding", unit="batch"):
+        batches = range(0, n, batch_size)
+        for start in tracked(batches, desc=f"embedding {n} images", unit="batches") if progress else batches:
             rows = slice(start, start + batch_size) if indices is None else indices[start:start + batch_size]
             x = images[rows].to(device, non_blocking=True)
             out.append(encoder(pipeline.clean(x)).float().cpu())

@@ -33,8 +33,10 @@ def hdbscan_clusters(x: torch.Tensor, seed: int = 0, laid_out: bool = False) -> 
     dims = min(PCA_DIMS, z.shape[1], max(len(z) - 1, 1))
     if dims < z.shape[1] and not laid_out:
         z = PCA(n_components=dims, random_state=seed).fit_transform(z)
-    return HDBSCAN(min_cluster_size=min_cluster_size(len(z)), cluster_selection_method="leaf",
-                   copy=True).fit_predict(z).astype(np.int64)
+    from ..progress import stage
+    with stage(f"HDBSCAN of {len(z)} points"):
+        return HDBSCAN(min_cluster_size=min_cluster_size(len(z)), cluster_selection_method="leaf",
+                       copy=True).fit_predict(z).astype(np.int64)
 
 
 def noise_scores(y: np.ndarray, ids: np.ndarray) -> dict:

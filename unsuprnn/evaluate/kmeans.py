@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..progress import tracked
 from ..names.clusters import AUTO, parse_k_range, resolve_k
 from .metrics import clustering_metrics
 
@@ -112,7 +113,7 @@ def kmeans_runs(x: torch.Tensor, k: int, seed: int = 0, restarts: int = 5, niter
         backend = "torch" if on_cuda and not faiss_has_gpu() else "faiss"
     xs = x.detach().float().to(device if backend == "torch" else "cpu").contiguous()
     g = torch.Generator(device=xs.device).manual_seed(seed)
-    for r in range(max(1, restarts)):
+    for r in tracked(range(max(1, restarts)), desc=f"k-means of {len(xs)} points into {k} clusters", unit="restarts"):
         init = kmeans_plus_plus(xs, k, g)
         if backend == "torch":
             assign, centroids, obj = lloyd(xs, init, niter)
@@ -205,7 +206,8 @@ def modularity_curve(x, k_range: tuple[int, int], seed: int = 0,
         raise UserError(f"{len(x)} points are too few to choose between {k_range[0]} and {k_range[1]} clusters; "
                         "pass a smaller --k-range")
     w = knn_graph(x)
-    return {k: modularity(w, kmeans(x, k, seed=seed, restarts=restarts)[0]) for k in range(lo, hi + 1)}
+    return {k: modularity(w, kmeans(x, k, seed=seed, restarts=restarts)[0])
+            for k in tracked(range(lo, hi + 1), desc=f"choosing K in {lo}:{hi} by modularity", unit="values of K")}
 
 
 def choose_k(x, k_range: tuple[int, int], seed: int = 0) -> tuple[int, dict[int, float]]:

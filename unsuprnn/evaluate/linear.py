@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UserError
+from ..progress import stage, tracked
 from .metrics import classification_metrics
 
 WEIGHT_DECAYS = (0.0, 1e-5, 1e-4, 1e-3, 1e-2)
@@ -54,11 +55,12 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Ten
     ys = train_y.to(device)
     fit_idx, val_idx = _holdout(train_y, 0.1, seed)
     val_acc = {}
-    for wd in weight_decays:
+    for wd in tracked(weight_decays, desc=f"linear probe on {xs.shape[1]} features: weight decays", unit="fits"):
         w, b = fit_logistic(xs[fit_idx], ys[fit_idx], num_classes, wd, max_iter)
         val_acc[wd] = (((xs[val_idx] @ w + b).argmax(1) == ys[val_idx]).float().mean().item())
     best = max(weight_decays, key=lambda wd: (val_acc[wd], wd))  # ties go to the stronger decay
-    w, b = fit_logistic(xs, ys, num_classes, best, max_iter)
+    with stage(f"linear probe on {xs.shape[1]} features: the fit at weight decay {best:g}"):
+        w, b = fit_logistic(xs, ys, num_classes, best, max_iter)
     pred = (xt @ w + b).argmax(1).cpu()
     out = classification_metrics(test_y.numpy(), pred.numpy(), num_classes)
     out.update(weight_decay=best, validation_accuracy={str(k): 100 * v for k, v in val_acc.items()})

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..progress import stage
 
 UMAP_DIMS = 10       # as N2D and the anchor: 10 dimensions from each point's 10 neighbours
 UMAP_NEIGHBORS = 10
@@ -49,7 +50,8 @@ def umap_features(x: np.ndarray, dims: int = UMAP_DIMS, neighbors: int = UMAP_NE
         import umap
         reducer = umap.UMAP(n_components=min(dims, n - 2), n_neighbors=max(2, min(neighbors, n - 1)), min_dist=0.0,
                             metric=metric, random_state=seed, n_jobs=1)  # (a seed makes UMAP single-threaded anyway)
-        _LAYOUTS[key] = reducer.fit_transform(x).astype(np.float32)
+        with stage(f"UMAP layout of {n} points x {x.shape[1]}"):
+            _LAYOUTS[key] = reducer.fit_transform(x).astype(np.float32)
         while len(_LAYOUTS) > LAYOUTS_KEPT:
             _LAYOUTS.popitem(last=False)
     _LAYOUTS.move_to_end(key)
