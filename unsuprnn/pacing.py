@@ -17,6 +17,8 @@ from .plan import fit_steps, parse_duration
 from .schedules import lr_schedule, stretched
 
 END_RESERVE = 0.5  # seconds kept for the run's end (final metrics, metrics.json) beside one epoch's overhead
+MARGIN = 0.02      # of the budget, kept against epochs slower than the last two: a run that runs out of time ends
+                   # with its learning rate where it stood, so the plan aims a little early
 
 
 def now() -> float:
@@ -65,7 +67,7 @@ class Pacer:
         """(total steps, steps of the last epoch) that fit in what is left of the budget after `done_epochs`,
         from the last two epochs' seconds a step."""
         t = self.t
-        left = self.budget - (self.clock() - self.started) - self.overhead - END_RESERVE
+        left = self.budget * (1 - MARGIN) - (self.clock() - self.started) - self.overhead - END_RESERVE
         step = sum(self.step_seconds[-2:]) / len(self.step_seconds[-2:])
         more = fit_steps(left, step, t.spe, self.overhead, self.pass_seconds, t.monitors.every, done_epochs + 1)
         epochs = math.ceil(more / t.spe)
