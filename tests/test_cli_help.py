@@ -131,3 +131,19 @@ def test_progress_off_a_terminal_is_one_line_per_epoch(runner, tmp_path):
     assert "\r" not in r.stderr and "\x1b" not in r.stderr
     assert [line.split()[:2] for line in r.stderr.splitlines() if line.startswith("epoch")] == \
         [["epoch", "1/2"], ["epoch", "2/2"]]
+
+
+@pytest.mark.parametrize("name", ["data", "pretrain", "supervised", "cluster", "probe", "export", "report"])
+def test_a_command_s_help_names_only_options_that_exist(runner, name):
+    """Every --option a command's help names is one of its own, or is named with the command that has it
+    ("unsuprnn cluster --clusters auto"): no help points at an option the reader cannot pass."""
+    _, _, cmds = commands()
+    own = {opt for p in cmds[name].params for opt in (*p.opts, *getattr(p, "secondary_opts", ()))} | {"--help"}
+    text = " ".join(invoke(runner, name, "--help").stdout.split())
+    for match in re.finditer(r"(?<![\w-])(--[a-z][a-z0-9-]*)", text):
+        flag = match.group(1)
+        if flag in own:
+            continue
+        before = text[max(0, match.start() - 80):match.start()]
+        other = re.findall(r"(?:unsuprnn |`)(\w+)[^.;]*$", before)
+        assert other and other[-1] in cmds and any(flag in p.opts for p in cmds[other[-1]].params), (name, flag)

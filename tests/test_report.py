@@ -25,11 +25,12 @@ def runs(tiny_run, tmp_path_factory):
 
 
 class Page(HTMLParser):
-    """Tables (rows of (class, text) cells, with each row's class), figures and their images."""
+    """Tables (rows of (class, text) cells, with each row's class), figures (a <figure> with its image, or a
+    gallery <section> of thumbnails) and list items."""
 
     def __init__(self, text):
         super().__init__()
-        self.tables, self.figures, self.items, self._cell, self._li = [], [], [], None, None
+        self.tables, self.figures, self.items, self._cell, self._li, self._in = [], [], [], None, None, None
         self.feed(text)
 
     def handle_starttag(self, tag, attrs):
@@ -40,10 +41,15 @@ class Page(HTMLParser):
             self.tables[-1]["rows"].append({"class": a.get("class", ""), "cells": []})
         elif tag in ("td", "th"):
             self._cell = [a.get("class", ""), ""]
-        elif tag == "figure":
-            self.figures.append({"kind": a["data-kind"], "legends": a["data-legends"].split("|")})
-        elif tag == "img":
+        elif tag in ("figure", "section") and "data-kind" in a:
+            self.figures.append({"kind": a["data-kind"], "legends": a["data-legends"].split("|"), "thumbs": 0,
+                                 "gallery": tag == "section"})
+            self._in = tag
+        elif tag == "img" and self._in == "figure":
             self.figures[-1]["src"], self.figures[-1]["width"] = a["src"], int(a["width"])
+        elif tag == "img" and self._in == "section":
+            self.figures[-1]["thumbs"] += 1
+            self.figures[-1].setdefault("thumb_width", int(a["width"]))
         elif tag == "li":
             self._li = ""
 
@@ -54,6 +60,8 @@ class Page(HTMLParser):
         elif tag == "li":
             self.items.append(self._li)
             self._li = None
+        elif tag == self._in:
+            self._in = None
 
     def handle_data(self, data):
         if self._cell is not None:
@@ -74,33 +82,32 @@ def test_report_answers_are_my_embeddings_better_than_raw_pixels(runner, runs, t
     assert "report: [1/3]" in r.stderr and "report: probing" in r.stderr and "\r" not in r.stderr
     page = Page((tmp_path / "r.html").read_text())
     comparison = [t for t in page.tables if t["class"] == "comparison"]
-    assert len(comparison) == 1  # one dataset, one table
+    assert len(comparison) == 1  # one dataset, one compact table
     header = [c[1] for c in comparison[0]["rows"][0]["cells"]]
+    assert header == ["features", "kNN top-1", "linear top-1", "clusters: accuracy",
+                      "vs raw pixels: kNN / linear / clusters"]
     body = comparison[0]["rows"][1:]
     labels = [row["cells"][0][1] for row in body]
-    assert labels[:2] == ["con (contrastive)", "ae (autoencoder)"]
-    # each reference once, although every run measured its own raw, PCA and random rows
-    assert labels.count("raw pixels") == 1 and sum(lab.startswith("PCA") for lab in labels) == 1
-    assert labels.count("random encoder") == 1 and labels[-1] == "sup (supervised)"
-    assert {"kNN top-1", "kNN top-5", "linear top-1", "cluster acc"} <= set(header)
+    # each reference once, although every run measured its own raw, PCA, UMAP and random rows
+    assert labels[:2] == ["con (contrastive)", "ae (autoencoder)"] and labels[2] == "raw pixels"
+    assert re.fullmatch(r"PCA of raw pixels \(\d+ dims\)", labels[3]) and labels[4:] == [
+        "UMAP of raw pixels", "random encoder", "sup (supervised)"]
     # the best label-free figure of every column is marked, and only it (recomputed from the cells)
-    unranked = {"head K", "head conf.", "auto K", "HDBSCAN clusters", "noise %"}  # what a row is, not how good
-    for j, name in enumerate(header[1:-1], start=1):
-        if name in unranked:
-            assert all(row["cells"][j][0] != "best" for row in body), name
-            continue
+    for j in (1, 2, 3):
         vals = [(number(row["cells"][j][1]), row["cells"][j][0] == "best", row["class"]) for row in body]
         ranked = [v for v, _, kind in vals if v is not None and kind != "kind-supervised"]
         for v, marked, kind in vals:
             assert marked == (kind != "kind-supervised" and v is not None and len(ranked) >= 2
-                              and v >= max(ranked) - 1e-9), (name, vals)
-    # "vs raw": the encoder's kNN top-1 minus raw pixels', in points
-    col = header.index("kNN top-1")
+                              and v >= max(ranked) - 1e-9), (header[j], vals)
+    # "vs raw pixels": the encoder's kNN top-1 minus raw pixels', with its noise bound
     raw = next(row for row in body if row["cells"][0][1] == "raw pixels")
     con = body[0]
     diff = number(con["cells"][-1][1].split("/")[0])
-    assert diff == pytest.approx(number(con["cells"][col][1]) - number(raw["cells"][col][1]), abs=0.011)
-    assert raw["cells"][-1][1] == "-"
+    assert diff == pytest.approx(number(con["cells"][1][1]) - number(raw["cells"][1][1]), abs=0.051)
+    assert re.match(r"[-+]\d+\.\d ±\d+\.\d / ", con["cells"][-1][1]) and raw["cells"][-1][1] == "-"
+    # every figure of every probe method, in its own folded table
+    details = [t for t in page.tables if t["class"] == "detail"]
+    assert len(details) >= 4 and "kNN top-5" in [c[1] for c in details[0]["rows"][0]["cells"]]
     # a sentence per label-free run says where it stands against raw pixels
     said = [i for i in page.items if "against raw pixels" in i]
     assert len(said) == 2 and all(re.search(r"kNN .*(better|worse|within noise)", s) for s in said)
@@ -115,7 +122,11 @@ def test_report_answers_are_my_embeddings_better_than_raw_pixels(runner, runs, t
     kinds = [f["kind"] for f in page.figures]
     assert kinds.count("training") == 1 and kinds.count("confusion") == 3
     assert kinds.count("k-curve") == kinds.count("cluster-gallery") == kinds.count("outliers") == 3
+    assert kinds.count("duplicates") == 3  # (said even where none were found)
     for f in page.figures:
+        if f["gallery"]:  # thumbnails of 8 px digits, enlarged to 64 px
+            assert f["kind"] == "duplicates" or (f["thumbs"] >= 8 and f["thumb_width"] == 64), f
+            continue
         png = base64.b64decode(f["src"].split(",", 1)[1])
         width = Image.open(io.BytesIO(png)).size[0]
         assert width == f["width"] and width >= (1200 if f["kind"] in ("training", "embedding-map") else 600), f["kind"]
@@ -140,12 +151,16 @@ def test_confusion_matrix_is_row_normalised_with_accuracy_in_the_title(monkeypat
 
     def spy(fig):
         ax = fig.axes[0]
-        seen["title"], seen["cells"] = ax.get_title(), [t.get_text() for t in ax.texts]
+        seen["title"], seen["cells"] = fig.get_suptitle(), [t.get_text() for t in ax.texts]
+        seen["ticks"] = [t.get_text() for t in ax.get_xticklabels()]
+        seen["key"] = [t.get_text() for t in fig.texts if t.get_text().startswith("key")]
         return real(fig)
     monkeypatch.setattr(figs, "_render", spy)
     figs.confusion_figure([[8, 2], [1, 89]], ["a", "b"], "run")
-    assert "accuracy 97.00% on 100 test images" in seen["title"]
+    assert "accuracy 97.00% on 100 test images" in seen["title"]  # above the whole figure, colour bar too
     assert seen["cells"] == ["80", "20", "1", "99"]  # percent of each true class, not counts
+    figs.confusion_figure([[8, 2], [1, 89]], ["hubble_deep_field", "b"], "run")
+    assert seen["ticks"] == ["hubble_de.0", "b"] and seen["key"] == ["key: hubble_de.0 = hubble_deep_field"]
 
 
 def test_markdown_report_and_no_overwrite_without_force(runner, runs, tmp_path):
@@ -175,10 +190,10 @@ def test_a_narrower_probe_adds_to_the_earlier_measurements(runner, runs, tmp_pat
     run = tmp_path / "con"
     shutil.copytree(runs / "con", run)
     (run / "probe.json").unlink(missing_ok=True)
-    r = invoke(runner, "probe", "--run", run, "--baselines", "raw,pca,random", "--device", "cpu")
+    r = invoke(runner, "probe", "--run", run, "--baselines", "raw,pca,umap,random", "--device", "cpu")
     assert r.exit_code == 0, r.output
     full = json.loads((run / "probe.json").read_text())
-    assert set(full["results"]) == {"encoder", "raw", "pca", "random"}
+    assert set(full["results"]) == {"encoder", "raw", "pca", "umap", "random"}
     assert full["results"]["pca"]["knn"]["dim"] < 64  # the components that explain 95% of the variance
     r = invoke(runner, "probe", "--run", run, "--method", "knn", "--device", "cpu")
     assert r.exit_code == 0 and "also keeps" in r.stderr
@@ -231,7 +246,7 @@ def test_probe_json_and_grid_refuse_to_overwrite_without_force(runner, runs, tmp
 
 
 def test_best_cells_rank_label_free_rows_and_mark_ties():
-    from unsuprnn.report.tables import Row, best_cells, verdicts, vs_raw
+    from unsuprnn.report.tables import Row, best_cells, main_table, verdicts
     knn = lambda v: {"knn": {"weighted_top1": v}, "kmeans": {"accuracy": v / 2}}
     rows = [Row("a", "run", knn(90.0)), Row("b", "run", knn(95.0)), Row("raw pixels", "raw", knn(95.0)),
             Row("sup", "supervised", knn(99.0)), Row("c", "run", {})]
@@ -239,7 +254,9 @@ def test_best_cells_rank_label_free_rows_and_mark_ties():
             ("linear top-1", ("linear", "accuracy"))]
     # the supervised reference is higher but not ranked; the tie between b and raw pixels marks both
     assert best_cells(rows, cols) == {(1, 0), (2, 0), (1, 1), (2, 1)}
-    assert vs_raw(rows[0], rows[2]) == [-5.0, None, -2.5] and vs_raw(rows[2], rows[2]) == []
+    main = main_table(rows, 359)["rows"]  # differences from raw pixels, each with two standard errors
+    assert main[0]["vs_raw"] == "-5.0 ±3.9 / - / -2.5 ±7.4" and main[2]["vs_raw"] == "-"
+    assert [best for _, best in main[1]["cells"]] == [True, False, True]
     # 359 queries: 2 standard errors of a difference near 95% is about 3.2 points
     said = verdicts(rows, 359)
     assert len(said) == 2 and "kNN 90.00 vs 95.00 (-5.00, worse" in said[0] and "(+0.00, the same" in said[1]

@@ -258,8 +258,8 @@ def export_cmd(o: Given):
 @cmd("report", "run_args", "runs", "report_out", "probe.k_range", "probe.duplicate_threshold", "force_file",
      "train.device", "quiet_steps")
 def report_cmd(o: Given):
-    """Write an HTML or Markdown report: one comparison table per dataset with raw-pixel, PCA, random and
-    supervised references, provenance, loss curves, t-SNE maps, confusion matrices.
+    """Write an HTML or Markdown report: one comparison table per dataset with raw-pixel, PCA, UMAP, random and
+    supervised references, provenance, loss curves, UMAP maps, cluster galleries, confusion matrices.
 
     Runs lacking probe measurements are probed first (only what is missing).
     """

@@ -1,9 +1,10 @@
 """`report`: one page that answers "are my embeddings better than raw pixels?".
 
-For each dataset (runs whose test images and probe settings are the same) one comparison table: every
-run, then raw pixels, PCA, a random encoder and the supervised reference once each; the best label-free
-figure of each column marked, a "vs raw" difference, and a sentence per run saying where it is better,
-worse or within noise. Then provenance (config, probe settings, versions, commit, dates), the training
+For each dataset (runs whose test images and probe settings are the same) one compact comparison table: every
+run, then raw pixels, PCA, UMAP of raw pixels, a random encoder and the supervised reference once each, with
+kNN, linear, clusters and the difference from raw pixels with its noise bound; the best label-free figure of
+each column marked; every probe method's full figures in a table of its own, folded; and a sentence per run
+saying where it is better, worse or within noise. Then provenance (config, probe settings, versions, commit, dates), the training
 curves, UMAP (or t-SNE) maps, the number of clusters the data chooses, each cluster's typical and least
 typical images (the head's clusters, else k-means), the odd ones out and near-duplicates, confusion matrices. Self-contained HTML, or
 Markdown with a folder of PNGs. Runs are probed first where their probe.json lacks a measurement.
@@ -19,8 +20,8 @@ from ..config import ProbeSettings
 from . import cluster_figures as cfigs
 from . import figures as figs
 from .collect import check_report_args, collect, read_run_files
-from .tables import (best_cells, group_key, group_title, provenance, report_columns, table_rows, value, verdicts,
-                     vs_raw)
+from .tables import (detail_tables, group_key, group_title, main_table, provenance, table_rows, unlabelled_table,
+                     value, verdicts)
 
 
 def build_report(runs: list[str | Path], out: str | Path, device="cpu", force: bool = False,
@@ -41,16 +42,16 @@ def build_report(runs: list[str | Path], out: str | Path, device="cpu", force: b
     sections = []
     for group in groups.values():
         rows = table_rows(group)
-        cols = report_columns(rows)
-        raw = next((row for row in rows if row.kind == "raw"), None)
-        sections.append({"title": group_title(group), "rows": rows, "cols": cols, "best": best_cells(rows, cols),
-                         "vs_raw": [vs_raw(row, raw) for row in rows],
-                         "verdicts": verdicts(rows, group[0]["probe"]["query_size"] or 0),
+        n_queries = group[0]["probe"]["query_size"] or 0
+        main = main_table(rows, n_queries) if group[0]["labelled"] else unlabelled_table(rows)
+        sections.append({"title": group_title(group), "rows": rows, "main": main,
+                         "details": detail_tables(rows), "verdicts": verdicts(rows, n_queries),
                          "no_supervised": group[0]["labelled"] and not any(r.kind == "supervised" for r in rows),
                          "unlabelled": not group[0]["labelled"]})
     say("report: drawing figures")
     figures = report_figures(info, sections)
-    write_report(out, sections, provenance(info), nuisance_tables(info), figures, device)
+    notes = [f"{r['name']}: {note}" for r in info for note in r["meta"].get("data_notes", [])]
+    write_report(out, sections, provenance(info), nuisance_tables(info), figures, device, notes)
     return out
 
 
@@ -115,10 +116,8 @@ def report_figures(info: list[dict], sections: list[dict]) -> list[tuple[str, st
         out.append((f"Run {name}: cluster gallery", "cluster-gallery",
                     cfigs.cluster_gallery(r["images"], a, r["labels"], r["classes"], name)))
         if not repeat:
-            out.append((f"Run {name}: odd ones out", "outliers", cfigs.outlier_figure(r["images"], a, name)))
-            if a["pairs"]:
-                out.append((f"Run {name}: near-duplicates", "duplicates",
-                            cfigs.duplicates_figure(r["images"], a, name)))
+            out.append((f"Run {name}: odd ones out", "outliers", cfigs.outlier_gallery(r["images"], a, name)))
+            out.append((f"Run {name}: near-duplicates", "duplicates", cfigs.duplicates_gallery(r["images"], a, name)))
         conf = r["probe"]["results"].get("encoder", {}).get("linear", {}).get("confusion")
         if conf and r.get("source") is None:
             out.append((f"Run {name}: confusion matrix", "confusion",

@@ -19,7 +19,7 @@ from ..names.clusters import parse_k_range
 from ..names.objectives import spec_of
 from ..runs.files import check_run, read_json, read_log
 
-WANTED = ("encoder", "raw", "pca", "random")  # the feature sets every labelled table shows
+WANTED = ("encoder", "raw", "pca", "umap", "random")  # the feature sets every labelled table shows
 
 
 def read_run_files(run: Path) -> dict:

@@ -13,6 +13,7 @@ import numpy as np
 DPI = 100
 PAGE_INCHES = 13.0          # 1,300 px: the page's figure width
 MAP_POINTS = 2000
+SHORT_NAME = 12             # class names longer than this are shortened on the confusion matrix's axes, with a key
 
 
 @dataclasses.dataclass
@@ -62,8 +63,7 @@ def training_figure(runs: list[dict], references: dict[str, float]) -> Figure:
         ax = fig.add_subplot(grid[j // per_row, 2 * (j % per_row):2 * (j % per_row) + 2])
         for r in runs:
             if r["objective"] == objective and r["log"]:
-                ax.plot([e["epoch"] for e in r["log"]], [e["loss"] for e in r["log"]], marker=".",
-                        color=colours[r["name"]], label=r["name"])
+                _curve(ax, [(e["epoch"], e["loss"]) for e in r["log"]], colours[r["name"]], r["name"], "{:.4g}")
         ax.set(xlabel="epoch", ylabel="training loss", title=f"{objective} loss")
         _legend(ax, "run")
     width = 2 * per_row // len(bottom) if bottom else 0
@@ -71,6 +71,16 @@ def training_figure(runs: list[dict], references: dict[str, float]) -> Figure:
         ax = fig.add_subplot(grid[loss_rows, i * width:(i + 1) * width])
         (_knn_panel if panel == "knn" else _collapse_panel)(ax, knn if panel == "knn" else std, colours, references)
     return _render(fig)
+
+
+def _curve(ax, points: list[tuple[float, float]], colour, name: str, fmt: str) -> None:
+    """A run's curve; a curve of one point (a run of one epoch) is its value, written beside its marker."""
+    if len(points) == 1:
+        (x, y), = points
+        ax.plot([x], [y], marker="o", ms=7, color=colour, ls="none", label=f"{name}: {fmt.format(y)} (one epoch)")
+        ax.annotate(fmt.format(y), (x, y), textcoords="offset points", xytext=(8, 0), va="center", fontsize=9)
+        return
+    ax.plot(*zip(*points), marker=".", color=colour, label=name)
 
 
 def _legend(ax, title: str) -> None:
@@ -82,7 +92,7 @@ def _legend(ax, title: str) -> None:
 def _knn_panel(ax, knn: dict, colours: dict, references: dict[str, float]) -> None:
     for name, points in knn.items():
         if points:
-            ax.plot(*zip(*points), marker=".", color=colours[name], label=name)
+            _curve(ax, points, colours[name], name, "{:.2f}")
     styles = iter(["--", ":", "-.", (0, (5, 1))] * 8)
     for label, acc in references.items():
         ax.axhline(acc, color="0.35", lw=1.2, ls=next(styles), label=f"{label}: {acc:.2f}")
@@ -94,7 +104,7 @@ def _collapse_panel(ax, std: dict, colours: dict, references: dict) -> None:
     from ..monitors import COLLAPSED_BELOW
     for name, points in std.items():
         if points:
-            ax.plot(*zip(*points), marker=".", color=colours[name], label=name)
+            _curve(ax, points, colours[name], name, "{:.3f}")
     ax.axhline(1.0, color="green", lw=0.8, ls="--")
     ax.axhline(COLLAPSED_BELOW, color="red", lw=0.8, ls="--")
     ax.set(xlabel="epoch", ylabel="std x sqrt(dim)", ylim=(0, None),
@@ -172,7 +182,10 @@ def confusion_figure(conf: list[list[int]], classes: list[str], title: str) -> F
     accuracy = 100 * np.trace(c) / max(total, 1)
     rows = 100 * c / np.maximum(c.sum(1, keepdims=True), 1)
     side = min(8.0, max(5.0, 0.45 * n + 2))
-    fig, ax = plt.subplots(figsize=(side + 1.2, side), layout="constrained")
+    names = [str(c) for c in classes[:n]]
+    short = [c if len(c) <= SHORT_NAME else f"{c[:SHORT_NAME - 3]}.{i}" for i, c in enumerate(names)]
+    key = [f"{s} = {c}" for s, c in zip(short, names) if s != c]
+    fig, ax = plt.subplots(figsize=(side + 1.6, side + 0.6 + 0.18 * len(key)), layout="constrained")
     im = ax.imshow(rows, cmap="Blues", vmin=0, vmax=100)
     if n <= 20:
         for i in range(n):
@@ -180,10 +193,14 @@ def confusion_figure(conf: list[list[int]], classes: list[str], title: str) -> F
                 if rows[i, j] >= 0.5:
                     ax.text(j, i, f"{rows[i, j]:.0f}", ha="center", va="center", fontsize=9 if n <= 12 else 7,
                             color="white" if rows[i, j] > 50 else "black")
-        ax.set_xticks(range(n), classes[:n], fontsize=9)
-        ax.set_yticks(range(n), classes[:n], fontsize=9)
+        # rotated, and names longer than SHORT_NAME shortened, with a key below: labels never run into each other
+        ax.set_xticks(range(n), short, fontsize=9, rotation=45, ha="right", rotation_mode="anchor")
+        ax.set_yticks(range(n), short, fontsize=9)
     fig.colorbar(im, ax=ax, shrink=0.8, label="% of the true class")
-    ax.set(xlabel="predicted", ylabel="true",
-           title=f"{title}: linear probe, accuracy {accuracy:.2f}% on {int(total)} test images (rows sum to 100%)")
-    ax.title.set_fontsize(10)
+    ax.set(xlabel="predicted", ylabel="true")
+    # the title above the whole figure (over the colour bar too), wrapped to its width
+    fig.suptitle(f"{title}: linear probe, accuracy {accuracy:.2f}% on {int(total)} test images\n(each row, a true "
+                 "class, sums to 100%)", fontsize=10)
+    if key:
+        fig.text(0.01, 0.0, "key: " + "; ".join(key), fontsize=8, ha="left", va="bottom", wrap=True)
     return _render(fig)

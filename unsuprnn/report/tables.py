@@ -1,6 +1,7 @@
-"""The report's tables: one comparison table per dataset (each run, then raw pixels, PCA, random encoders
-and the supervised reference once each), its best cells, the "vs raw" differences and one verdict per
-run; and the provenance table."""
+"""The report's tables: one compact comparison table per dataset (each run, then raw pixels, PCA, UMAP of raw
+pixels, random encoders and the supervised reference once each: kNN, linear, clusters and the difference from
+raw pixels with its noise bound), one detail table per probe method, their best cells, one verdict per run; and
+the provenance table."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import json
 import math
 from pathlib import Path
 
-from ..evaluate.table import UNRANKED, columns
+from ..evaluate.table import UNRANKED
 
 HEADLINE = (("kNN", "knn", "weighted_top1"), ("linear", "linear", "accuracy"))
 
@@ -70,11 +71,13 @@ def table_rows(group: list[dict]) -> list[Row]:
                 refs.setdefault("raw", Row("raw pixels", "raw", res))
             elif name == "pca":  # (older probe.json files also hold pcaNNN rows of a dimension the data did not support)
                 dim = next((m["dim"] for m in res.values() if "dim" in m), "?")
-                refs.setdefault(name, Row(f"PCA of raw pixels ({dim} dims: 95% of the variance)", "reference", res))
+                refs.setdefault(name, Row(f"PCA of raw pixels ({dim} dims)", "reference", res))
+            elif name == "umap":
+                refs.setdefault(name, Row("UMAP of raw pixels", "reference", res))
             elif name == "random":
                 randoms.setdefault(_arch(r["cfg"]), res)
     out = [row for row in rows if row.kind == "run"]
-    out += [refs[k] for k in sorted(refs, key=lambda k: (k != "raw", k))]
+    out += [refs[k] for k in sorted(refs, key=lambda k: ("raw", "pca", "umap").index(k))]
     for arch, res in randoms.items():
         out.append(Row("random encoder" + (f" ({arch})" if len(randoms) > 1 else ""), "reference", res))
     out += [row for row in rows if row.kind == "supervised"]
@@ -87,15 +90,7 @@ def table_rows(group: list[dict]) -> list[Row]:
     return out
 
 
-REPORT_COLUMNS = [("supervised classifier", ("own", "accuracy"))]
-
-
-def report_columns(rows: list[Row]) -> list:
-    """The probe table's columns, and the report's own (a supervised run's own classifier's test
-    accuracy), each only where some row has a figure."""
-    results = [row.results for row in rows]
-    extra = [c for c in REPORT_COLUMNS if any(res.get(c[1][0], {}).get(c[1][1]) is not None for res in results)]
-    return columns([{"results": {str(i): res for i, res in enumerate(results)}}]) + extra
+REPORT_COLUMNS = [("supervised classifier", ("own", "accuracy"))]  # a supervised run's own classifier
 
 
 def value(res: dict, method: str, key: str) -> float | None:
@@ -123,16 +118,6 @@ def best_cells(rows: list[Row], cols) -> set[tuple[int, int]]:
             top = max(v for _, v in vals)
             best |= {(i, j) for i, v in vals if v >= top - 1e-9}
     return best
-
-
-def vs_raw(row: Row, raw: Row | None) -> list[float | None]:
-    """Differences from raw pixels in points: kNN top-1, linear top-1, cluster accuracy."""
-    if raw is None or row is raw:
-        return []
-    out = [None if value(row.results, m, k) is None or value(raw.results, m, k) is None
-           else value(row.results, m, k) - value(raw.results, m, k) for _, m, k in HEADLINE]
-    mine, raw_acc = _cluster_acc(row.results)[0], value(raw.results, "kmeans", "accuracy")
-    return out + [None if mine is None or raw_acc is None else mine - raw_acc]
 
 
 def _noise(p1: float, p2: float, n: int) -> float:
@@ -164,6 +149,76 @@ def verdicts(rows: list[Row], n_queries: int) -> list[str]:
         if parts:
             lines.append(f"{row.label} against raw pixels: " + "; ".join(parts) + ".")
     return lines
+
+
+MAIN = (("kNN top-1", "knn", "weighted_top1"), ("linear top-1", "linear", "accuracy"))
+
+
+def main_table(rows: list[Row], n_queries: int) -> dict:
+    """The comparison a reader takes in at once: per row kNN top-1, linear top-1 and its clusters' accuracy (its
+    head's, else k-means'), each best label-free figure marked, and the differences from raw pixels with the
+    noise bound of each (two standard errors on the queries; for clusters also twice the restarts' spread)."""
+    raw = next((r for r in rows if r.kind == "raw"), None)
+    figures = [[value(r.results, m, k) for _, m, k in MAIN] + [_cluster_acc(r.results)[0]] for r in rows]
+    best = set()
+    for j in range(len(MAIN) + 1):
+        ranked = [(i, f[j]) for i, f in enumerate(figures) if f[j] is not None and rows[i].kind != "supervised"]
+        if len(ranked) >= 2:
+            best |= {(i, j) for i, v in ranked if v >= max(v for _, v in ranked) - 1e-9}
+    out = []
+    for i, row in enumerate(rows):
+        how = _cluster_acc(row.results)[1]
+        cells = [("-" if v is None else f"{v:.2f}" + (" (head)" if j == len(MAIN) and how == "cluster head" else ""),
+                  (i, j) in best) for j, v in enumerate(figures[i])]
+        diffs = []
+        if raw is not None and row is not raw:
+            for j, v in enumerate(figures[i]):
+                ref = figures[rows.index(raw)][j]
+                if v is None or ref is None:
+                    diffs.append("-")
+                    continue
+                noise = _noise(v, ref, n_queries)
+                if j == len(MAIN):
+                    noise = max(noise, 2 * max(_spread(row.results), _spread(raw.results)))
+                diffs.append(f"{v - ref:+.1f} ±{noise:.1f}")
+        out.append({"label": row.label, "kind": row.kind, "cells": cells, "vs_raw": " / ".join(diffs) or "-"})
+    return {"header": ["features", "kNN top-1", "linear top-1", "clusters: accuracy", "vs raw pixels: kNN / linear / "
+                       "clusters"], "rows": out}
+
+
+def unlabelled_table(rows: list[Row]) -> dict:
+    """Without labels nothing is scored: what each run's cluster head found (its K and mean confidence)."""
+    out = [{"label": r.label, "kind": r.kind, "vs_raw": None,
+            "cells": [(str(r.results["head"].get("k", "-")), False),
+                      (f"{r.results['head'].get('mean_confidence', 0):.3f}", False)]}
+           for r in rows if "head" in r.results]
+    return {"header": ["features", "clusters", "head's mean confidence"], "rows": out}
+
+
+def _spread(res: dict) -> float:
+    return res.get("kmeans", {}).get("spread", {}).get("accuracy", {}).get("std", 0.0)
+
+
+def detail_tables(rows: list[Row]) -> list[dict]:
+    """One table per probe method (and a cluster head, and a supervised run's own classifier) with every figure
+    it gives, for the rows it measured; the best label-free figure of each column marked."""
+    from ..evaluate.methods import METHOD_NAMES, method
+    from ..evaluate.table import HEAD_COLUMNS
+    titles = {"knn": "kNN (cosine, temperature-weighted votes; maj.: plain majority)",
+              "linear": "Linear probe (logistic regression on standardized features)",
+              "kmeans": "k-means (the restart with the lowest objective, ± the spread over restarts)",
+              "hdbscan": "HDBSCAN (noise counted wrong in accuracy)", "head": "The cluster stage's head",
+              "own": "The supervised run's own classifier"}
+    groups = [(name, [(t, (name, k)) for t, k in method(name).COLUMNS]) for name in METHOD_NAMES]
+    groups += [("head", HEAD_COLUMNS), ("own", REPORT_COLUMNS)]
+    out = []
+    for name, cols in groups:
+        shown = [r for r in rows if any(value(r.results, m, k) is not None for _, (m, k) in cols)]
+        cols = [c for c in cols if any(value(r.results, *c[1]) is not None for r in shown)]
+        if shown and cols:
+            out.append({"title": titles[name], "method": name, "rows": shown, "cols": cols,
+                        "best": best_cells(shown, cols)})
+    return out
 
 
 def _compare(name: str, a: float, b: float, noise: float) -> str:
