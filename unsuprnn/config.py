@@ -34,10 +34,20 @@ class DataConfig:
     download: bool = opt(False, flag="--download/--no-download", help="Let torchvision fetch missing datasets.")
     test_fraction: float = opt(0.2, gt=0, lt=1, flag="--test-fraction",
                                help="Test share for sources without their own split.")
-    view: str = opt("rows", choices=VIEWS, flag="--view")
-    patch: int = opt(4, 1, 4096, flag="--patch", help="Patch side for --view patches.")
+    # auto by image size (data/views.py): rows up to 32 px; larger images as about 6 x 6 patches, which read the
+    # photograph protocol far better than rows at 64 and 96 px (BENCHMARKS.md, "A view that scales")
+    view: str = opt(AUTO, choices=(AUTO, *VIEWS), flag="--view",
+                    help="How an image becomes a sequence: rows, columns, snake, or patches (a grid of --patch "
+                         "squares, raster order); auto: rows up to 32 px a side, larger images as about 6 x 6 "
+                         "patches, each embedded by a learned linear map (encoder.input_proj).")
+    patch: int | str = opt(AUTO, 1, 4096, also=(AUTO,), flag="--patch",
+                           help="Patch side for --view patches; auto: about a sixth of the image's side.")
     grayscale: bool = opt(False, flag="--grayscale/--color", help="Convert images to one channel.")
-    resize: Optional[int] = opt(None, 1, 4096, flag="--resize", help="Resize images to N x N.")
+    # auto: a 224 px photograph read as 224 rows trained at 26 images/s in 4.3 GB and read worse than raw pixels;
+    # resized to 96 and read as 6 x 6 patches, 212 images/s in 1.7 GB (BENCHMARKS.md, "A view that scales")
+    resize: Optional[int | str] = opt(AUTO, 1, 4096, also=(AUTO,), flag="--resize",
+                                      help="Resize images to N x N; auto: images larger than 96 px a side to 96 x 96, "
+                                           "smaller ones kept; none: keep every size.")
     blur: float = opt(0.0, 0.1, 100, also=(0,), note="Gaussian sigma in pixels, 0 = off", flag="--blur",
                       help="Gaussian blur sigma in pixels (0 = off).")
     binarize: Optional[float] = opt(None, 0, 1, flag="--binarize", help="Threshold in [0, 1]; pixels become 0 or 1.")
@@ -88,9 +98,10 @@ class EncoderConfig:
     dropout: float = opt(0.0, 0, lt=1, flag="--dropout",
                          help="Dropout between RNN layers (sequencer2d: on each block's two branches).")
     pool: str = opt("meanmax", choices=POOLS, flag="--pool")
-    input_proj: int = opt(0, 0, 65536, note="linear patch embedding width, 0 = none", flag="--input-proj",
-                          help="Linear patch embedding width (0 = none; sequencer2d: its token width, 0 = 2 x --hidden "
-                               "x directions).")
+    input_proj: int | str = opt(AUTO, 0, 65536, also=(AUTO,), note="linear patch embedding width, 0 = none",
+                                flag="--input-proj",
+                                help="Linear patch embedding width (0 = none; sequencer2d: its token width, 0 = 2 x "
+                                     "--hidden x directions); auto: 128 for a patch view of an rnn encoder, else 0.")
     stacks: str = opt("joint", choices=STACKS, flag="--stacks",
                       help="joint: torch's bidirectional RNN; separate: the two directions as stacks of their own, "
                            "so that each step's forward output sees no later step (needed by cpc and apc with more "
@@ -152,7 +163,7 @@ def k_setting(flag, help: str):
 
 def k_range_setting():
     return opt(K_RANGE, flag="--k-range", parse=parse_k_range,
-               help="The numbers of clusters --clusters auto chooses from, A:B.")
+               help="The numbers of clusters that `auto` chooses from, A:B.")
 
 
 @dataclass

@@ -26,8 +26,8 @@ COLLAPSED_BELOW = 0.05
 
 def knn_monitor_indices(labels: torch.Tensor, train_idx: torch.Tensor, test_idx: torch.Tensor | None, seed: int):
     """Seeded subsets (labelled rows only) of the train and test splits for the per-epoch kNN, or None."""
-    if test_idx is None:
-        return None
+    if test_idx is None or len(labels[train_idx][labels[train_idx] >= 0].unique()) < 2:
+        return None  # (no test split, or one class: a kNN of one class is trivially right)
     g = torch.Generator().manual_seed(seed)
     out = []
     for idx in (train_idx, test_idx):

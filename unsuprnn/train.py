@@ -19,16 +19,19 @@ import torch
 
 from .budget import check_activations, check_model_fits, check_schedule_size, warn_if_absurd
 from .calibrate import time_training
-from .config import Config
+from .config import Config, check_config
 from .data.dataset import load_dataset
 from .data.preprocess import channel_stats, check_not_blank
 from .data.images import Images
 from .data.loader import BatchLoader
+from .data.notes import data_notes
+from .data.views import resolve_view
+from .names.encoders import specs as encoder_specs
 from .data.pipeline import SequencePipeline, build_pipeline
 from .devices import make_fabric, resolve_device, resolve_precision
 from .errors import UserError
 from .models.batchnorm import global_batchnorm
-from .models.encoders import build_encoder
+from .models.encoders import build_encoder, resolve_input_proj
 from .monitors import MONITOR_POINTS, MONITOR_SHARE, EpochMonitors, collapse_verdict, supervised_test_metrics
 from .names.objectives import spec_of
 from .objectives import build_objective
@@ -159,6 +162,14 @@ def setup(cfg: Config, fabric, device: torch.device, resuming: bool, started: fl
     if spec_of(cfg.objective.name).uses_labels and not (ds.labels[train_idx] >= 0).any():
         raise UserError(f"{ds.spec} has no labels; the {cfg.objective.name} objective needs a labelled dataset")
     check_not_blank(ds.images, train_idx, ds.spec)
+    view = "; ".join(filter(None, [resolve_view(cfg.data, ds.shape, encoder_specs()[cfg.encoder.kind].views),
+                                   resolve_input_proj(cfg.encoder, cfg.data.view)]))
+    check_config(cfg)  # (the view resolved: what the encoder kind reads)
+    if fabric.global_rank == 0 and not resuming:
+        for note in data_notes(ds):  # what loading changed in the user's images, said before training
+            print(f"note: {note}", file=sys.stderr)
+        if view and cfg.data.view != "rows":  # (a reader of a large-image run should know how it is read)
+            print(view, file=sys.stderr)
     mean, std = channel_stats(ds.images, train_idx, tc.seed)
     pipeline = build_pipeline(cfg.data, cfg.augment, ds.shape, mean, std)
 
@@ -185,6 +196,8 @@ def setup(cfg: Config, fabric, device: torch.device, resuming: bool, started: fl
     t = Training(cfg, fabric, ds, pipeline, objective, objective, optimizer, loader, loader_gen, aug_gen,
                  (mean, std), monitors)
     plan_schedule(t, resuming, started)
+    if view and cfg.data.view != "rows":
+        t.plan["view"] = view  # (what `auto` chose for the view of large images, recorded in meta.json)
     return t
 
 
@@ -344,7 +357,7 @@ def run_meta(t: Training, precision: str, start_epoch: int) -> dict:
         "sequence_shape": list(t.pipeline.seq_shape), "embedding_dim": encoder.out_dim,
         "num_classes": len(ds.classes), "classes": ds.classes, "mean": t.stats[0], "std": t.stats[1],
         "parameters": sum(p.numel() for p in encoder.parameters()),
-        "resumed_at_epoch": start_epoch or None, "schedule": t.plan}
+        "resumed_at_epoch": start_epoch or None, "schedule": t.plan, "data_notes": data_notes(ds)}
 
 
 def final_metrics(t: Training, log: list[dict], elapsed: float) -> dict:

@@ -148,7 +148,7 @@ def test_a_budget_plans_its_steps(runner, tmp_path):
 
 
 @pytest.mark.parametrize("args,says", [
-    (["--encoder", "sequencer2d"], "--view patches"),
+    (["--encoder", "sequencer2d", "--view", "rows"], "--view patches"),
     (["--encoder", "sequencer2d", "--view", "patches", "--stacks", "separate"], "drop --stacks"),
     (["--encoder", "sequencer2d", "--view", "patches", "--pool", "last"], "no last step"),
     (["--encoder", "sequencer2d", "--view", "patches", "--objective", "cpc"], "use --encoder rnn"),

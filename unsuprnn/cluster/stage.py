@@ -33,6 +33,7 @@ from ..data.dataset import load_dataset_matching
 from ..data.augment import BatchAugment
 from ..data.images import Images
 from ..data.loader import BatchLoader
+from ..data.notes import data_notes
 from ..data.pipeline import SequencePipeline
 from ..devices import resolve_device
 from ..errors import UserError
@@ -361,7 +362,8 @@ def run_meta(t: ClusterTraining, start_epoch: int) -> dict:
         "stage": "cluster", "source_run": str(t.source[0].resolve()), "source_encoder_sha256": t.source[1],
         "objective": cfg.objective.name, "device": str(t.device), "dataset": ds.spec, "split": ds.split_info,
         "clusters": t.clusters, "neighbors": cfg.cluster.neighbors, "neighbor_accuracy": neighbor_accuracy(t),
-        "embedding_dim": t.encoder.out_dim, "classes": ds.classes, "resumed_at_epoch": start_epoch or None} | t.k_choice
+        "embedding_dim": t.encoder.out_dim, "classes": ds.classes, "resumed_at_epoch": start_epoch or None,
+        "data_notes": data_notes(ds)} | t.k_choice
 
 
 def final_metrics(t: ClusterTraining, log: list[dict], best: int, elapsed: float, head: nn.Module) -> dict:

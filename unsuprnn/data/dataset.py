@@ -12,9 +12,18 @@ from .preprocess import preprocess
 from .sources import load_source
 
 
+AUTO_RESIZE = 96  # resize auto: images larger than this many pixels a side are resized to it
+
+
 def load_dataset(cfg: DataConfig, seed: int) -> Images:
-    """The dataset named by `cfg`, preprocessed, with its splits."""
+    """The dataset named by `cfg`, preprocessed, with its splits; `resize: auto` is resolved in `cfg`, in place
+    (images larger than AUTO_RESIZE px a side to AUTO_RESIZE x AUTO_RESIZE, others kept)."""
     ds = load_source(cfg, seed)
+    if cfg.resize == "auto":
+        _, h, w = ds.shape
+        cfg.resize = AUTO_RESIZE if max(h, w) > AUTO_RESIZE else None
+        if cfg.resize:
+            ds.changes["resize_auto"] = {"from": [h, w], "to": AUTO_RESIZE}
     ds.images = preprocess(ds.images, cfg)
     return ds
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import sys
 from pathlib import Path
@@ -39,6 +40,41 @@ def _list_images(root: Path) -> list[Path]:
 
 
 SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+GREY_MODES = ("1", "L", "LA", "La", "I", "F") + SIXTEEN_BIT
+
+
+class Changes:
+    """What decoding did to a folder's images that a user may not expect, counted (data.notes words it)."""
+
+    def __init__(self, mode: str, resize: int | None):
+        self.mode, self.resize = mode, resize
+        self.resized, self.enlarged, self.smallest, self.factor = 0, 0, None, 1.0
+        self.to_rgb, self.to_grey, self.alpha = 0, 0, 0
+
+    def add(self, was: tuple[int, int, bool, bool]) -> None:
+        w, h, grey, alpha = was
+        if self.resize and (w, h) != (self.resize, self.resize):
+            self.resized += 1
+            self.enlarged += self.resize > min(w, h)
+            if self.smallest is None or w * h < self.smallest[0] * self.smallest[1]:
+                self.smallest = (w, h)
+            self.factor = max(self.factor, self.resize / min(w, h))
+        self.to_rgb += grey and self.mode == "RGB"
+        self.to_grey += not grey and self.mode == "L"
+        self.alpha += alpha
+
+    def record(self) -> dict:
+        out = {}
+        if self.resized:
+            out["resized"] = {"count": self.resized, "to": self.resize, "enlarged": self.enlarged,
+                              "smallest": list(self.smallest), "largest_factor": round(self.factor, 2)}
+        if self.to_rgb:
+            out["grey_to_rgb"] = self.to_rgb
+        if self.to_grey:
+            out["colour_to_grey"] = self.to_grey
+        if self.alpha:
+            out["alpha_dropped"] = self.alpha
+        return out
 
 
 def _to_8bit(im):
@@ -54,8 +90,8 @@ def _to_8bit(im):
 class _Decoder(torch.utils.data.Dataset):
     """Decode one image file to uint8 [C, H, W]; errors come back as text (raised by the caller)."""
 
-    def __init__(self, paths: list[Path], mode: str, resize: Optional[int]):
-        self.paths, self.mode, self.resize = paths, mode, resize
+    def __init__(self, paths: list[Path], mode: str, resize: Optional[int | str]):
+        self.paths, self.mode, self.resize = paths, mode, None if resize == "auto" else resize  # (auto: after loading)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -69,13 +105,15 @@ class _Decoder(torch.utils.data.Dataset):
                 im = _to_8bit(ImageOps.exif_transpose(im))  # as a viewer shows it: EXIF orientation applied
                 if 0 in im.size:
                     return None, f"image {p} is {im.size[0]}x{im.size[1]} pixels (empty); remove or replace the file"
+                alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (im.mode == "P" and "transparency" in im.info)
+                was = (im.size[0], im.size[1], im.mode in GREY_MODES, alpha)
                 im = im.convert(self.mode)
                 if self.resize:
                     im = im.resize((self.resize, self.resize), Image.BILINEAR)
         except Exception as exc:  # PIL raises many types for damaged files
             return None, f"cannot decode image {p} ({exc}); remove or replace the file"
         a = np.asarray(im, dtype=np.uint8)
-        return (a[None] if a.ndim == 2 else a.transpose(2, 0, 1)), str(p)
+        return (a[None] if a.ndim == 2 else a.transpose(2, 0, 1)), str(p), was
 
 
 def _first_mode(path: Path, cfg: DataConfig) -> str:
@@ -87,23 +125,24 @@ def _first_mode(path: Path, cfg: DataConfig) -> str:
         raise UserError(f"cannot decode image {path} ({exc}); remove or replace the file") from None
 
 
-def _decode(paths: list[Path], cfg: DataConfig, dest) -> None:
+def _decode(paths: list[Path], cfg: DataConfig, dest) -> dict:
     """Decode every image into `dest` (a uint8 [N, C, H, W] array, e.g. a memory map), in batches,
-    with DataLoader workers for large folders."""
+    with DataLoader workers for large folders. Returns what decoding changed (`Changes.record`)."""
     from ..progress import on_terminal, progress_bar
 
     mode = _first_mode(paths[0], cfg)
     workers = min(4, len(os.sched_getaffinity(0))) if len(paths) >= 2000 else 0
     loader = torch.utils.data.DataLoader(_Decoder(paths, mode, cfg.resize), batch_size=256, num_workers=workers,
                                          collate_fn=list)
-    size, row = None, 0
+    size, row, changes = None, 0, Changes(mode, None if cfg.resize == "auto" else cfg.resize)
     if len(paths) >= 2000 and not on_terminal():
         print(f"decoding {len(paths)} images (once; later loads read the cache)", file=sys.stderr)
     with progress_bar(len(paths) >= 2000, total=len(paths), desc="decoding images", unit="img") as bar:
         for batch in loader:
-            for arr, info in batch:
+            for arr, info, *was in batch:
                 if arr is None:
                     raise UserError(info)
+                changes.add(was[0])
                 if size is None:
                     size = arr.shape
                 elif arr.shape != size:
@@ -112,10 +151,11 @@ def _decode(paths: list[Path], cfg: DataConfig, dest) -> None:
                 dest[row] = arr
                 row += 1
             bar.update(len(batch))
+    return changes.record()
 
 
 def _probe_shape(path: Path, cfg: DataConfig) -> tuple[int, int, int]:
-    arr, info = _Decoder([path], _first_mode(path, cfg), cfg.resize)[0]
+    arr, info, *_ = _Decoder([path], _first_mode(path, cfg), cfg.resize)[0]
     if arr is None:
         raise UserError(info)
     return arr.shape
@@ -130,7 +170,8 @@ def _cache_file(root: Path, paths: list[Path], cfg: DataConfig) -> Path:
     ctime and inode (a file replaced with `cp -p`, `rsync -a` or `tar` keeps its mtime, not its ctime or
     inode), plus the bytes of a sample of files. Recomputed at every load, so a cache never answers
     for other bytes."""
-    tag = hashlib.sha256(f"{root.resolve()}|gray={cfg.grayscale}|resize={cfg.resize}".encode()).hexdigest()[:12]
+    resize = None if cfg.resize == "auto" else cfg.resize  # (auto resizes after loading: the cache of the originals)
+    tag = hashlib.sha256(f"{root.resolve()}|gray={cfg.grayscale}|resize={resize}".encode()).hexdigest()[:12]
     h = hashlib.sha256()
     for p in paths:
         st = p.stat()
@@ -150,6 +191,7 @@ def _drop_stale_caches(cache: Path) -> None:
         parts = old.stem.split("-")
         if old != cache and ((len(parts) == 3 and parts[1] == tag) or len(parts) == 2):
             old.unlink(missing_ok=True)
+            old.with_suffix(".json").unlink(missing_ok=True)
 
 
 def _preallocate(path: Path) -> None:
@@ -170,8 +212,9 @@ def _preallocate(path: Path) -> None:
 
 
 def load_folder_source(arg: str, cfg: DataConfig):
-    """-> (images uint8 [N, C, H, W] memory map, labels, class names, splits or None, file paths)."""
-    from ..atomic import atomic_path
+    """-> (images uint8 [N, C, H, W] memory map, labels, class names, splits or None, file paths, what decoding
+    changed)."""
+    from ..atomic import atomic_path, write_text
 
     root = Path(arg)
     split_dirs = [d for d in ("train", "test") if (root / d).is_dir()]
@@ -189,12 +232,13 @@ def load_folder_source(arg: str, cfg: DataConfig):
     if not all_paths:
         raise UserError(f"no images (.png/.jpg/.jpeg/.bmp) under {root}; put images in class subfolders or flat")
     cache = _cache_file(root, all_paths, cfg)
-    images = None
+    notes = cache.with_suffix(".json")  # what decoding changed, kept beside the cache
+    images, changes = None, None
     if cache.is_file():
         try:
-            images = open_memmap(cache)
+            images, changes = open_memmap(cache), json.loads(notes.read_text())
         except Exception:
-            images = None  # a damaged cache is rebuilt
+            images = None  # a damaged cache (or one kept without its notes) is rebuilt
     if images is None or len(images) != len(all_paths):
         shape = (len(all_paths),) + _probe_shape(all_paths[0], cfg)
         try:  # decode straight into a memory-mapped cache: bounded memory, decoded once
@@ -202,9 +246,10 @@ def load_folder_source(arg: str, cfg: DataConfig):
                 np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape).flush()
                 _preallocate(tmp)
                 mm = np.lib.format.open_memmap(tmp, mode="r+")
-                _decode(all_paths, cfg, mm)
+                changes = _decode(all_paths, cfg, mm)
                 mm.flush()
                 del mm
+            write_text(notes, json.dumps(changes))
             images = open_memmap(cache)
             _drop_stale_caches(cache)
         except (OSError, DiskFull) as exc:  # a read-only or full disk: decode into memory instead
@@ -212,10 +257,10 @@ def load_folder_source(arg: str, cfg: DataConfig):
                 print(f"warning: no space for the decoded-image cache in {cache.parent}; decoding into memory "
                       "instead (free some space or set data.cache_dir)", file=sys.stderr)
             images = np.empty(shape, dtype=np.uint8)
-            _decode(all_paths, cfg, images)
+            changes = _decode(all_paths, cfg, images)
     splits = None
     if split_dirs:
         names = np.array([s or "" for s in split_of])
         splits = {s: torch.from_numpy(np.flatnonzero(names == s)).long() for s in split_dirs}
     return (torch.from_numpy(images), torch.tensor(all_labels, dtype=torch.long), class_names, splits,
-            [str(p) for p in all_paths])
+            [str(p) for p in all_paths], changes)

@@ -29,6 +29,7 @@ class Images:
     paths: Optional[list[str]] = None
     spec: str = ""
     split_info: dict = field(default_factory=dict)
+    changes: dict = field(default_factory=dict)  # what loading changed in the images (a folder's: data/folder.py)
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:

@@ -17,7 +17,7 @@ import torch
 
 from ..config import AugmentConfig, DataConfig
 from .augment import BatchAugment
-from .views import make_view
+from .views import make_view, resolve_view
 
 INTENSITIES = ("keep", "standardize", "canonical")
 
@@ -89,6 +89,12 @@ class SequencePipeline(torch.nn.Module):
 
 
 def build_pipeline(data: DataConfig, augment: AugmentConfig, shape, mean, std) -> SequencePipeline:
+    """The pipeline of `data` for images of `shape` (C, H, W); a view or patch still `auto` is resolved as a run
+    resolves it (views.resolve_view), in a copy."""
+    if data.view == "auto" or data.patch == "auto":
+        import copy
+        data = copy.deepcopy(data)
+        resolve_view(data, shape)
     if not data.normalize:
         mean, std = [0.0] * shape[0], [1.0] * shape[0]
     return SequencePipeline(shape, data.view, data.patch, mean, std, augment, data.intensity)

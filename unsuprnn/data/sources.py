@@ -211,11 +211,11 @@ def load_source(cfg: DataConfig, seed: int) -> Images:
         raw = load_digits_source(spec, cfg)
     else:
         raw = load_torchvision_source(spec, cfg)
-    images, labels, classes, splits, paths = raw
+    images, labels, classes, splits, paths, *changes = raw  # (a folder says what decoding changed)
     split_info = {"source": "own"}
     if splits is None:
         splits = stratified_split(labels, cfg.test_fraction, seed)
         split_info = {"source": "stratified", "test_fraction": cfg.test_fraction, "seed": seed}
     split_info["sizes"] = {k: int(len(v)) for k, v in splits.items()}
     return Images(images=images, labels=labels, classes=classes, splits=splits, paths=paths,
-                  spec=spec, split_info=split_info)
+                  spec=spec, split_info=split_info, changes=changes[0] if changes else {})

@@ -41,8 +41,14 @@ class ProbeData:
 
     @property
     def labelled(self) -> bool:
-        """Whether both the bank and the queries have labels (what the labelled methods need)."""
-        return bool((self.bank_y >= 0).any()) and bool((self.query_y >= 0).any())
+        """Whether the bank has labels of two classes or more and the queries labels too (what the methods that
+        score against labels need: a kNN of one class is trivially right, a linear probe cannot fit)."""
+        return len(self.bank_y[self.bank_y >= 0].unique()) >= 2 and bool((self.query_y >= 0).any())
+
+    @property
+    def unscored_because(self) -> str:
+        """Why the labelled methods cannot score these images (where `labelled` is False)."""
+        return "has one class" if (self.bank_y >= 0).any() else "has no labels"
 
 
 def load_probe_data(cfg: Config, shape: tuple, dataset: str | None = None,
@@ -99,10 +105,12 @@ def plan_methods(methods: tuple[str, ...], explicit: bool, settings: ProbeSettin
     if not data.labelled:
         needing = [m for m in methods if method(m).NEEDS_LABELS]
         if needing and explicit:
-            raise UserError(f"{data.bank_spec} has no labels, so {', '.join(needing)} cannot be measured; "
-                            "probe with --method kmeans --clusters K, or give a labelled --dataset")
+            raise UserError(f"{data.bank_spec} {data.unscored_because}, so {', '.join(needing)} cannot be measured; "
+                            "probe with --method kmeans --clusters K, or give a --dataset labelled with two classes "
+                            "or more")
         methods = tuple(m for m in methods if m not in needing)
-        notes += [f"no labels: {', '.join(needing)} need labels and were not measured"] if needing else []
+        notes += [f"{data.bank_spec} {data.unscored_because}: {', '.join(needing)} need labels of two classes or "
+                  "more and were not measured"] if needing else []
         if settings.clusters == CLASSES:  # no classes to count: a cluster run's K, else one chosen from the data
             settings = dataclasses.replace(settings, clusters=head_k or AUTO)
     n_bank = int((data.bank_y >= 0).sum())
@@ -138,14 +146,17 @@ def run_probe(run: str | Path, methods: tuple[str, ...] = METHOD_NAMES, baseline
         f"({time.perf_counter() - t0:.1f} s)")
     dims: dict = {}
     sets = feature_sets(loaded, data, baselines or [], device, progress, dims, say=say)
-    results = {name: score_features(b, data.bank_y, q, data.query_y, len(data.classes), methods, settings,
+    # labels of one class score nothing (every clustering is "right"): the methods see the images as unlabelled
+    bank_y, query_y = (data.bank_y, data.query_y) if data.labelled or not (data.bank_y >= 0).any() else \
+        (torch.full_like(data.bank_y, -1), torch.full_like(data.query_y, -1))
+    results = {name: score_features(b, bank_y, q, query_y, len(data.classes), methods, settings,
                                     cfg.train.seed, device, say, name)
                for name, (b, q) in sets.items()}
     for name, dim in dims.items():  # what a feature set's size depends on the data for (the PCA baseline's)
         for res in results[name].values():
             res["dim"] = dim
     if head is not None:  # a cluster run: its own head's clusters, beside k-means on the same embeddings
-        results["encoder"]["head"] = head_scores(head, sets["encoder"][1], data.query_y)
+        results["encoder"]["head"] = head_scores(head, sets["encoder"][1], query_y)
     sources = {"supervised": str(Path(b.partition("=")[2])) for b in baselines or [] if b.startswith("supervised=")}
     return {"run": str(run), "bank": data.bank_spec, "queries": data.query_spec,
             "bank_size": len(data.bank_idx), "query_size": len(data.query_idx),

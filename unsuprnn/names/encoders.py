@@ -13,6 +13,7 @@ An encoder file holds
   at a step see no later step (what objectives that predict ahead need), else why not;
 - `activation_floats(cfg, sequence_shape) -> int`: about how many floats one image's pass keeps for the
   backward pass (the memory check before a run);
+- `input_proj(cfg, patches) -> int`: encoder.input_proj with `auto` resolved, for a patch view or another;
 - `describe(cfg, data_cfg) -> str`: the encoder in a few words (the report's provenance table).
 """
 
@@ -76,7 +77,7 @@ def check_kind_settings(kind: str, view: str, encoder_settings: dict) -> None:
     spec = specs().get(kind)
     if spec is None:
         raise UserError(f"unknown encoder '{kind}'; use one of: {', '.join(kinds())}")
-    if spec.views and view not in spec.views:
+    if spec.views and view not in spec.views and view != "auto":  # (auto resolves to a view the kind reads)
         raise UserError(f"--encoder {kind} {spec.needs}, not as {view}; pass --view {spec.views[0]}"
                         + (" (--patch P sets their side)" if spec.views[0] == "patches" else ""))
     for key, value in spec.fixed.items():

@@ -43,6 +43,16 @@ def activation_floats(cfg: EncoderConfig, sequence_shape: tuple[int, int]) -> in
     return encoder_module(cfg.kind).activation_floats(cfg, sequence_shape)
 
 
+def resolve_input_proj(cfg: EncoderConfig, view: str) -> str | None:
+    """Resolve `auto` in encoder.input_proj for `view`, in place (the kind's file says how); returns what it chose,
+    or None where it was not auto."""
+    if cfg.input_proj != "auto":
+        return None
+    cfg.input_proj = encoder_module(cfg.kind).input_proj(cfg, view == "patches")
+    return f"input_proj auto: each step embedded to {cfg.input_proj} by a learned linear map" if cfg.input_proj else \
+        None
+
+
 def describe_encoder(cfg: EncoderConfig, data: DataConfig) -> str:
     """The encoder in a few words (the report's provenance)."""
     return encoder_module(cfg.kind).describe(cfg, data)

@@ -104,9 +104,19 @@ class RNNEncoder(nn.Module):
         return self.encode(x)[0]
 
 
+TOKEN_WIDTH = 128  # input_proj auto on a patch view: each patch embedded to this width by a learned linear map
+
+
+def input_proj(cfg: EncoderConfig, patches: bool) -> int:
+    """encoder.input_proj, `auto` resolved: TOKEN_WIDTH where the view is patches (a patch of 12 x 12 x 3 is 432
+    numbers a step), else 0."""
+    return cfg.input_proj if cfg.input_proj != "auto" else TOKEN_WIDTH if patches else 0
+
+
 def build(cfg: EncoderConfig, input_dim: int, grid: tuple[int, int] | None = None) -> RNNEncoder:
     return RNNEncoder(input_dim, cell=cfg.cell, hidden=cfg.hidden, layers=cfg.layers, bidirectional=cfg.bidirectional,
-                      dropout=cfg.dropout, pool=cfg.pool, input_proj=cfg.input_proj, stacks=cfg.stacks)
+                      dropout=cfg.dropout, pool=cfg.pool, input_proj=input_proj(cfg, grid is not None),
+                      stacks=cfg.stacks)
 
 
 def activation_floats(cfg: EncoderConfig, sequence_shape: tuple[int, int]) -> int:

@@ -133,7 +133,7 @@ def build(cfg: EncoderConfig, input_dim: int, grid: tuple[int, int] | None = Non
         raise UserError("--encoder sequencer2d reads the image as a grid of patches; pass --view patches "
                         "(--patch P sets their side)")
     return Sequencer2DEncoder(input_dim, grid, cell=cfg.cell, hidden=cfg.hidden, blocks=cfg.layers,
-                              bidirectional=cfg.bidirectional, dropout=cfg.dropout, pool=cfg.pool, width=cfg.input_proj)
+                              bidirectional=cfg.bidirectional, dropout=cfg.dropout, pool=cfg.pool, width=_width(cfg))
 
 
 def activation_floats(cfg: EncoderConfig, sequence_shape: tuple[int, int]) -> int:
@@ -141,9 +141,19 @@ def activation_floats(cfg: EncoderConfig, sequence_shape: tuple[int, int]) -> in
     3x-wide channel MLP at every token."""
     t, d = sequence_shape
     dirs = 2 if cfg.bidirectional else 1
-    width = cfg.input_proj or 2 * cfg.hidden * dirs
+    width = _width(cfg) or 2 * cfg.hidden * dirs
     per_block = 2 * 12 * cfg.hidden * dirs + 2 * cfg.hidden * dirs + (4 + 2 * MLP_RATIO) * width
     return t * (4 * d + width + cfg.layers * per_block)
+
+
+def _width(cfg: EncoderConfig) -> int:
+    """The token width asked for (0, and auto: 2 x hidden x directions, as the paper's)."""
+    return input_proj(cfg, True)
+
+
+def input_proj(cfg: EncoderConfig, patches: bool) -> int:
+    """encoder.input_proj, `auto` resolved: 0 (its tokens 2 x hidden x directions wide, as the paper's)."""
+    return 0 if cfg.input_proj == "auto" else cfg.input_proj
 
 
 def describe(cfg: EncoderConfig, data: DataConfig) -> str:
