@@ -96,7 +96,8 @@ def test_auto_epochs_make_train_steps(runner, tmp_path):
     r = invoke(runner, "pretrain", "--out", tmp_path / "run", *args)
     assert r.exit_code == 0, r.output
     plan = json.loads((tmp_path / "run" / "meta.json").read_text())["schedule"]
-    assert plan == {"batch_size": 128, "steps_per_epoch": 11, "how": "auto", "epochs": 3, "steps": 33}
+    assert {k: plan[k] for k in ("batch_size", "steps_per_epoch", "how", "epochs", "steps")} == \
+        {"batch_size": 128, "steps_per_epoch": 11, "how": "auto", "epochs": 3, "steps": 33}
 
 
 def knn_log(values):
@@ -157,28 +158,38 @@ def test_fit_steps_counts_whole_epochs_then_part_of_one():
     assert fit_steps(0.05, 0.1, 10, 0.0, 0.0, 1, 1) == 0 and fit_steps(-1.0, 0.1, 10, 0.0, 0.0, 1, 1) == 0
 
 
-def test_a_budget_run_re_plans_when_its_steps_slow_down_and_ends_in_its_budget(tmp_path, monkeypatch):
-    """A fake clock: the timed steps say 0.01 s, the first epochs take 0.1 s a step and, from the fourth on, 0.2 s
-    (the machine got busy). The run re-plans after each epoch, ends within its budget (not under 90% of it), and
-    its learning rate still ends near 0."""
+def fake_clock(monkeypatch, seconds_a_step):
+    """A --budget run on a fake clock: the timing before training says 0.01 s a step, and each epoch then takes
+    `seconds_a_step(epoch)` a step (monitors and checkpoints take no time). Returns the clock ({"now": s})."""
     import unsuprnn.pacing as pacing
     import unsuprnn.train as training
-    from tests.conftest import tiny_config
-    clock = {"now": 0.0}
+    clock, real_epoch = {"now": 0.0}, training.train_one_epoch
     monkeypatch.setattr(pacing, "now", lambda: clock["now"])
     monkeypatch.setattr(training, "time_training", lambda t: {"step": 0.01, "checkpoint": 0.0, "monitors": 0.0})
-    real_epoch = training.train_one_epoch
 
     def epoch_on_the_fake_clock(t, epoch, bar):
         entry = real_epoch(t, epoch, bar)
-        steps = entry["step"] - epoch * t.spe
-        entry["seconds"] = steps * (0.1 if epoch < 3 else 0.2)
+        entry["seconds"] = (entry["step"] - epoch * t.spe) * seconds_a_step(epoch)
         clock["now"] += entry["seconds"]
         return entry
     monkeypatch.setattr(training, "train_one_epoch", epoch_on_the_fake_clock)
+    return clock
+
+
+def budget_config(budget: str):
+    from tests.conftest import tiny_config
     cfg = tiny_config(epochs="auto")
-    cfg.train.budget, cfg.train.knn_every = "10s", 0
-    training.train(cfg, tmp_path / "run", quiet=True, started=0.0)
+    cfg.train.budget, cfg.train.knn_every = budget, 0
+    return cfg
+
+
+def test_a_budget_run_re_plans_when_its_steps_slow_down_and_ends_in_its_budget(tmp_path, monkeypatch):
+    """The timed steps say 0.01 s, the first epochs take 0.1 s a step and, from the fourth on, 0.2 s (the machine
+    got busy). The run re-plans after each epoch, ends within its budget (not under 90% of it), and its learning
+    rate still ends near 0."""
+    import unsuprnn.train as training
+    clock = fake_clock(monkeypatch, lambda epoch: 0.1 if epoch < 3 else 0.2)
+    training.train(budget_config("10s"), tmp_path / "run", quiet=True, started=0.0)
     meta = json.loads((tmp_path / "run" / "meta.json").read_text())
     log = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     plan = meta["schedule"]
@@ -192,23 +203,12 @@ def test_a_budget_run_re_plans_when_its_steps_slow_down_and_ends_in_its_budget(t
 def test_a_resumed_budget_run_follows_the_schedule_it_stopped_in(tmp_path, monkeypatch):
     """Killed after its third checkpoint and resumed, a --budget run (re-planned on a fake clock) ends with the
     weights of the run that was not interrupted: the re-plans travel in its checkpoint."""
-    import unsuprnn.pacing as pacing
     import unsuprnn.runs.lifecycle as lifecycle
     import unsuprnn.train as training
-    from tests.conftest import die_after_checkpoint, tiny_config
+    from tests.conftest import die_after_checkpoint
     from unsuprnn.runs.checkpoint import load_checkpoint
-    monkeypatch.setattr(training, "time_training", lambda t: {"step": 0.01, "checkpoint": 0.0, "monitors": 0.0})
-    real_epoch, real_end, clock = training.train_one_epoch, lifecycle.RunRecorder.end_epoch, {"now": 0.0}
-    monkeypatch.setattr(pacing, "now", lambda: clock["now"])
-
-    def epoch_on_the_fake_clock(t, epoch, bar):
-        entry = real_epoch(t, epoch, bar)
-        entry["seconds"] = (entry["step"] - epoch * t.spe) * 0.1
-        clock["now"] += entry["seconds"]
-        return entry
-    monkeypatch.setattr(training, "train_one_epoch", epoch_on_the_fake_clock)
-    cfg = tiny_config(epochs="auto")
-    cfg.train.budget, cfg.train.knn_every = "5s", 0
+    clock, real_end = fake_clock(monkeypatch, lambda epoch: 0.1), lifecycle.RunRecorder.end_epoch
+    cfg = budget_config("5s")
     training.train(cfg, tmp_path / "straight", quiet=True, started=0.0)
     clock["now"] = 0.0
     die_after_checkpoint(monkeypatch, 3)
@@ -220,3 +220,15 @@ def test_a_resumed_budget_run_follows_the_schedule_it_stopped_in(tmp_path, monke
     b = load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")
     assert a["plan"]["replans"] and a["plan"] == b["plan"] and a["epoch"] == b["epoch"]  # (the same fake times)
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+def test_a_budget_run_with_no_time_left_after_an_epoch_measures_it_as_its_last(tmp_path, monkeypatch):
+    """The machine turns 100x slower after the first epoch: the re-plan after the second finds no time for more,
+    so that epoch becomes the last one, and a run's last epoch carries the collapse monitor metrics.json reads
+    (CI once saw `--budget 0.05m` end without it)."""
+    import unsuprnn.train as training
+    fake_clock(monkeypatch, lambda epoch: 0.1 if epoch < 1 else 10.0)
+    metrics = training.train(budget_config("10s"), tmp_path / "run", quiet=True, started=0.0)
+    log = [json.loads(x) for x in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert len(log) == 2 and "embedding_std" in log[-1]
+    assert metrics["embedding_std"] == log[-1]["embedding_std"] and metrics["collapsed"] in (True, False)

@@ -127,6 +127,9 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
                 entry |= t.monitors.measure(t.objective.encoder, t.pipeline, fabric.device, epoch + 1)
             if t.pacer is not None and epoch + 1 < tc.epochs:  # (the planned last epoch ends the run)
                 pace(t, epoch + 1, entry, pacing.now() - monitor_start if "embedding_std" in entry else None)
+                if fabric.global_rank == 0 and epoch + 1 == tc.epochs and "embedding_std" not in entry:
+                    # no time for more: this epoch became the last, and a run's last epoch is always measured
+                    entry |= t.monitors.measure(t.objective.encoder, t.pipeline, fabric.device, epoch + 1)
                 run.bar.total = t.plan["steps"] * t.loader.batch_size * fabric.world_size
             checkpoint = {"epoch": epoch + 1, "elapsed": elapsed, "model": t.objective.state_dict(),
                           "optimizer": t.optimizer.state_dict(), "rng": gathered_rng_states(t), "config": cfg.saved(),
