@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from .cli_options import CLUSTER, DATA, ENCODER, PROBE, TRAIN, WRITE_RUN, Given, command
+from .cli_options import AUGMENT, CLUSTER, DATA, ENCODER, PROBE, TRAIN, WRITE_RUN, Given, command
 from .errors import RunInterrupted, UserError
 
 # Plain click help: readable in a redirected log, and no `<bool>` type shown after every flag.
@@ -79,7 +79,7 @@ def _device(name: str | None):
     return resolve_device(name or "auto")
 
 
-@cmd("data", DATA, "split", "grid", "force_file", "train.seed", "config", "set_")
+@cmd("data", DATA, AUGMENT, "split", "grid", "force_file", "train.seed", "config", "set_")
 def data_cmd(o: Given):
     """Describe a dataset: split sizes, image shape, classes and the sequence shape of a view."""
     from .config import load_config
@@ -127,13 +127,13 @@ def _train_command(o: Given, objective: str | None):
     typer.echo(line + ")")
 
 
-@run_cmd("pretrain", "out", "objective.name", "objective.temperature", DATA, ENCODER, TRAIN, WRITE_RUN)
+@run_cmd("pretrain", "out", "objective.name", "objective.temperature", DATA, AUGMENT, ENCODER, TRAIN, WRITE_RUN)
 def pretrain_cmd(o: Given):
     """Pretrain a recurrent encoder without labels (contrastive, autoencoder or one of lightly's methods)."""
     _train_command(o, None)
 
 
-@run_cmd("supervised", "out", DATA, ENCODER, TRAIN, WRITE_RUN)
+@run_cmd("supervised", "out", DATA, AUGMENT, ENCODER, TRAIN, WRITE_RUN)
 def supervised_cmd(o: Given):
     """Train the same encoder with labels: the supervised reference for unsupervised runs."""
     _train_command(o, "supervised")

@@ -77,7 +77,11 @@ class AugmentConfig:
     erase_max: float = opt(0.35, 0, 1)           # largest erased fraction of each side
     brightness: float = opt(0.3, 0, 1)
     contrast: float = opt(0.3, 0, 1)
-    hflip: bool = False              # off: it changes digits and letters; lowered the stage on other images
+    # auto: on where the images are closed under mirroring (data/invariance.py: a mirrored image is about as close to
+    # the set as the image is), read from the train split at pretraining: photographs yes, digits and letters no
+    hflip: bool | str = opt(AUTO, choices=(AUTO, True, False), flag="--hflip",
+                            help="Mirror views at random (true, false, or auto: where the set holds mirror images "
+                                 "of its images, measured without labels at pretraining).")
     # colour, for RGB images only: a contrastive encoder otherwise matches two views by their colours
     # (SimCLR's colour distortion: saturation and hue jitter, and grey views one time in five)
     saturation: float = opt(0.8, 0, 1)           # saturation factor in [1 - s, 1 + s]

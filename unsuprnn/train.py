@@ -25,6 +25,7 @@ from .data.preprocess import channel_stats, check_not_blank
 from .data.images import Images
 from .data.loader import BatchLoader
 from .data.notes import data_notes
+from .data.invariance import resolve_augment
 from .data.views import resolve_view
 from .names.encoders import specs as encoder_specs
 from .data.pipeline import SequencePipeline, build_pipeline
@@ -73,6 +74,7 @@ class Training:
     last_steps: int = 0               # steps of the last epoch (a --budget run's may be part of one)
     warmup: int = 0                   # warm-up steps of the learning rate
     pacer: Pacer | None = None        # a --budget run's clock (pacing.py)
+    said: list[str] = dataclasses.field(default_factory=list)  # notes on the data and what auto chose
 
     @property
     def steps_per_epoch(self) -> int:
@@ -110,7 +112,9 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
                        (tc.epochs - point.epoch) * t.steps_per_epoch, device)
 
     writer = claim_on_rank0(fabric, out, resume, force)  # everything is checked: the first write
-    if writer is not None:
+    if writer is not None:  # (said once everything is checked: a refused run says one line, its error)
+        for line in t.said:
+            print(line, file=sys.stderr)
         print(f"plan: {describe_plan(t.plan)}", file=sys.stderr)
     fabric.barrier()
     per_epoch = t.steps_per_epoch * t.loader.batch_size * fabric.world_size
@@ -167,12 +171,11 @@ def setup(cfg: Config, fabric, device: torch.device, resuming: bool, started: fl
     check_not_blank(ds.images, train_idx, ds.spec)
     view = "; ".join(filter(None, [resolve_view(cfg.data, ds.shape, encoder_specs()[cfg.encoder.kind].views),
                                    resolve_input_proj(cfg.encoder, cfg.data.view)]))
+    mirror = resolve_augment(cfg.augment, ds.images[train_idx], tc.seed)
     check_config(cfg)  # (the view resolved: what the encoder kind reads)
-    if fabric.global_rank == 0 and not resuming:
-        for note in data_notes(ds):  # what loading changed in the user's images, said before training
-            print(f"note: {note}", file=sys.stderr)
-        if view and cfg.data.view != "rows":  # (a reader of a large-image run should know how it is read)
-            print(view, file=sys.stderr)
+    said = [] if resuming else [f"note: {note}" for note in data_notes(ds)]  # what loading changed in the images
+    if not resuming:  # (a reader of a large-image run should know how it is read; of any, what auto chose)
+        said += [line for line in (view if cfg.data.view != "rows" else None, mirror) if line]
     mean, std = channel_stats(ds.images, train_idx, tc.seed)
     pipeline = build_pipeline(cfg.data, cfg.augment, ds.shape, mean, std)
 
@@ -201,6 +204,9 @@ def setup(cfg: Config, fabric, device: torch.device, resuming: bool, started: fl
     plan_schedule(t, resuming, started)
     if view and cfg.data.view != "rows":
         t.plan["view"] = view  # (what `auto` chose for the view of large images, recorded in meta.json)
+    if mirror:
+        t.plan["augment"] = mirror
+    t.said = said if fabric.global_rank == 0 else []
     return t
 
 
@@ -245,6 +251,8 @@ def keep_plan(cfg: Config, saved: Config) -> None:
     for key in ("epochs", "batch_size", "knn_every", "max_steps_per_epoch"):
         if getattr(cfg.train, key) == AUTO or (cfg.train.budget and key == "max_steps_per_epoch"):
             setattr(cfg.train, key, getattr(saved.train, key))
+    if cfg.augment.hflip == AUTO:  # (read from the images when the run started)
+        cfg.augment.hflip = saved.augment.hflip
 
 
 def describe_plan(plan: dict) -> str:
@@ -280,6 +288,9 @@ def restore(t: Training, out: Path) -> ResumePoint:
     if saved_plan.get("replans") and t.cfg.train.epochs == saved_plan.get("first_epochs"):
         t.plan = dict(saved_plan)  # a --budget run resumed as it was: the schedule it stopped in
         restore_replans(t, saved_plan)
+    for key in ("view", "augment"):  # what `auto` chose when the run started, and why
+        if key in saved_plan:
+            t.plan.setdefault(key, saved_plan[key])
     restore_state(t.objective, point.checkpoint["model"], point.path)
     restore_rng_states(point.checkpoint["rng"], t.fabric.global_rank, t.fabric.world_size, t.loader_gen, t.aug_gen,
                        t.fabric.device)

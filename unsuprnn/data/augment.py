@@ -40,7 +40,7 @@ class BatchAugment:
     @property
     def uses_affine(self) -> bool:
         c = self.cfg
-        return c.crop_scale < 1 or c.rotate > 0 or c.translate > 0 or c.shear > 0 or c.hflip
+        return c.crop_scale < 1 or c.rotate > 0 or c.translate > 0 or c.shear > 0 or c.hflip is True
 
     @property
     def uses_colour(self) -> bool:
@@ -62,7 +62,7 @@ class BatchAugment:
             "tx": u(-c.translate, c.translate),
             "ty": u(-c.translate, c.translate),
             "shear": u(-c.shear, c.shear) * (math.pi / 180),
-            "flip": torch.where(u(0, 1) < (0.5 if c.hflip else 0.0), -1.0, 1.0),
+            "flip": torch.where(u(0, 1) < (0.5 if c.hflip is True else 0.0), -1.0, 1.0),  # (auto unresolved: off)
             "brightness": u(1 - c.brightness, 1 + c.brightness),
             "contrast": u(1 - c.contrast, 1 + c.contrast),
             "noise": u(0, c.noise),
