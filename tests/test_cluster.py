@@ -181,7 +181,8 @@ def test_report_shows_the_cluster_gallery(clustered, tmp_path):
     headings = re.findall(r"<h2>([^<]*)</h2>", page)
     titles = [t.split(": ", 1)[-1] for t in headings[headings.index("Provenance") + 1:]]
     # its own gallery by its head; no confusion matrix (the linear probe is the source's)
-    assert titles[:5] == ["Training", "embedding map", "number of clusters", "cluster gallery", "odd ones out"]
+    assert titles[:6] == ["Training", "embedding map", "number of clusters", "cluster gallery",
+                          "split by a transformation", "odd ones out"]
     assert "confusion matrix" not in titles
 
 

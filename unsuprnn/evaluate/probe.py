@@ -157,12 +157,31 @@ def run_probe(run: str | Path, methods: tuple[str, ...] = METHOD_NAMES, baseline
             res["dim"] = dim
     if head is not None:  # a cluster run: its own head's clusters, beside k-means on the same embeddings
         results["encoder"]["head"] = head_scores(head, sets["encoder"][1], query_y)
+    ids = cluster_ids(head, sets["encoder"][1], results["encoder"].get("kmeans", {}).get("k"), cfg.train.seed)
+    if ids is not None:  # what the clusters follow: how often a transformed image lands in another cluster
+        from .consistency import consistency
+        say("probe: encoder consistency of the clusters under mirroring, turning upside down, negatives")
+        results["encoder"]["consistency"] = consistency(loaded[0], loaded[1], data.query_images[data.query_idx],
+                                                        sets["encoder"][1], ids, device)
     sources = {"supervised": str(Path(b.partition("=")[2])) for b in baselines or [] if b.startswith("supervised=")}
     return {"run": str(run), "bank": data.bank_spec, "queries": data.query_spec,
             "bank_size": len(data.bank_idx), "query_size": len(data.query_idx),
             "probe_settings": dataclasses.asdict(settings), "embedding_dim": int(sets["encoder"][0].shape[1]), "encoder_sha256": encoder_digest(loaded[0], head),
             "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "sources": sources, "results": results,
             "notes": notes}
+
+
+def cluster_ids(head, query: torch.Tensor, k: int | None, seed: int):
+    """The queries' clusters [Q]: a cluster run's head's, else k-means of the L2-normalized embeddings into the K
+    the k-means probe used (None where it was not measured)."""
+    from ..models.heads import confident_clusters
+    if head is not None:
+        with torch.no_grad():
+            return confident_clusters(head.eval()(query.float()))[0].numpy()
+    if not k:
+        return None
+    from .kmeans import kmeans
+    return kmeans(torch.nn.functional.normalize(query.float(), dim=1), k, seed=seed, restarts=3)[0]
 
 
 def head_scores(head: torch.nn.Module, query: torch.Tensor, query_y: torch.Tensor) -> dict:

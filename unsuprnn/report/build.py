@@ -71,6 +71,17 @@ def nuisance_tables(info: list[dict]) -> list[dict]:
                 "reads." if names else "The clusters follow none of these properties closely.")
         out.append({"title": f"Run {r['name']}: what the clusters may follow ({r['analysis']['clusters_by']})",
                      "header": header, "rows": cells, "said": said})
+        moved = r["probe"]["results"].get("encoder", {}).get("consistency")
+        if moved:
+            worst = max(moved, key=lambda k: moved[k]["split"])
+            out.append({"title": f"Run {r['name']}: images whose transformed copy falls in another cluster",
+                        "header": ["transformation", "copies in another cluster", "the flag that makes the encoder "
+                                   "ignore it"],
+                        "rows": [[k, f"{v['split']:.1f}%", v["flag"] or "-"] for k, v in moved.items()],
+                        "said": f"Most split: {worst} ({moved[worst]['split']:.1f}% of the test images land in "
+                                "another cluster than their transformed copy). Where a transformation does not change "
+                                "what an image shows (a mirrored photograph of an object), a high share means the "
+                                "clusters follow it: train with its flag."})
     return out
 
 
@@ -115,6 +126,10 @@ def report_figures(info: list[dict], sections: list[dict]) -> list[tuple[str, st
                         cfigs.k_curve_figure(a, len(r["classes"]) if labelled else 0, name)))
         out.append((f"Run {name}: cluster gallery", "cluster-gallery",
                     cfigs.cluster_gallery(r["images"], a, r["labels"], r["classes"], name)))
+        moved = r["probe"]["results"].get("encoder", {}).get("consistency")
+        if moved and not repeat:
+            out.append((f"Run {name}: split by a transformation", "consistency",
+                        cfigs.consistency_gallery(r["images"], moved, name)))
         if not repeat:
             out.append((f"Run {name}: odd ones out", "outliers", cfigs.outlier_gallery(r["images"], a, name)))
             out.append((f"Run {name}: near-duplicates", "duplicates", cfigs.duplicates_gallery(r["images"], a, name)))

@@ -77,6 +77,23 @@ def cluster_gallery(images: np.ndarray, analysis: dict, labels: np.ndarray, clas
     return Gallery(groups, [f"{title}: clusters of the test split ({analysis['clusters_by']})"])
 
 
+def consistency_gallery(images: np.ndarray, moved: dict, title: str) -> Gallery:
+    """For each transformation, test images whose transformed copy fell in another cluster: each beside its copy."""
+    from ..data.invariance import TRANSFORMS
+    import torch
+    groups = []
+    for name, v in moved.items():
+        if not v["examples"]:
+            continue
+        transform = TRANSFORMS[name][0]
+        strips = [(f"test image #{i} and its copy", [images[i], transform(torch.from_numpy(images[i][None]))[0].numpy()],
+                   []) for i in v["examples"]]
+        groups.append({"caption": f"{name}: {v['split']:.1f}% of the test images land in another cluster than "
+                                  f"their copy" + (f"; {v['flag']} makes the encoder ignore it" if v["flag"] else ""),
+                       "strips": strips})
+    return Gallery(groups, [title])
+
+
 def outlier_gallery(images: np.ndarray, analysis: dict, title: str) -> Gallery:
     """The test images with the highest outlier scores, oddest first, each captioned with its test position and
     score."""
