@@ -1,0 +1,109 @@
+"""Image folders of real images this machine has offline, for development and for the sets kept apart
+(RESULTS.md, "Images nobody here generated"): one class subfolder of PNGs each.
+
+    python scripts/make_real_sets.py --out data/real            # every set below
+    python scripts/make_real_sets.py --out data/real --sets faces letters
+
+- `faces`: scikit-image's `lfw_subset`, 100 faces and 100 non-faces, 25 x 25 grey photographs;
+- `textures`: 400 random 28 x 28 crops of each of scikit-image's brick, grass and gravel photographs;
+- `letters`: the letters A to J in every TrueType/OpenType font file under /usr/share/fonts (Debian's font
+  packages: dejavu, liberation, freefont, urw-base35, ...), 32 x 32 grey, each drawn at a random size and place;
+- `photos_by_content`: crops of scikit-image's and scikit-learn's photographs by what they show, not by
+  photograph (faces: astronaut, camera, lfw faces; animals: chelsea, cat...; see CONTENT), 64 x 64 colour.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+
+def faces(out: Path, rng) -> None:
+    from skimage.data import lfw_subset
+    images = lfw_subset()  # [200, 25, 25] floats in [0, 1]: 100 faces, then 100 non-faces
+    for i, img in enumerate(images):
+        folder = out / ("face" if i < 100 else "not_face")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((img * 255).round().astype(np.uint8)).save(folder / f"{i:03d}.png")
+
+
+def textures(out: Path, rng, per_class: int = 400, side: int = 28) -> None:
+    from skimage import data
+    for name in ("brick", "grass", "gravel"):
+        img = getattr(data, name)()
+        (out / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            y, x = rng.integers(0, img.shape[0] - side), rng.integers(0, img.shape[1] - side)
+            Image.fromarray(img[y:y + side, x:x + side]).save(out / name / f"{i:04d}.png")
+
+
+def letters(out: Path, rng, side: int = 32) -> None:
+    fonts = sorted(p for p in Path("/usr/share/fonts").rglob("*") if p.suffix.lower() in (".ttf", ".otf"))
+    for letter in "ABCDEFGHIJ":
+        (out / letter).mkdir(parents=True, exist_ok=True)
+        for k, path in enumerate(fonts):
+            try:
+                font = ImageFont.truetype(str(path), int(rng.integers(18, 27)))
+            except OSError:
+                continue
+            canvas = Image.new("L", (side, side), 0)
+            draw = ImageDraw.Draw(canvas)
+            box = draw.textbbox((0, 0), letter, font=font)
+            w, h = box[2] - box[0], box[3] - box[1]
+            if w <= 0 or h <= 0 or w > side or h > side:
+                continue
+            x = int(rng.integers(0, side - w + 1)) - box[0]
+            y = int(rng.integers(0, side - h + 1)) - box[1]
+            draw.text((x, y), letter, fill=255, font=font)
+            if np.asarray(canvas).max() > 0:  # (a font without the letter draws nothing)
+                canvas.save(out / letter / f"{k:04d}.png")
+
+
+# what each photograph shows (scikit-image, and scikit-learn's sample images)
+CONTENT = {"faces": ("astronaut", "camera"), "animals": ("chelsea", "cat"), "machines": ("rocket", "motorcycle"),
+           "sky": ("hubble_deep_field", "moon"), "tissue": ("immunohistochemistry", "retina"),
+           "plants": ("flower", "china")}
+
+
+def photos_by_content(out: Path, rng, per_photo: int = 80, side: int = 64) -> None:
+    from skimage import data
+    from sklearn.datasets import load_sample_images
+    sample = dict(zip(("china", "flower"), load_sample_images().images))
+    load = {"motorcycle": lambda: data.stereo_motorcycle()[0], **{k: (lambda v=v: v) for k, v in sample.items()}}
+    for content, photos in CONTENT.items():
+        (out / content).mkdir(parents=True, exist_ok=True)
+        for name in photos:
+            img = np.asarray(load[name]() if name in load else getattr(data, name)())
+            img = np.repeat(img[..., None], 3, axis=2) if img.ndim == 2 else img[..., :3]
+            pil = Image.fromarray(img.astype(np.uint8))
+            w, h = pil.size
+            for i in range(per_photo):
+                s = int(min(w, h) * rng.uniform(0.3, 0.6))
+                x, y = int(rng.integers(0, w - s + 1)), int(rng.integers(0, h - s + 1))
+                crop = pil.crop((x, y, x + s, y + s)).resize((side, side), Image.LANCZOS)
+                if rng.random() < 0.5:
+                    crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
+                crop.save(out / content / f"{name}-{i:03d}.png")
+
+
+SETS = {"faces": faces, "textures": textures, "letters": letters, "photos_by_content": photos_by_content}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--sets", nargs="*", default=list(SETS))
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    for name in args.sets:
+        rng = np.random.default_rng(args.seed)
+        SETS[name](Path(args.out) / name, rng)
+        n = sum(1 for _ in (Path(args.out) / name).rglob("*.png"))
+        print(f"{Path(args.out) / name}: {n} images")
+
+
+if __name__ == "__main__":
+    main()
