@@ -24,6 +24,9 @@ from .methods import METHOD_NAMES, recorded, settings_from
 FORMAT = 2
 PROBE_FILE = "probe.json"
 LOCK_FILE = ".probe.json.lock"  # held while probe.json is read, merged and written
+# measured on a cluster run's head, not on its encoder alone: never taken from the run it was trained from
+# (its source's `consistency` is of k-means clusters)
+OWN_CLUSTERS = ("head", "consistency")
 
 
 def method_settings(probe: dict, method_name: str, result: dict) -> dict:
@@ -137,10 +140,10 @@ def record_probe(run: Path, probe: dict) -> dict:
 def adopt(run: Path, encoder_sha256: str, source: dict) -> dict:
     """Copy the encoder-level measurements of `source` (the probe store of the run a frozen cluster run was
     trained from: the same encoder) into RUN/probe.json under this run's digest, so that they are not
-    measured again; the cluster head's own figures stay this run's. Returns the new store."""
+    measured again; what depends on the run's own clusters (OWN_CLUSTERS) stays this run's. Returns the new store."""
     with file_lock(Path(run) / LOCK_FILE):
         own = read_store(run, encoder_sha256)
-        entries = [e for e in source["measurements"] if e["method"] != "head"]
+        entries = [e for e in source["measurements"] if e["method"] not in OWN_CLUSTERS]
         kept = [e for e in (own or {}).get("measurements", []) if _key(e) not in {_key(x) for x in entries}]
         store = {"format": FORMAT, "run": str(run), "encoder_sha256": encoder_sha256,
                  "embedding_dim": source.get("embedding_dim"), "measurements": entries + kept}
