@@ -59,3 +59,35 @@ def test_a_run_records_what_auto_chose_and_resumes_with_it(tmp_path, monkeypatch
         assert "hflip: true" in (tmp_path / run / "config.yaml").read_text()
         assert "mirroring on" in json.loads((tmp_path / run / "meta.json").read_text())["schedule"]["augment"]
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+
+
+def test_a_colour_set_that_keeps_its_colours_and_polarity_is_told_to_keep_them():
+    """Hand-built measurements: only an RGB set closed neither under negatives nor under turned channels, read with
+    canonical intensities, gets the hint; a grey set, a set closed under either, or another intensity does not."""
+    from unsuprnn.data.invariance import intensity_hint
+    m = lambda neg, col: {"mirror": {"ratio": 1.0, "closed": True}, "negative": {"ratio": neg, "closed": neg >= 0.95},
+                          **({} if col is None else {"colour channels turned": {"ratio": col, "closed": col >= 0.95}})}
+    assert "--intensity standardize" in intensity_hint(m(0.76, 0.57), "canonical")
+    assert intensity_hint(m(0.76, None), "canonical") is None        # grey: nothing to say of colour
+    assert intensity_hint(m(0.97, 0.57), "canonical") is None        # polarity varies: canonical's job
+    assert intensity_hint(m(0.76, 0.99), "canonical") is None        # colours vary: canonical's job
+    assert intensity_hint(m(0.76, 0.57), "standardize") is None
+
+
+def test_unsuprnn_data_gives_the_hint_on_colour_photographs_of_one_palette(runner, tmp_path):
+    """Red shapes on blue: a negative (cyan on yellow) or a turned copy (blue on green) is like no image of it."""
+    import numpy as np
+    from PIL import Image
+
+    from tests.conftest import invoke
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (tmp_path / "f" / c).mkdir(parents=True)
+        for i in range(30):
+            img = np.zeros((16, 16, 3), np.uint8)
+            img[..., 2] = 150 + rng.integers(0, 40)
+            y, x = rng.integers(0, 8, 2)
+            img[y:y + 8, x:x + (8 if c == "a" else 4), 0] = 220
+            Image.fromarray(img).save(tmp_path / "f" / c / f"{i}.png")
+    r = invoke(runner, "data", "--dataset", f"folder:{tmp_path / 'f'}")
+    assert r.exit_code == 0 and "try --intensity standardize" in r.stdout, r.output

@@ -81,3 +81,15 @@ def resolve_augment(augment, images: torch.Tensor, seed: int = 0) -> str | None:
     augment.hflip = ratio >= CLOSED
     return (f"augment auto: mirroring {'on' if augment.hflip else 'off'} (a mirrored image's nearest image is "
             f"{ratio:.2f} as close as an image's own nearest; on from {CLOSED})")
+
+
+def intensity_hint(measured: dict, intensity: str) -> str | None:
+    """A line for `unsuprnn data` where a colour set (`measured`: `invariances` of RGB images) is closed neither
+    under negatives nor under turned colour channels while `intensity` is canonical, which removes both: on two
+    such sets of photographs `standardize` read them better (RESULTS.md, "Colour as information"). None else."""
+    colour, negative = measured.get("colour channels turned"), measured.get("negative")
+    if intensity != "canonical" or colour is None or negative is None or colour["closed"] or negative["closed"]:
+        return None
+    return (f"colour and polarity may say what these images show (not closed under negatives, {negative['ratio']:.2f}, "
+            f"nor turned colour channels, {colour['ratio']:.2f}); --intensity canonical removes both: try "
+            "--intensity standardize, which keeps them")
