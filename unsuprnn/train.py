@@ -171,7 +171,7 @@ def setup(cfg: Config, fabric, device: torch.device, resuming: bool, started: fl
     check_not_blank(ds.images, train_idx, ds.spec)
     view = "; ".join(filter(None, [resolve_view(cfg.data, ds.shape, encoder_specs()[cfg.encoder.kind].views),
                                    resolve_input_proj(cfg.encoder, cfg.data.view)]))
-    mirror = resolve_augment(cfg.augment, ds.images[train_idx], tc.seed)
+    mirror = resolve_augment(cfg.augment, ds.images, tc.seed, train_idx)
     check_config(cfg)  # (the view resolved: what the encoder kind reads)
     said = [] if resuming else [f"note: {note}" for note in data_notes(ds)]  # what loading changed in the images
     if not resuming:  # (a reader of a large-image run should know how it is read; of any, what auto chose)

@@ -49,15 +49,14 @@ def describe_dataset(cfg: Config, split: str = "train", grid: Path | None = None
     for note in data_notes(ds):
         yield f"note: {note}"
     from .invariance import intensity_hint, invariances, resolve_augment
-    train_images = ds.images[ds.splits["train"]]
-    measured = invariances(train_images, cfg.train.seed)
+    measured = invariances(ds.images, cfg.train.seed, ds.splits["train"])
     yield ("closed under (label-free: a transformed image's nearest image of the set, against an image's own; "
            "closed from 0.95): " + ", ".join(f"{k} {v['ratio']:.2f}" + (" (closed)" if v["closed"] else "")
                                               for k, v in measured.items()))
     hint = intensity_hint(measured, cfg.data.intensity)
     if hint:
         yield f"note: {hint}"
-    mirror = resolve_augment(cfg.augment, train_images, cfg.train.seed)
+    mirror = resolve_augment(cfg.augment, ds.images, cfg.train.seed, mirror_ratio=measured["mirror"]["ratio"])
     if mirror:
         yield mirror
     if grid is not None:

@@ -40,6 +40,11 @@ TRANSFORMS = {"mirror": (_mirror, "--hflip true"),
               "colour channels turned": (_channels_turned, "--set augment.hue=0.5")}
 
 
+def applicable(channels: int) -> dict:
+    """The TRANSFORMS that change images of `channels` channels (turning colour channels needs three)."""
+    return {name: v for name, v in TRANSFORMS.items() if name != "colour channels turned" or channels == 3}
+
+
 def _unit(x: torch.Tensor) -> torch.Tensor:
     """uint8 [N, C, H, W] -> [N, C*H*W]: each image standardized, then L2-normalized."""
     z = x.float().flatten(1)
@@ -47,37 +52,49 @@ def _unit(x: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.normalize(z, dim=1)
 
 
+def _nearest_other(moved: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Median over i of the cosine of moved[i] to its nearest x[j], j != i (a symmetric image is its own
+    mirror: not the image it was made from)."""
+    sim = moved @ x.T
+    sim.fill_diagonal_(-2.0)
+    return sim.max(1).values.median()
+
+
+def closures(images: torch.Tensor, transforms: dict, seed: int = 0, indices: torch.Tensor | None = None) -> dict:
+    """{name: the ratio of the module docstring} for each `transforms` {name: transformation} on a seeded sample
+    of at most SAMPLE of images uint8 [N, C, H, W] (of images[indices] where given: the train split, not copied
+    whole); the set's own similarities are computed once for all of them."""
+    indices = torch.arange(len(images)) if indices is None else indices
+    if len(indices) > SAMPLE:
+        pick = torch.randperm(len(indices), generator=torch.Generator().manual_seed(seed))[:SAMPLE]
+        indices = indices[pick.sort().values]
+    sample = images[indices]
+    x = _unit(sample)
+    base = _nearest_other(x, x).clamp_min(1e-6)
+    return {name: float(_nearest_other(_unit(transform(sample)), x) / base) for name, transform in transforms.items()}
+
+
 def closure(images: torch.Tensor, transform, seed: int = 0) -> float:
     """The ratio of the module docstring for `transform` on (a sample of) images uint8 [N, C, H, W]."""
-    if len(images) > SAMPLE:
-        pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:SAMPLE]
-        images = images[pick.sort().values]
-    x = _unit(images)
-    own = x @ x.T
-    own.fill_diagonal_(-2.0)
-    moved = _unit(transform(images)) @ x.T
-    moved.fill_diagonal_(-2.0)  # (not the image it was made from: a symmetric image is its own mirror)
-    base = own.max(1).values.median().clamp_min(1e-6)
-    return float(moved.max(1).values.median() / base)
+    return closures(images, {"it": transform}, seed)["it"]
 
 
-def invariances(images: torch.Tensor, seed: int = 0) -> dict:
-    """{name: {"ratio", "closed", "flag"}} of every transformation in TRANSFORMS that applies to these images."""
-    out = {}
-    for name, (transform, flag) in TRANSFORMS.items():
-        if name == "colour channels turned" and images.shape[1] != 3:
-            continue
-        ratio = closure(images, transform, seed)
-        out[name] = {"ratio": round(ratio, 3), "closed": ratio >= CLOSED, "flag": flag}
-    return out
+def invariances(images: torch.Tensor, seed: int = 0, indices: torch.Tensor | None = None) -> dict:
+    """{name: {"ratio", "closed", "flag"}} of every transformation in TRANSFORMS that applies to these images
+    (images[indices] where given)."""
+    ratios = closures(images, {name: v[0] for name, v in applicable(images.shape[1]).items()}, seed, indices)
+    return {name: {"ratio": ratio, "closed": ratio >= CLOSED, "flag": TRANSFORMS[name][1]}
+            for name, ratio in ratios.items()}
 
 
-def resolve_augment(augment, images: torch.Tensor, seed: int = 0) -> str | None:
-    """Resolve `auto` in augment.hflip from the images (uint8 [N, C, H, W], the train split), in place; returns
-    what was chosen and why (None where nothing was auto)."""
+def resolve_augment(augment, images: torch.Tensor, seed: int = 0, indices: torch.Tensor | None = None,
+                    mirror_ratio: float | None = None) -> str | None:
+    """Resolve `auto` in augment.hflip from the images (uint8 [N, C, H, W]; images[indices], the train split, where
+    given), in place, from `mirror_ratio` where it was measured already; returns what was chosen and why (None where
+    nothing was auto)."""
     if augment.hflip != "auto":
         return None
-    ratio = closure(images, _mirror, seed)
+    ratio = closures(images, {"mirror": _mirror}, seed, indices)["mirror"] if mirror_ratio is None else mirror_ratio
     augment.hflip = ratio >= CLOSED
     return (f"augment auto: mirroring {'on' if augment.hflip else 'off'} (a mirrored image's nearest image is "
             f"{ratio:.2f} as close as an image's own nearest; on from {CLOSED})")

@@ -27,12 +27,10 @@ def split_by(ids: np.ndarray, emb: torch.Tensor, moved_emb: torch.Tensor) -> np.
 def consistency(encoder, pipeline, images: torch.Tensor, emb: torch.Tensor, ids: np.ndarray, device) -> dict:
     """{transformation: {"split": % of queries whose copy falls in another cluster, "flag", "examples": query
     positions}} for queries `images` (uint8 [Q, C, H, W]) with embeddings emb [Q, E] and clusters ids [Q]."""
-    from ..data.invariance import TRANSFORMS
+    from ..data.invariance import applicable
     from .embed import embed_images
     out = {}
-    for name, (transform, flag) in TRANSFORMS.items():
-        if name == "colour channels turned" and images.shape[1] != 3:
-            continue
+    for name, (transform, flag) in applicable(images.shape[1]).items():
         moved = embed_images(encoder, pipeline, transform(images), device)
         split = split_by(np.asarray(ids), emb, moved)
         out[name] = {"split": round(100.0 * float(split.mean()), 2), "flag": flag,
