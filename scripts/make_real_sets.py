@@ -1,7 +1,7 @@
 """Image folders of real images this machine has offline, for development and for the sets kept apart
 (RESULTS.md, "Images nobody here generated"): one class subfolder of PNGs each.
 
-    python scripts/make_real_sets.py --out data/real            # every set below
+    python scripts/make_real_sets.py --out data/real --debian debian   # every set below
     python scripts/make_real_sets.py --out data/real --sets faces letters
 
 - `faces`: scikit-image's `lfw_subset`, 100 faces and 100 non-faces, 25 x 25 grey photographs;
@@ -9,7 +9,16 @@
 - `letters`: the letters A to J in every TrueType/OpenType font file under /usr/share/fonts (Debian's font
   packages: dejavu, liberation, freefont, urw-base35, ...), 32 x 32 grey, each drawn at a random size and place;
 - `photos_by_content`: crops of scikit-image's and scikit-learn's photographs by what they show, not by
-  photograph (faces: astronaut, camera, lfw faces; animals: chelsea, cat...; see CONTENT), 64 x 64 colour.
+  photograph (faces: astronaut, camera, lfw faces; animals: chelsea, cat...; see CONTENT), 64 x 64 colour;
+- `artwork`: the 32 x 32 icons of Debian's `oxygen-icon-theme` by what they are for (actions, apps, devices,
+  mimetypes, places, status; at most 240 of each, so imbalanced), colour, on white;
+- `units`: the unit sprites of Debian's `wesnoth-1.16-data` by people (drakes, dwarves, elves, loyalists, saurians,
+  undead; 240 of each, every pose and animation frame), 36 x 36 colour, on black.
+
+The last two read the packages' files from --debian DIR, where they were unpacked:
+
+    apt-get download oxygen-icon-theme wesnoth-1.16-data
+    for f in *.deb; do dpkg-deb -x "$f" debian; done
 """
 
 from __future__ import annotations
@@ -89,7 +98,56 @@ def photos_by_content(out: Path, rng, per_photo: int = 80, side: int = 64) -> No
                 crop.save(out / content / f"{name}-{i:03d}.png")
 
 
-SETS = {"faces": faces, "textures": textures, "letters": letters, "photos_by_content": photos_by_content}
+def _flatten(path: Path, background: int, side: int) -> Image.Image:
+    """An RGBA file -> RGB `side` x `side`, its transparent part filled with grey level `background`."""
+    im = Image.open(path).convert("RGBA")
+    canvas = Image.new("RGBA", im.size, (background, background, background, 255))
+    canvas.alpha_composite(im)
+    return canvas.convert("RGB").resize((side, side), Image.LANCZOS) if im.size != (side, side) else canvas.convert("RGB")
+
+
+def _distinct(paths: list[Path]) -> list[Path]:
+    """One path per distinct file: icon themes link one drawing under several names."""
+    seen, out = set(), []
+    for path in paths:
+        key = path.read_bytes()
+        if key not in seen:
+            seen.add(key)
+            out.append(path)
+    return out
+
+
+def _sampled(paths: list[Path], rng, most: int) -> list[Path]:
+    paths = _distinct(sorted(paths))
+    return [paths[i] for i in sorted(rng.choice(len(paths), most, replace=False))] if len(paths) > most else paths
+
+
+ARTWORK = ("actions", "apps", "devices", "mimetypes", "places", "status")
+
+
+def artwork(out: Path, rng, debian: Path, most: int = 240) -> None:
+    root = debian / "usr/share/icons/oxygen/base/32x32"
+    for context in ARTWORK:
+        (out / context).mkdir(parents=True, exist_ok=True)
+        for i, path in enumerate(_sampled(list((root / context).glob("*.png")), rng, most)):
+            _flatten(path, 255, 32).save(out / context / f"{i:03d}-{path.stem}.png")
+
+
+UNITS = {"drakes": ("drakes",), "dwarves": ("dwarves",), "elves": ("elves-wood",), "loyalists": ("human-loyalists",),
+         "saurians": ("saurians",), "undead": ("undead", "undead-skeletal", "undead-necromancers")}
+
+
+def units(out: Path, rng, debian: Path, most: int = 240) -> None:
+    root = debian / "usr/share/games/wesnoth/1.16/data/core/images/units"
+    for people, folders in UNITS.items():
+        (out / people).mkdir(parents=True, exist_ok=True)
+        paths = [p for f in folders for p in (root / f).rglob("*.png") if Image.open(p).size == (72, 72)]
+        for i, path in enumerate(_sampled(paths, rng, most)):
+            _flatten(path, 0, 36).save(out / people / f"{i:03d}-{path.stem}.png")
+
+
+DEBIAN = {"artwork": artwork, "units": units}
+SETS = {"faces": faces, "textures": textures, "letters": letters, "photos_by_content": photos_by_content, **DEBIAN}
 
 
 def main() -> None:
@@ -97,10 +155,13 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--sets", nargs="*", default=list(SETS))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--debian", type=Path, help="where oxygen-icon-theme and wesnoth-1.16-data were unpacked")
     args = ap.parse_args()
+    if args.debian is None and set(args.sets) & set(DEBIAN):
+        ap.error(f"--sets {' '.join(sorted(set(args.sets) & set(DEBIAN)))} need --debian DIR (see the top of this file)")
     for name in args.sets:
         rng = np.random.default_rng(args.seed)
-        SETS[name](Path(args.out) / name, rng)
+        SETS[name](Path(args.out) / name, rng, *([args.debian] if name in DEBIAN else []))
         n = sum(1 for _ in (Path(args.out) / name).rglob("*.png"))
         print(f"{Path(args.out) / name}: {n} images")
 

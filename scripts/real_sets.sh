@@ -7,14 +7,14 @@
 #   scripts/real_sets.sh runs/real "photos96=data/photos96 textures=data/real/textures ..." "auto off"
 #
 # Variants: auto (the defaults), off (the defaults with --hflip false), std (the defaults with --intensity
-# standardize: colour and polarity kept), old (rows, no mirroring, no patch
+# standardize: colour and polarity kept), canon (the defaults with --intensity canonical: both removed), old (rows, no mirroring, no patch
 # embedding: the defaults before 2026-12-07). PRETRAIN and CLUSTER set the budgets (default 4m and 3m); SEED the
 # seed of both (default 0; runs of another seed are named NAME-VARIANT-sSEED).
 set -euo pipefail
 out=${1:?runs folder}; sets=${2:?"name=folder ..."}; variants=${3:-auto}
 PRETRAIN=${PRETRAIN:-4m}; CLUSTER=${CLUSTER:-3m}; SEED=${SEED:-0}
 mkdir -p "$out"
-declare -A flags=([auto]="" [off]="--hflip false" [std]="--intensity standardize" [old]="--hflip false --view rows --input-proj 0 --resize none")
+declare -A flags=([auto]="" [off]="--hflip false" [std]="--intensity standardize" [canon]="--intensity canonical" [old]="--hflip false --view rows --input-proj 0 --resize none")
 for item in $sets; do
   name=${item%%=*}; folder=${item#*=}
   for v in $variants; do
