@@ -37,3 +37,22 @@ def test_a_cluster_run_keeps_its_own_consistency_when_it_takes_its_sources_figur
     adopt(tmp_path, "abc", source)
     kept = {e["method"]: e["result"] for e in read_store(tmp_path, "abc")["measurements"]}
     assert set(kept) == {"knn", "head", "consistency"} and kept["consistency"]["mirror"]["split"] == 5.0
+
+
+def test_without_a_head_the_consistency_judges_the_grouping_the_k_means_probe_scored(tiny_run):
+    """A run without a cluster head: the clusters whose consistency the probe reports are the k-means probe's own
+    (the same features, seed and restarts), so scoring them against the labels gives the k-means figure."""
+    from unsuprnn.config import ProbeSettings
+    from unsuprnn.evaluate.baselines import feature_sets
+    from unsuprnn.evaluate.metrics import clustering_metrics
+    from unsuprnn.evaluate.probe import cluster_ids, load_probe_data, run_probe
+    from unsuprnn.runs.checkpoint import load_run_encoder
+    run = tiny_run("contrastive", 2, 0)
+    for reduce in ("none", "umap"):
+        settings = ProbeSettings(reduce=reduce)
+        loaded = load_run_encoder(run, "cpu")
+        data = load_probe_data(loaded[2], tuple(loaded[3]["shape"]))
+        figure = run_probe(run, ("kmeans",), settings=settings, loaded=loaded, data=data)["results"]["encoder"]["kmeans"]
+        bank, query = feature_sets(loaded, data, [], torch.device("cpu"))["encoder"]
+        ids = cluster_ids(None, bank, query, figure["k"], settings, loaded[2].train.seed, "cpu")
+        assert clustering_metrics(data.query_y.numpy(), ids)["accuracy"] == figure["accuracy"]

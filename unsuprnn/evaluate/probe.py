@@ -157,7 +157,8 @@ def run_probe(run: str | Path, methods: tuple[str, ...] = METHOD_NAMES, baseline
             res["dim"] = dim
     if head is not None:  # a cluster run: its own head's clusters, beside k-means on the same embeddings
         results["encoder"]["head"] = head_scores(head, sets["encoder"][1], query_y)
-    ids = cluster_ids(head, sets["encoder"][1], results["encoder"].get("kmeans", {}).get("k"), cfg.train.seed)
+    ids = cluster_ids(head, *sets["encoder"], results["encoder"].get("kmeans", {}).get("k"), settings, cfg.train.seed,
+                      device)
     if ids is not None:  # what the clusters follow: how often a transformed image lands in another cluster
         from .consistency import consistency
         say("probe: encoder consistency of the clusters under mirroring, turning upside down, negatives")
@@ -171,17 +172,22 @@ def run_probe(run: str | Path, methods: tuple[str, ...] = METHOD_NAMES, baseline
             "notes": notes}
 
 
-def cluster_ids(head, query: torch.Tensor, k: int | None, seed: int):
-    """The queries' clusters [Q]: a cluster run's head's, else k-means of the L2-normalized embeddings into the K
-    the k-means probe used (None where it was not measured)."""
+def cluster_ids(head, bank: torch.Tensor, query: torch.Tensor, k: int | None, settings: ProbeSettings, seed: int,
+                device) -> "np.ndarray | None":
+    """The queries' clusters [Q]: a cluster run's head's, else the very grouping the k-means probe scored (k-means
+    into its K of the same features: the UMAP layout under --reduce umap, whose fit is shared; the same seed and
+    restarts). None where k-means was not measured."""
     from ..models.heads import confident_clusters
     if head is not None:
         with torch.no_grad():
             return confident_clusters(head.eval()(query.float()))[0].numpy()
     if not k:
         return None
-    from .kmeans import kmeans
-    return kmeans(torch.nn.functional.normalize(query.float(), dim=1), k, seed=seed, restarts=3)[0]
+    from .kmeans import default_restarts, kmeans
+    from .reduce import clustering_features
+    x = clustering_features(bank, query, settings.reduce, seed)
+    x = torch.nn.functional.normalize(x.float(), dim=1) if settings.reduce == "none" else x.float()
+    return kmeans(x, k, seed=seed, restarts=settings.restarts or default_restarts(len(x)), device=device)[0]
 
 
 def head_scores(head: torch.nn.Module, query: torch.Tensor, query_y: torch.Tensor) -> dict:
