@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from unsuprnn.config import Config, apply_overrides  # noqa: E402
 from unsuprnn.data.dataset import load_dataset  # noqa: E402
+from unsuprnn.data.invariance import resolve_from_data  # noqa: E402
 from unsuprnn.data.pipeline import build_pipeline  # noqa: E402
 from unsuprnn.data.preprocess import channel_stats  # noqa: E402
 from unsuprnn.devices import resolve_device  # noqa: E402
@@ -61,6 +62,7 @@ def timed(fn, device: torch.device, steps: int, warmup: int = 2) -> float:
 
 def measure(name: str, settings: list[str], images: torch.Tensor, stats, device: torch.device, args) -> dict:
     cfg = apply_overrides(Config(), settings)
+    resolve_from_data(cfg.data, cfg.augment, images.cpu())  # (hflip and intensity auto, as pretraining resolves them)
     torch.manual_seed(0)
     pipeline = build_pipeline(cfg.data, cfg.augment, tuple(images.shape[1:]), *stats).to(device)
     encoder = build_encoder(cfg.encoder, pipeline.seq_shape[1], pipeline.grid)

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from unsuprnn.config import Config  # noqa: E402
 from unsuprnn.data.dataset import load_dataset  # noqa: E402
+from unsuprnn.data.invariance import resolve_from_data  # noqa: E402
 from unsuprnn.data.preprocess import channel_stats  # noqa: E402
 from unsuprnn.data.pipeline import build_pipeline  # noqa: E402
 from unsuprnn.devices import resolve_device  # noqa: E402
@@ -170,6 +171,7 @@ def main():
         images = images[:1024]
         cfg.data.dataset = f"npz:{_npz(images)}"
     mean, std = channel_stats(images)
+    resolve_from_data(cfg.data, cfg.augment, images)  # (hflip and intensity auto, as pretraining resolves them)
     autocast = torch.bfloat16 if args.precision.startswith("bf16") else None
     ceiling = bench_ceiling(cfg, ds.shape, mean, std, device, args.steps, autocast)
     tool, peak = bench_tool(cfg, args.epochs)

@@ -51,14 +51,17 @@ class DataConfig:
     blur: float = opt(0.0, 0.1, 100, also=(0,), note="Gaussian sigma in pixels, 0 = off", flag="--blur",
                       help="Gaussian blur sigma in pixels (0 = off).")
     binarize: Optional[float] = opt(None, 0, 1, flag="--binarize", help="Threshold in [0, 1]; pixels become 0 or 1.")
-    # canonical by default: on images whose brightness, contrast or polarity vary at random it raised kNN by 20
-    # to 28 points and let k-means and the clustering stage follow the shapes (RESULTS.md, "Images that are not
-    # digits"); on handwriting it changes nothing that matters (MNIST folders: within noise)
-    intensity: str = opt("canonical", choices=INTENSITIES, flag="--intensity",
+    # auto (data/invariance.py): canonical where brightness, contrast, polarity or colour vary at random (there it
+    # raised kNN by 20 to 28 points, RESULTS.md "Images that are not digits") and for grey images; standardize for
+    # colour sets closed neither under negatives nor under turned colour channels, where colour and polarity say
+    # what an image shows (RESULTS.md, "Colour and polarity kept where the data says they are information")
+    intensity: str = opt(AUTO, choices=INTENSITIES + (AUTO,), flag="--intensity",
                          help="keep: the train split's channel mean and std; standardize: each image by its own "
-                              "mean and std (brightness and contrast removed); canonical: each channel "
-                              "standardized, and negated where needed so that its sparse part is bright (polarity "
-                              "and colour cast removed too).")
+                              "mean and std (brightness and contrast removed; colour and polarity kept); canonical: "
+                              "each channel standardized, and negated where needed so that its sparse part is bright "
+                              "(polarity and colour cast removed too); auto: standardize for a colour set that holds "
+                              "no negatives and no colour-turned copies of its images (measured without labels at "
+                              "pretraining), canonical otherwise.")
     normalize: bool = True           # per-channel mean/std of the train split
     cache_dir: Optional[str] = None  # decoded-folder cache; default beside the data
 

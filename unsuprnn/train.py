@@ -25,7 +25,7 @@ from .data.preprocess import channel_stats, check_not_blank
 from .data.images import Images
 from .data.loader import BatchLoader
 from .data.notes import data_notes
-from .data.invariance import resolve_augment
+from .data.invariance import resolve_from_data
 from .data.views import resolve_view
 from .names.encoders import specs as encoder_specs
 from .data.pipeline import SequencePipeline, build_pipeline
@@ -171,11 +171,11 @@ def setup(cfg: Config, fabric, device: torch.device, resuming: bool, started: fl
     check_not_blank(ds.images, train_idx, ds.spec)
     view = "; ".join(filter(None, [resolve_view(cfg.data, ds.shape, encoder_specs()[cfg.encoder.kind].views),
                                    resolve_input_proj(cfg.encoder, cfg.data.view)]))
-    mirror = resolve_augment(cfg.augment, ds.images, tc.seed, train_idx)
+    chose = resolve_from_data(cfg.data, cfg.augment, ds.images, tc.seed, train_idx)  # hflip and intensity
     check_config(cfg)  # (the view resolved: what the encoder kind reads)
     said = [] if resuming else [f"note: {note}" for note in data_notes(ds)]  # what loading changed in the images
     if not resuming:  # (a reader of a large-image run should know how it is read; of any, what auto chose)
-        said += [line for line in (view if cfg.data.view != "rows" else None, mirror) if line]
+        said += ([view] if view and cfg.data.view != "rows" else []) + list(chose.values())
     mean, std = channel_stats(ds.images, train_idx, tc.seed)
     pipeline = build_pipeline(cfg.data, cfg.augment, ds.shape, mean, std)
 
@@ -204,8 +204,7 @@ def setup(cfg: Config, fabric, device: torch.device, resuming: bool, started: fl
     plan_schedule(t, resuming, started)
     if view and cfg.data.view != "rows":
         t.plan["view"] = view  # (what `auto` chose for the view of large images, recorded in meta.json)
-    if mirror:
-        t.plan["augment"] = mirror
+    t.plan |= chose  # (what `auto` chose for mirroring and intensities, and why: recorded in meta.json)
     t.said = said if fabric.global_rank == 0 else []
     return t
 
@@ -253,6 +252,8 @@ def keep_plan(cfg: Config, saved: Config) -> None:
             setattr(cfg.train, key, getattr(saved.train, key))
     if cfg.augment.hflip == AUTO:  # (read from the images when the run started)
         cfg.augment.hflip = saved.augment.hflip
+    if cfg.data.intensity == AUTO:
+        cfg.data.intensity = saved.data.intensity
 
 
 def describe_plan(plan: dict) -> str:
@@ -288,7 +289,7 @@ def restore(t: Training, out: Path) -> ResumePoint:
     if saved_plan.get("replans") and t.cfg.train.epochs == saved_plan.get("first_epochs"):
         t.plan = dict(saved_plan)  # a --budget run resumed as it was: the schedule it stopped in
         restore_replans(t, saved_plan)
-    for key in ("view", "augment"):  # what `auto` chose when the run started, and why
+    for key in ("view", "augment", "intensity"):  # what `auto` chose when the run started, and why
         if key in saved_plan:
             t.plan.setdefault(key, saved_plan[key])
     restore_state(t.objective, point.checkpoint["model"], point.path)

@@ -4,8 +4,8 @@ face one way is not, and does not."""
 
 import torch
 
-from unsuprnn.config import AugmentConfig
-from unsuprnn.data.invariance import closure, invariances, resolve_augment
+from unsuprnn.config import AugmentConfig, DataConfig
+from unsuprnn.data.invariance import closure, invariances, resolve_from_data
 
 g = torch.Generator().manual_seed(0)
 BASE = (torch.rand(100, 1, 16, 16, generator=g) > 0.8).float()
@@ -25,22 +25,22 @@ def test_a_set_holding_mirror_images_is_closed_and_gets_mirrored_views():
     assert closure(BOTH_WAYS, lambda x: x.flip(-1)) > 0.95
     augment = AugmentConfig()
     assert augment.hflip == "auto"
-    said = resolve_augment(augment, BOTH_WAYS)
-    assert augment.hflip is True and said.startswith("augment auto: mirroring on")
+    said = resolve_from_data(DataConfig(), augment, BOTH_WAYS)
+    assert augment.hflip is True and said["augment"].startswith("augment auto: mirroring on")
 
 
 def test_strokes_facing_one_way_are_not_closed_and_keep_their_side():
     assert closure(FACING_ONE_WAY, lambda x: x.flip(-1)) < 0.9
     augment = AugmentConfig()
-    resolve_augment(augment, FACING_ONE_WAY)
+    resolve_from_data(DataConfig(), augment, FACING_ONE_WAY)
     assert augment.hflip is False
     measured = invariances(FACING_ONE_WAY)
     assert set(measured) == {"mirror", "upside down", "negative"} and not measured["mirror"]["closed"]
 
 
 def test_a_setting_given_is_kept():
-    augment = AugmentConfig(hflip=False)
-    assert resolve_augment(augment, BOTH_WAYS) is None and augment.hflip is False
+    augment, data = AugmentConfig(hflip=False), DataConfig(intensity="keep")
+    assert resolve_from_data(data, augment, BOTH_WAYS) == {} and augment.hflip is False and data.intensity == "keep"
 
 
 def test_a_run_records_what_auto_chose_and_resumes_with_it(tmp_path, monkeypatch):
@@ -57,37 +57,56 @@ def test_a_run_records_what_auto_chose_and_resumes_with_it(tmp_path, monkeypatch
     straight, resumed = straight_and_resumed(cfg, tmp_path, monkeypatch, kill_after=1)
     for run in ("straight", "resumed"):
         assert "hflip: true" in (tmp_path / run / "config.yaml").read_text()
-        assert "mirroring on" in json.loads((tmp_path / run / "meta.json").read_text())["schedule"]["augment"]
+        assert "intensity: canonical" in (tmp_path / run / "config.yaml").read_text()  # (grey images)
+        schedule = json.loads((tmp_path / run / "meta.json").read_text())["schedule"]
+        assert "mirroring on" in schedule["augment"] and schedule["intensity"].startswith("intensity auto: canonical")
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
 
 
-def test_a_colour_set_that_keeps_its_colours_and_polarity_is_told_to_keep_them():
-    """Hand-built measurements: only an RGB set closed neither under negatives nor under turned channels, read with
-    canonical intensities, gets the hint; a grey set, a set closed under either, or another intensity does not."""
-    from unsuprnn.data.invariance import intensity_hint
-    m = lambda neg, col: {"mirror": {"ratio": 1.0, "closed": True}, "negative": {"ratio": neg, "closed": neg >= 0.95},
-                          **({} if col is None else {"colour channels turned": {"ratio": col, "closed": col >= 0.95}})}
-    assert "--intensity standardize" in intensity_hint(m(0.76, 0.57), "canonical")
-    assert intensity_hint(m(0.76, None), "canonical") is None        # grey: nothing to say of colour
-    assert intensity_hint(m(0.97, 0.57), "canonical") is None        # polarity varies: canonical's job
-    assert intensity_hint(m(0.76, 0.99), "canonical") is None        # colours vary: canonical's job
-    assert intensity_hint(m(0.76, 0.57), "standardize") is None
+def palette_set(random_colours: bool, n: int = 60) -> torch.Tensor:
+    """RGB shapes of two widths: red on blue (one palette: a negative, cyan on yellow, or a turned copy, blue on
+    green, is like no image of the set), or each image in colours of its own (every palette occurs)."""
+    rng = torch.Generator().manual_seed(0)
+    images = torch.zeros(n, 3, 16, 16, dtype=torch.uint8)
+    for i in range(n):
+        ground, shape = (torch.randint(0, 256, (3,), generator=rng) for _ in range(2)) if random_colours else (
+            torch.tensor([0, 0, 150 + int(torch.randint(0, 40, (1,), generator=rng))]), torch.tensor([220, 0, 0]))
+        y, x = torch.randint(0, 8, (2,), generator=rng).tolist()
+        images[i] = ground.view(3, 1, 1)
+        images[i, :, y:y + 8, x:x + (8 if i % 2 else 4)] = shape.view(3, 1, 1)
+    return images
 
 
-def test_unsuprnn_data_gives_the_hint_on_colour_photographs_of_one_palette(runner, tmp_path):
-    """Red shapes on blue: a negative (cyan on yellow) or a turned copy (blue on green) is like no image of it."""
-    import numpy as np
+def test_intensity_auto_keeps_colour_and_polarity_only_where_the_set_holds_neither_negatives_nor_turned_copies():
+    one_palette, any_palette = palette_set(False), palette_set(True)
+    chosen = {}
+    for name, images in (("one palette", one_palette), ("any palette", any_palette), ("grey", BOTH_WAYS)):
+        data = DataConfig()
+        assert data.intensity == "auto"
+        said = resolve_from_data(data, AugmentConfig(hflip=False), images)
+        chosen[name] = data.intensity
+        assert said["intensity"].startswith(f"intensity auto: {data.intensity}")
+    assert chosen == {"one palette": "standardize", "any palette": "canonical", "grey": "canonical"}
+
+
+def test_intensity_auto_reads_the_ratios_it_is_given():
+    """Hand-given ratios decide, on either side of 0.95, without measuring again."""
+    images = palette_set(False)
+    for negative, turned, expect in ((0.76, 0.57, "standardize"), (0.97, 0.57, "canonical"), (0.76, 0.99, "canonical")):
+        data = DataConfig()
+        resolve_from_data(data, AugmentConfig(hflip=False), images,
+                          measured={"negative": negative, "colour channels turned": turned})
+        assert data.intensity == expect, (negative, turned)
+
+
+def test_unsuprnn_data_says_what_intensity_auto_chose_on_colour_images_of_one_palette(runner, tmp_path):
     from PIL import Image
 
     from tests.conftest import invoke
-    rng = np.random.default_rng(0)
-    for c in ("a", "b"):
-        (tmp_path / "f" / c).mkdir(parents=True)
-        for i in range(30):
-            img = np.zeros((16, 16, 3), np.uint8)
-            img[..., 2] = 150 + rng.integers(0, 40)
-            y, x = rng.integers(0, 8, 2)
-            img[y:y + 8, x:x + (8 if c == "a" else 4), 0] = 220
-            Image.fromarray(img).save(tmp_path / "f" / c / f"{i}.png")
+    for i, img in enumerate(palette_set(False)):
+        (tmp_path / "f" / "ab"[i % 2]).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img.permute(1, 2, 0).numpy()).save(tmp_path / "f" / "ab"[i % 2] / f"{i}.png")
     r = invoke(runner, "data", "--dataset", f"folder:{tmp_path / 'f'}")
-    assert r.exit_code == 0 and "try --intensity standardize" in r.stdout, r.output
+    assert r.exit_code == 0 and "intensity auto: standardize" in r.stdout, r.output
+    r = invoke(runner, "data", "--dataset", f"folder:{tmp_path / 'f'}", "--intensity", "canonical")
+    assert r.exit_code == 0 and "intensity auto" not in r.stdout, r.output

@@ -42,23 +42,20 @@ def describe_dataset(cfg: Config, split: str = "train", grid: Path | None = None
     proj = f", each step embedded to {cfg.encoder.input_proj}" if cfg.encoder.input_proj else ""
     yield f"view: {view} -> sequence T x D = {t} x {d}{proj}" + (f" ({'; '.join(x for x in chose if x)})"
                                                                    if any(chose) else "")
+    from .invariance import invariances, resolve_from_data
+    measured = invariances(ds.images, cfg.train.seed, ds.splits["train"])
+    resolved = resolve_from_data(cfg.data, cfg.augment, ds.images, cfg.train.seed,  # (as pretraining will)
+                                 measured={k: v["ratio"] for k, v in measured.items()})
     est = training_estimate(cfg, ds.images[ds.splits["train"][:64]], len(ds.splits["train"]))
     yield (f"training estimate on this CPU ({est['threads']} threads): about {est['images_per_s']:.0f} images/s "
            f"(two augmented views each), about {est['bytes'] / 2**30:.2f} GiB for the images, the weights and a "
            f"batch of {est['batch']}")
     for note in data_notes(ds):
         yield f"note: {note}"
-    from .invariance import intensity_hint, invariances, resolve_augment
-    measured = invariances(ds.images, cfg.train.seed, ds.splits["train"])
     yield ("closed under (label-free: a transformed image's nearest image of the set, against an image's own; "
            "closed from 0.95): " + ", ".join(f"{k} {v['ratio']:.2f}" + (" (closed)" if v["closed"] else "")
                                               for k, v in measured.items()))
-    hint = intensity_hint(measured, cfg.data.intensity)
-    if hint:
-        yield f"note: {hint}"
-    mirror = resolve_augment(cfg.augment, ds.images, cfg.train.seed, mirror_ratio=measured["mirror"]["ratio"])
-    if mirror:
-        yield mirror
+    yield from resolved.values()
     if grid is not None:
         from .grid import save_augmentation_grid
         save_augmentation_grid(images, BatchAugment(cfg.augment), grid, seed=cfg.train.seed)

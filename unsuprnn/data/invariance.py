@@ -6,15 +6,19 @@ holds images like T(x) as often as like x; well below, T makes images the set do
 
 Measured on raw pixels (issue 38): 2,000 MNIST digits mirrored 0.80, photograph crops mirrored at random 1.00,
 turned upside down every set 0.75-0.86. `augment.hflip: auto` turns mirroring on where the set is closed under it
-(ratio >= CLOSED), at pretraining; what was measured is recorded in meta.json and said by `unsuprnn data`.
+(ratio >= CLOSED), and `data.intensity: auto` keeps colour and polarity where a colour set is closed under neither,
+at pretraining; what was measured is recorded in meta.json and said by `unsuprnn data`.
 """
 
 from __future__ import annotations
 
 import torch
 
+from ..plan import AUTO
+
 CLOSED = 0.95    # a ratio from which the set counts as closed under the transformation
 SAMPLE = 2000    # images compared (a seeded sample of a larger set)
+GREY_INTENSITY = "canonical"  # `intensity: auto` for grey images, whatever they hold
 
 
 def _mirror(x: torch.Tensor) -> torch.Tensor:
@@ -87,26 +91,42 @@ def invariances(images: torch.Tensor, seed: int = 0, indices: torch.Tensor | Non
             for name, ratio in ratios.items()}
 
 
-def resolve_augment(augment, images: torch.Tensor, seed: int = 0, indices: torch.Tensor | None = None,
-                    mirror_ratio: float | None = None) -> str | None:
-    """Resolve `auto` in augment.hflip from the images (uint8 [N, C, H, W]; images[indices], the train split, where
-    given), in place, from `mirror_ratio` where it was measured already; returns what was chosen and why (None where
-    nothing was auto)."""
-    if augment.hflip != "auto":
-        return None
-    ratio = closures(images, {"mirror": _mirror}, seed, indices)["mirror"] if mirror_ratio is None else mirror_ratio
-    augment.hflip = ratio >= CLOSED
-    return (f"augment auto: mirroring {'on' if augment.hflip else 'off'} (a mirrored image's nearest image is "
-            f"{ratio:.2f} as close as an image's own nearest; on from {CLOSED})")
+def resolve_from_data(data, augment, images: torch.Tensor, seed: int = 0, indices: torch.Tensor | None = None,
+                      measured: dict | None = None) -> dict[str, str]:
+    """Resolve `auto` in augment.hflip and data.intensity from images uint8 [N, C, H, W] (images[indices], the train
+    split, where given), in place; `measured` {name: ratio} holds ratios measured already. Returns what was
+    chosen and why, {"augment": line, "intensity": line}, for the settings that were auto.
 
-
-def intensity_hint(measured: dict, intensity: str) -> str | None:
-    """A line for `unsuprnn data` where a colour set (`measured`: `invariances` of RGB images) is closed neither
-    under negatives nor under turned colour channels while `intensity` is canonical, which removes both: on two
-    such sets of photographs `standardize` read them better (RESULTS.md, "Colour as information"). None else."""
-    colour, negative = measured.get("colour channels turned"), measured.get("negative")
-    if intensity != "canonical" or colour is None or negative is None or colour["closed"] or negative["closed"]:
-        return None
-    return (f"colour and polarity may say what these images show (not closed under negatives, {negative['ratio']:.2f}, "
-            f"nor turned colour channels, {colour['ratio']:.2f}); --intensity canonical removes both: try "
-            "--intensity standardize, which keeps them")
+    - hflip: mirrored views where the set is closed under mirroring.
+    - intensity: `standardize` (colour and polarity kept) for a colour set closed neither under negatives nor
+      under turned colour channels: in it, which colours an image has and which way round says what it shows
+      (photographs, artwork); `canonical` (both removed) for every other set: grey images, and colour images whose
+      colours and polarity vary at random, where canonical raised kNN by 17 to 28 points (RESULTS.md)."""
+    need = {}
+    if augment.hflip == AUTO:
+        need["mirror"] = _mirror
+    colour = images.shape[1] == 3
+    if data.intensity == AUTO and colour:
+        need |= {"negative": _negative, "colour channels turned": _channels_turned}
+    ratios = {k: v for k, v in (measured or {}).items() if k in need}
+    missing = {k: v for k, v in need.items() if k not in ratios}
+    if missing:
+        ratios |= closures(images, missing, seed, indices)
+    said = {}
+    if augment.hflip == AUTO:
+        augment.hflip = ratios["mirror"] >= CLOSED
+        said["augment"] = (f"augment auto: mirroring {'on' if augment.hflip else 'off'} (a mirrored image's nearest "
+                           f"image is {ratios['mirror']:.2f} as close as an image's own nearest; on from {CLOSED})")
+    if data.intensity == AUTO:
+        if not colour:
+            data.intensity = GREY_INTENSITY
+            said["intensity"] = f"intensity auto: {GREY_INTENSITY} (grey images: brightness, contrast and polarity removed)"
+        else:
+            negative, turned = ratios["negative"], ratios["colour channels turned"]
+            keep = negative < CLOSED and turned < CLOSED
+            data.intensity = "standardize" if keep else "canonical"
+            said["intensity"] = (f"intensity auto: {data.intensity} (negatives {negative:.2f}, colour channels turned "
+                                 f"{turned:.2f}, closed from {CLOSED}: " + (
+                                     "closed under neither, so colour and polarity are kept as information)" if keep
+                                     else "colour or polarity varies in the set, so both are removed)"))
+    return said

@@ -89,12 +89,19 @@ class SequencePipeline(torch.nn.Module):
 
 
 def build_pipeline(data: DataConfig, augment: AugmentConfig, shape, mean, std) -> SequencePipeline:
-    """The pipeline of `data` for images of `shape` (C, H, W); a view or patch still `auto` is resolved as a run
-    resolves it (views.resolve_view), in a copy."""
+    """The pipeline of `data` for images of `shape` (C, H, W); a view, patch or (for grey images) intensity still
+    `auto` is resolved as a run resolves it (views.resolve_view, invariance.resolve_from_data), in a copy."""
+    import copy
     if data.view == "auto" or data.patch == "auto":
-        import copy
         data = copy.deepcopy(data)
         resolve_view(data, shape)
+    if data.intensity == "auto":  # (grey images need no measurement; colour ones do)
+        from .invariance import GREY_INTENSITY
+        if shape[0] == 3:
+            raise ValueError("data.intensity is auto for colour images: resolve it from the images first "
+                             "(data/invariance.py, resolve_from_data), as pretraining does")
+        data = copy.deepcopy(data)
+        data.intensity = GREY_INTENSITY
     if not data.normalize:
         mean, std = [0.0] * shape[0], [1.0] * shape[0]
     return SequencePipeline(shape, data.view, data.patch, mean, std, augment, data.intensity)
