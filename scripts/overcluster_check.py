@@ -1,0 +1,63 @@
+"""Over-clustering merged along the kNN graph, against plain k-means, on runs already trained (RESULTS.md,
+"Over-clustering"): for each run, the test embeddings of its encoder and raw pixels are grouped into K = classes
+by k-means of their UMAP layout (the probe's default), and by k-means into F x K merged along the features' own
+kNN graph (evaluate/overcluster.py), for each F; printed as one row per run and feature set. Labels only score.
+
+    python scripts/overcluster_check.py runs/real/textures-auto runs/colour/photos96-std --factors 2 3 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from unsuprnn.evaluate.baselines import feature_sets
+from unsuprnn.evaluate.kmeans import kmeans
+from unsuprnn.evaluate.metrics import clustering_metrics
+from unsuprnn.evaluate.overcluster import overclustered
+from unsuprnn.evaluate.probe import load_probe_data
+from unsuprnn.evaluate.reduce import clustering_features
+from unsuprnn.runs.checkpoint import load_run_encoder
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs", nargs="+", type=Path)
+    ap.add_argument("--factors", nargs="+", type=int, default=[2, 3, 5])
+    ap.add_argument("--reduce", default="umap", choices=("umap", "none"))
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    rows = []
+    print(f"| run | features | k-means | " + " | ".join(f"{f}K merged" for f in args.factors) + " |")
+    print("|---|---|---|" + "---|" * len(args.factors))
+    for run in args.runs:
+        t0 = time.perf_counter()
+        loaded = load_run_encoder(run, "cpu")
+        cfg, info = loaded[2], loaded[3]
+        data = load_probe_data(cfg, tuple(info["shape"]))
+        seed, k = cfg.train.seed, len(data.classes)
+        for name, (bank, query) in feature_sets(loaded, data, ["raw"], torch.device("cpu")).items():
+            x = clustering_features(bank, query, args.reduce, seed)
+            normalize = args.reduce == "none"
+            xs = torch.nn.functional.normalize(x.float(), dim=1) if normalize else x.float()
+            plain = kmeans(xs, k, seed=seed, restarts=20)[0]
+            y = data.query_y.numpy()
+            acc = {"kmeans": clustering_metrics(y, plain)["accuracy"]}
+            for f in args.factors:
+                ids = overclustered(x, query, k, f, seed, 20, normalize)
+                acc[f"{f}K"] = clustering_metrics(y, ids)["accuracy"]
+            rows.append({"run": str(run), "features": name, "k": k, **acc})
+            print(f"| {run.name} | {name} | {acc['kmeans']:.1f} | "
+                  + " | ".join(f"{acc[f'{f}K']:.1f}" for f in args.factors) + " |", flush=True)
+        print(f"({run.name}: {time.perf_counter() - t0:.0f} s)", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
