@@ -286,10 +286,13 @@ def test_report_of_an_unlabelled_run_scores_nothing_and_says_so(runner, tmp_path
 
 def test_provenance_says_how_a_schedule_and_k_came_about():
     from unsuprnn.report.tables import schedule_notes
-    meta = {"schedule": {"how": "budget", "budget": "5m", "steps": 636}, "resumed_at_epoch": 12}
+    meta = {"schedule": {"how": "budget", "budget": "5m", "steps": 636,
+                         "intensity": "intensity auto: standardize (negatives 0.38, colour channels turned 0.94, ...)"},
+            "resumed_at_epoch": 12}
     metrics = {"k_auto": 4, "k_chosen_by": "modularity", "k_searched": "2:15",
                "undertrained": {"why": "it trained 10 optimizer steps", "try": "--epochs 400"}}
-    assert schedule_notes(meta, metrics) == ["--budget 5m (636 steps planned)", "resumed at epoch 12",
+    assert schedule_notes(meta, metrics) == ["--budget 5m (636 steps planned)", "intensity auto: standardize",
+                                             "resumed at epoch 12",
                                              "K = 4 chosen by modularity over 2:15",
                                              "looks undertrained: it trained 10 optimizer steps"]
     assert schedule_notes({"schedule": {"how": "configured"}}, {"undertrained": None}) == []

@@ -268,13 +268,16 @@ def provenance(info: list[dict]) -> tuple[list[str], list[list[str]]]:
 
 
 def schedule_notes(meta: dict, metrics: dict) -> list[str]:
-    """How a run's schedule and K came about, where a person reading its figures should know: a --budget, a
-    resume, a K the data chose, a note that it looks undertrained."""
+    """How a run's schedule and K came about, where a person reading its figures should know: a --budget, what
+    `auto` chose from the images, a resume, a K the data chose, a note that it looks undertrained."""
     plan, out = meta.get("schedule") or {}, []
     if plan.get("how") == "budget":
         out.append(f"--budget {plan.get('budget')} ({plan.get('steps', 0):,} steps planned)")
     elif plan.get("how") == "auto":
         out.append(f"epochs auto ({plan.get('steps', 0):,} steps)")
+    for key in ("augment", "intensity"):  # what `auto` chose from the images ("intensity auto: standardize")
+        if plan.get(key):
+            out.append(plan[key].split(" (")[0])
     if meta.get("resumed_at_epoch"):
         out.append(f"resumed at epoch {meta['resumed_at_epoch']}")
     if metrics.get("k_auto"):
