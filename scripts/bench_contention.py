@@ -37,14 +37,12 @@ if job == "train":
     from unsuprnn.data.pipeline import build_pipeline
     from unsuprnn.models.encoders import build_encoder
     from unsuprnn.objectives import build_objective
-    from unsuprnn.data.invariance import resolve_from_data
     cfg = Config()
     torch.manual_seed(0)
-    x = torch.randint(0, 256, (128, 1, 28, 28), dtype=torch.uint8)
-    resolve_from_data(cfg.data, cfg.augment, x)  # (hflip and intensity auto, as pretraining resolves them)
     pipe = build_pipeline(cfg.data, cfg.augment, (1, 28, 28), [0.13], [0.3])
     obj = build_objective("contrastive", build_encoder(cfg.encoder, 28), pipe, cfg.objective, 10)
     opt = torch.optim.AdamW(obj.parameters(), lr=1e-3)
+    x = torch.randint(0, 256, (128, 1, 28, 28), dtype=torch.uint8)
     gen = torch.Generator().manual_seed(0)
     def work():
         loss, _ = obj(x, None, gen)
