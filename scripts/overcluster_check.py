@@ -13,14 +13,13 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from unsuprnn.config import ProbeSettings
 from unsuprnn.evaluate.baselines import feature_sets
-from unsuprnn.evaluate.kmeans import kmeans
 from unsuprnn.evaluate.metrics import clustering_metrics
 from unsuprnn.evaluate.overcluster import overclustered
-from unsuprnn.evaluate.probe import load_probe_data
+from unsuprnn.evaluate.probe import cluster_ids, load_probe_data
 from unsuprnn.evaluate.reduce import clustering_features
 from unsuprnn.runs.checkpoint import load_run_encoder
 
@@ -42,10 +41,9 @@ def main() -> None:
         data = load_probe_data(cfg, tuple(info["shape"]))
         seed, k = cfg.train.seed, len(data.classes)
         for name, (bank, query) in feature_sets(loaded, data, ["raw"], torch.device("cpu")).items():
-            x = clustering_features(bank, query, args.reduce, seed)
+            plain = cluster_ids(None, bank, query, k, ProbeSettings(reduce=args.reduce), seed, "cpu")  # the probe's
+            x = clustering_features(bank, query, args.reduce, seed)  # (the layout cluster_ids fitted: reused)
             normalize = args.reduce == "none"
-            xs = torch.nn.functional.normalize(x.float(), dim=1) if normalize else x.float()
-            plain = kmeans(xs, k, seed=seed, restarts=20)[0]
             y = data.query_y.numpy()
             acc = {"kmeans": clustering_metrics(y, plain)["accuracy"]}
             for f in args.factors:
