@@ -44,8 +44,8 @@ def describe_dataset(cfg: Config, split: str = "train", grid: Path | None = None
                                                                    if any(chose) else "")
     from .invariance import invariances, resolve_from_data
     measured = invariances(ds.images, cfg.train.seed, ds.splits["train"])
-    resolved = resolve_from_data(cfg.data, cfg.augment, ds.images, cfg.train.seed,  # (as pretraining will)
-                                 measured={k: v["ratio"] for k, v in measured.items()})
+    resolved = resolve_from_data(cfg.data, cfg.augment, ds.images, cfg.train.seed, ds.splits["train"],
+                                 measured={k: v["ratio"] for k, v in measured.items()})  # (as pretraining will)
     est = training_estimate(cfg, ds.images[ds.splits["train"][:64]], len(ds.splits["train"]))
     yield (f"training estimate on this CPU ({est['threads']} threads): about {est['images_per_s']:.0f} images/s "
            f"(two augmented views each), about {est['bytes'] / 2**30:.2f} GiB for the images, the weights and a "
