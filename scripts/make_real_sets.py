@@ -103,7 +103,8 @@ def _flatten(path: Path, background: int, side: int) -> Image.Image:
     im = Image.open(path).convert("RGBA")
     canvas = Image.new("RGBA", im.size, (background, background, background, 255))
     canvas.alpha_composite(im)
-    return canvas.convert("RGB").resize((side, side), Image.LANCZOS) if im.size != (side, side) else canvas.convert("RGB")
+    rgb = canvas.convert("RGB")
+    return rgb if rgb.size == (side, side) else rgb.resize((side, side), Image.LANCZOS)
 
 
 def _distinct(paths: list[Path]) -> list[Path]:
