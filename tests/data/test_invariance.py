@@ -35,7 +35,8 @@ def test_strokes_facing_one_way_are_not_closed_and_keep_their_side():
     resolve_from_data(DataConfig(), augment, FACING_ONE_WAY)
     assert augment.hflip is False
     measured = invariances(FACING_ONE_WAY)
-    assert set(measured) == {"mirror", "upside down", "negative"} and not measured["mirror"]["closed"]
+    assert set(measured) == {"mirror", "upside down", "shifted", "zoomed in", "turned", "negative"}
+    assert not measured["mirror"]["closed"]
 
 
 def test_a_setting_given_is_kept():
@@ -110,3 +111,41 @@ def test_unsuprnn_data_says_what_intensity_auto_chose_on_colour_images_of_one_pa
     assert r.exit_code == 0 and "intensity auto: standardize" in r.stdout, r.output
     r = invoke(runner, "data", "--dataset", f"folder:{tmp_path / 'f'}", "--intensity", "canonical")
     assert r.exit_code == 0 and "intensity auto" not in r.stdout, r.output
+
+
+def placed(anywhere: bool, n: int = 120, side: int = 24) -> torch.Tensor:
+    """Grey glyphs (a bar with a foot, none its own shift) on black, each at a random place of the image, or all at
+    its centre: only the first set holds a shifted copy of its images."""
+    rng = torch.Generator().manual_seed(1)
+    images = torch.zeros(n, 1, side, side, dtype=torch.uint8)
+    for i in range(n):
+        y, x = torch.randint(0, side - 10, (2,), generator=rng).tolist() if anywhere else (side // 2 - 5,) * 2
+        length = 6 + i % 4
+        images[i, 0, y:y + length, x + 4:x + 6] = 255
+        images[i, 0, y + length - 2:y + length, x + 2:x + 9] = 200
+    return images
+
+
+def test_a_set_drawn_anywhere_is_closed_under_shifts_and_one_drawn_at_one_place_is_not():
+    from unsuprnn.data.invariance import TRANSFORMS
+    shift = TRANSFORMS["shifted"][0]
+    anywhere, centred = placed(True), placed(False)
+    moved = shift(centred)
+    assert moved.shape == centred.shape and moved.dtype == torch.uint8 and not torch.equal(moved, centred)
+    assert int(moved[0].sum()) == int(centred[0].sum())  # shifted whole: the black ground repeats into the gap
+    assert closure(anywhere, shift) > 0.95 and closure(centred, shift) < 0.8
+    measured = invariances(centred)
+    assert {"shifted", "zoomed in", "turned"} <= set(measured) and not measured["shifted"]["closed"]
+    assert measured["shifted"]["flag"] == "--set augment.translate=0.1"
+
+
+def test_turned_and_zoomed_copies_keep_the_ground_and_the_centre():
+    """A centred disc is its own turned copy; zoomed in, it grows about the same centre."""
+    from unsuprnn.data.invariance import TRANSFORMS
+    yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    disc = (((yy - 15.5) ** 2 + (xx - 15.5) ** 2 < 49) * 200 + 20).to(torch.uint8).view(1, 1, 32, 32)
+    turned = TRANSFORMS["turned"][0](disc)
+    assert (turned.float() - disc.float()).abs().mean() < 3 and (turned != disc).float().mean() < 0.1  # (its rim)
+    assert int(turned[0, 0, 0, 0]) == 20  # corners repeat the ground, not black
+    zoomed = TRANSFORMS["zoomed in"][0](disc)
+    assert zoomed.float().mean() > disc.float().mean() and torch.equal(zoomed, zoomed.flip(-1).flip(-2))

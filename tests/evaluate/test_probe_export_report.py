@@ -29,7 +29,7 @@ def test_probe_all_with_baselines(runner, runs, tmp_path):
     assert rep["bank_size"] == 1438 and rep["query_size"] == 359 and rep["embedding_dim"] == 64
     enc = rep["results"]["encoder"]
     assert set(enc) == {"knn", "linear", "kmeans", "hdbscan", "consistency"}
-    assert set(enc["consistency"]) == {"mirror", "upside down", "negative"}  # (grey digits: no colour channels)
+    assert set(enc["consistency"]) == {"mirror", "upside down", "shifted", "zoomed in", "turned", "negative"}  # (grey)
     assert all(0 <= v["split"] <= 100 for v in enc["consistency"].values())
     assert 0 <= enc["knn"]["weighted_top1"] <= enc["knn"]["weighted_top5"] <= 100
     assert 0 <= enc["kmeans"]["nmi"] <= 1 and len(enc["linear"]["confusion"]) == 10

@@ -161,7 +161,7 @@ def run_probe(run: str | Path, methods: tuple[str, ...] = METHOD_NAMES, baseline
                       device)
     if ids is not None:  # what the clusters follow: how often a transformed image lands in another cluster
         from .consistency import consistency
-        say("probe: encoder consistency of the clusters under mirroring, turning upside down, negatives")
+        say("probe: encoder consistency of the clusters under mirroring, shifts, zooms, turns, negatives")
         results["encoder"]["consistency"] = consistency(loaded[0], loaded[1], data.query_images[data.query_idx],
                                                         sets["encoder"][1], ids, device)
     sources = {"supervised": str(Path(b.partition("=")[2])) for b in baselines or [] if b.startswith("supervised=")}

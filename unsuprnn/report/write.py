@@ -52,8 +52,8 @@ CAPTIONS = {
                   "at or above 0.995, or each other's distinct nearest neighbour): copies, or near-copies. "
                   "`unsuprnn export` names each one's original (duplicate_of).",
     "confusion": "The linear probe's confusion matrix on the test split, each row (true class) normalised to 100%.",
-    "consistency": "Test images whose mirrored (turned, negative, colour-turned) copy fell in another cluster, each "
-                   "beside its copy: what the grouping follows besides what the images show.",
+    "consistency": "Test images whose mirrored (shifted, zoomed, turned, negative, colour-turned) copy fell in another "
+                   "cluster, each beside its copy: what the grouping follows besides what the images show.",
 }
 NO_SUPERVISED = ("No supervised reference on this data: add a `unsuprnn supervised` run with the same data and "
                  "view to the report (or probe with --baselines supervised=RUN).")
