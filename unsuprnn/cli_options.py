@@ -141,7 +141,7 @@ def option(name: str) -> Opt:
 DATA = tuple(f"data.{k}" for k in ("dataset", "data_dir", "download", "view", "patch", "test_fraction", "grayscale",
                                     "resize", "blur", "binarize", "intensity"))
 ENCODER = tuple(f"encoder.{k}" for k in ("kind", "cell", "bidirectional", "layers", "hidden", "dropout", "pool", "input_proj",
-                                         "stacks", "centre"))
+                                         "stacks"))
 TRAIN = tuple(f"train.{k}" for k in ("epochs", "batch_size", "budget", "lr", "seed", "device", "devices",
                                      "num_nodes", "logger"))
 AUGMENT = ("augment.hflip",)

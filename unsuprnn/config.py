@@ -109,12 +109,6 @@ class EncoderConfig:
                                 flag="--input-proj",
                                 help="Linear patch embedding width (0 = none; sequencer2d: its token width, 0 = 2 x "
                                      "--hidden x directions); auto: 128 for a patch view of an rnn encoder, else 0.")
-    # the embedding less its mean over the train split, measured when pretraining ends (zero while it trains): the
-    # pooled outputs share one direction (81-90% of their squared norm, RESULTS.md), so that every cosine is near
-    # 0.85 and the small rest decides who is whose neighbour; centred, kNN rose on 6 of 7 development runs
-    centre: bool = opt(True, flag="--centre/--no-centre",
-                       help="Take the embedding's mean over the training images off every embedding (measured when "
-                            "pretraining ends), so that cosine neighbours follow what differs between images.")
     stacks: str = opt("joint", choices=STACKS, flag="--stacks",
                       help="joint: torch's bidirectional RNN; separate: the two directions as stacks of their own, "
                            "so that each step's forward output sees no later step (needed by cpc and apc with more "

@@ -69,8 +69,6 @@ class EpochMonitors:
             bank_idx, query_idx = self.knn_idx
             bank = embed_images(encoder, pipeline, self.images, device, indices=bank_idx)
             query = embed_images(encoder, pipeline, self.images, device, indices=query_idx)
-            if getattr(encoder, "centre", None) is not None:  # (zero while training) as the run's end will centre
-                bank, query = bank - bank.mean(0), query - bank.mean(0)
             out["knn_top1"] = knn_accuracy(query, self.labels[query_idx], bank, self.labels[bank_idx],
                                            self.num_classes, k=min(PROBE.k, len(bank_idx)),
                                            temperature=PROBE.temperature)["weighted_top1"]

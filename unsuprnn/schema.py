@@ -26,7 +26,7 @@ import hashlib
 import json
 from typing import Callable
 
-SCHEMA = 3
+SCHEMA = 2
 SECTIONS = ("data", "augment", "encoder", "objective", "train")  # every run's; `cluster` only a stage's
 UNDIGESTED = ("train.logger",)  # where the curves are also sent changes nothing a run learns
 
@@ -141,15 +141,8 @@ def _cluster_budget(saved: dict, stage: str) -> dict:
     return out
 
 
-def _encoder_centre(saved: dict, stage: str) -> dict:
-    """2 -> 3: encoder.centre (2026-12-07); a run saved before it gave its embeddings uncentred."""
-    out = saved | {"schema": 3}
-    out["encoder"] = out["encoder"] | {"centre": False}
-    return out
-
-
 # ---- migrations: MIGRATIONS[n] turns a version n mapping into version n + 1 -------------------------------------
-MIGRATIONS: tuple[Callable[[dict, str], dict], ...] = (_from_unversioned, _cluster_budget, _encoder_centre)
+MIGRATIONS: tuple[Callable[[dict, str], dict], ...] = (_from_unversioned, _cluster_budget)
 assert len(MIGRATIONS) == SCHEMA
 
 

@@ -31,7 +31,6 @@ from .names.encoders import specs as encoder_specs
 from .data.pipeline import SequencePipeline, build_pipeline
 from .devices import make_fabric, resolve_device, resolve_precision
 from .errors import UserError
-from .evaluate.embed import measure_centre
 from .models.batchnorm import global_batchnorm
 from .models.encoders import build_encoder, resolve_input_proj
 from .monitors import MONITOR_POINTS, MONITOR_SHARE, EpochMonitors, collapse_verdict, supervised_test_metrics
@@ -147,11 +146,8 @@ def train(cfg: Config, out: str | Path, resume: bool = False, force: bool = Fals
                 t.pacer.ended_epoch()
             fabric.barrier()
             epoch += 1
-        metrics = final_metrics(t, run.log, elapsed)  # (a supervised run's classifier read uncentred embeddings)
-        if fabric.global_rank == 0:  # the centre is measured once, on the weights the run ends with
-            measure_centre(t.objective.encoder, t.pipeline, t.ds.images, fabric.device, t.ds.splits["train"])
-        return run.finish(metrics, {"wall_seconds": pacing.now() - started, "schedule": t.plan}, cfg,
-                          lambda work: save_encoder(work / "encoder.pt", t.objective.encoder, cfg, pipeline_info(t)))
+        return run.finish(final_metrics(t, run.log, elapsed), {"wall_seconds": pacing.now() - started,
+                                                               "schedule": t.plan}, cfg)
 
 
 def pace(t: Training, done_epochs: int, entry: dict, monitor_seconds: float | None) -> None:

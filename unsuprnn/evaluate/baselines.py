@@ -16,7 +16,6 @@ from ..progress import stage
 from ..names.objectives import spec_of
 from ..runs.checkpoint import load_run_encoder
 from ..runs.files import check_run
-from .embed import measure_centre
 from .methods import BASELINES
 from .reduce import check_umap, umap_features
 
@@ -133,7 +132,6 @@ def feature_sets(loaded: tuple, data, baselines: list[str], device: torch.device
         elif name == "random":
             torch.manual_seed(cfg.train.seed)
             rnd = build_encoder(cfg.encoder, pipeline.seq_shape[1], pipeline.grid).to(device)
-            measure_centre(rnd, pipeline, data.bank_images, device, data.bank_idx)  # (as the run's own was)
             sets["random"] = data.embed(rnd, pipeline, device)
         elif name == "supervised":
             sets["supervised"] = supervised_features(arg, data, device)

@@ -27,8 +27,7 @@ def outlier_scores(x: torch.Tensor) -> np.ndarray:
     """[N] in [0, 2], higher for odder images: one less the mean cosine similarity of an embedding to its
     nearest neighbours (n/50 of them, at least 10: a few junk images alike are still far from the rest).
     Noise and blank images planted among digits or MNIST all rank in the top 40 of 2,000 (RESULTS.md).
-    Not centred: centring spreads the rest of the set over the sphere until the junk looks no odder (an encoder
-    with encoder.centre gives centred embeddings: its callers add the centre back)."""
+    Not centred: centring spreads the rest of the set over the sphere until the junk looks no odder."""
     from .knn import knn_search
     n = len(x)
     if n < 2:

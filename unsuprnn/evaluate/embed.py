@@ -33,25 +33,3 @@ def embed_images(encoder: torch.nn.Module, pipeline: SequencePipeline, images: t
     if not out:
         return torch.zeros(0, getattr(encoder, "out_dim", 0))
     return torch.cat(out)
-
-
-CENTRE_CHUNK = 8192  # images embedded at a time while the centre is summed (a large set is never held whole)
-
-
-@torch.no_grad()
-def measure_centre(encoder: torch.nn.Module, pipeline: SequencePipeline, images: torch.Tensor,
-                   device: torch.device | str, indices: torch.Tensor | None = None) -> None:
-    """Set `encoder.centre` (an encoder built with encoder.centre: true) to the mean embedding of images uint8
-    [N, C, H, W] (rows `indices`: the train split), clean views; an encoder without one is left as it is."""
-    centre = getattr(encoder, "centre", None)
-    if centre is None:
-        return
-    centre.zero_()
-    indices = torch.arange(len(images)) if indices is None else indices
-    if not len(indices):
-        return
-    total = torch.zeros(centre.shape, dtype=torch.float64)
-    for start in range(0, len(indices), CENTRE_CHUNK):
-        chunk = indices[start:start + CENTRE_CHUNK]
-        total += embed_images(encoder, pipeline, images, device, indices=chunk).double().sum(0)
-    centre.copy_((total / len(indices)).to(centre))

@@ -65,9 +65,6 @@ def gather_embeddings(run: str | Path, dataset: str | None = None, split: str = 
         e = embed_images(encoder, pipeline, ds.images, device, indices=rows)
         return (torch.nn.functional.normalize(e, dim=1) if normalize else e).numpy()
 
-    def embed_plain(rows):
-        return embed_images(encoder, pipeline, ds.images, device, indices=rows).numpy()
-
     emb = LazyEmbeddings(embed_rows, indices, encoder.out_dim, progress)
     cols = {"embeddings": emb, "labels": ds.labels[indices].numpy(),
             "indices": indices.numpy().astype(np.int64), "split": names.astype(str),
@@ -85,15 +82,13 @@ def gather_embeddings(run: str | Path, dataset: str | None = None, split: str = 
         cols["notes"].append(f"outlier_score and duplicate_of were not computed: {len(indices):,} rows are more "
                              f"than {DIAGNOSE_MAX:,}; export one --split, or pass --no-diagnostics")
     if cluster is not None or diagnose:  # these need every vector at once
-        plain = torch.from_numpy(LazyEmbeddings(embed_plain, indices, encoder.out_dim, progress).numpy())
-        x = torch.nn.functional.normalize(plain, dim=1)
-        cols["embeddings"] = (x if normalize else plain).numpy()
+        cols["embeddings"] = emb = emb.numpy()
+        x = torch.from_numpy(emb)
+        x = x if normalize else torch.nn.functional.normalize(x, dim=1)
         if cluster is not None:
             cols |= cluster_column(x, resolve_k(cluster, len(ds.classes)), cfg.train.seed, device, settings.k_range)
         if diagnose:
-            centre = getattr(encoder, "centre", None)
-            cols |= diagnostic_columns(x, cols["indices"], settings.duplicate_threshold, ds.images,
-                                       uncentred=None if centre is None else plain + centre.cpu())
+            cols |= diagnostic_columns(x, cols["indices"], settings.duplicate_threshold, ds.images)
     if thumbnails:
         cols["thumbnails"] = shrink(ds.images, indices, thumbnails)
     return cols
@@ -122,15 +117,12 @@ def cluster_column(x: torch.Tensor, cluster: int | str, seed: int, device, k_ran
     return {"cluster": ids, "cluster_method": how}
 
 
-def diagnostic_columns(x: torch.Tensor, indices: np.ndarray, threshold: float, images: torch.Tensor,
-                       uncentred: torch.Tensor | None = None) -> dict:
+def diagnostic_columns(x: torch.Tensor, indices: np.ndarray, threshold: float, images: torch.Tensor) -> dict:
     """`outlier_score` [N] (higher = odder) and `duplicate_of` [N] (the index of an earlier row it nearly
-    copies, -1 = none; row i is image `indices[i]` of `images`). uncentred: the embeddings x before the
-    encoder's centre was taken off, which the outlier score reads (default: x)."""
+    copies, -1 = none; row i is image `indices[i]` of `images`)."""
     from ..evaluate.diagnostics import near_duplicates, outlier_scores
     dup = near_duplicates(x, threshold, rows=indices, images=images, image_rows=torch.from_numpy(indices))
-    outlier = outlier_scores(x if uncentred is None else uncentred)
-    return {"outlier_score": outlier.astype(np.float32), "duplicate_of": dup.astype(np.int64)}
+    return {"outlier_score": outlier_scores(x).astype(np.float32), "duplicate_of": dup.astype(np.int64)}
 
 
 def shrink(images: torch.Tensor, indices: torch.Tensor, side: int) -> np.ndarray:

@@ -18,10 +18,9 @@ PAIRS_SHOWN = 8
 
 def analyse(emb: np.ndarray, raw: torch.Tensor, images: torch.Tensor, labels: np.ndarray, n_classes: int,
             seed: int, head: tuple[np.ndarray, np.ndarray] | None, k_range: tuple[int, int],
-            duplicate_threshold: float, centre: np.ndarray | None = None) -> dict:
+            duplicate_threshold: float) -> dict:
     """emb [N, E], raw pixels [N, P], the images uint8 [N, C, H, W], labels [N] (-1 unknown), the head's
-    (ids, confidence) or None; K is chosen within k_range (A, B); centre [E]: the one the encoder took off emb,
-    if any (outlier scores read the embeddings uncentred).
+    (ids, confidence) or None; K is chosen within k_range (A, B).
 
     Clusters: the head's, else k-means with one cluster per class where there are labels (the probe's
     protocol), else k-means with the K chosen from the data."""
@@ -39,7 +38,7 @@ def analyse(emb: np.ndarray, raw: torch.Tensor, images: torch.Tensor, labels: np
                      restarts=default_restarts(len(x)))[0]
         how = f"k-means, K = {k} " + ("(one per class)" if labelled else "(chosen from the data)")
         score, score_name = None, "silhouette"
-    outlier = outlier_scores(x if centre is None else x + torch.as_tensor(centre))
+    outlier = outlier_scores(x)
     pairs = duplicate_pairs(near_duplicates(x, duplicate_threshold, images=images))
     z = centred(x)  # the similarity the threshold is on
     return out | {"ids": np.asarray(ids), "score_name": score_name, "clusters_by": how,

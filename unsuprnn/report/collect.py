@@ -134,9 +134,7 @@ def collect(run: Path, files: dict, device, settings, say=lambda line: None) -> 
     from .analysis import analyse
     raw = raw_features(pipeline, data.query_images, data.query_idx)
     images = data.query_images[data.query_idx]
-    centre = getattr(encoder, "centre", None)
     out["analysis"] = analyse(emb, raw, images, out["labels"], len(data.classes), cfg.train.seed, head_ids,
-                              parse_k_range(settings.k_range), settings.duplicate_threshold,
-                              None if centre is None else centre.cpu().numpy())
+                              parse_k_range(settings.k_range), settings.duplicate_threshold)
     out["images"] = images.numpy()
     return out

@@ -191,17 +191,14 @@ class RunRecorder:
         else:
             log_epochs(self.logger, [entry])
 
-    def finish(self, metrics: dict, meta: dict | None = None, cfg: Config | None = None,
-               save_weights: Callable[[Path], None] | None = None) -> dict | None:
+    def finish(self, metrics: dict, meta: dict | None = None, cfg: Config | None = None) -> dict | None:
         """metrics.json (and meta.json again with `meta` added: what the run ended with; and config.yaml again
         with `cfg`, where the run ended with other resolved settings than it began with: a --budget run's
-        re-planned epochs, a resumed run's new length; and the weights again with `save_weights(folder)`: the
-        encoder with its centre), together; returns the metrics (None on a DDP rank other than 0)."""
+        re-planned epochs, a resumed run's new length), together; returns the metrics (None on a DDP rank other
+        than 0)."""
         if self.writer is None:
             return None
         with together():
-            if save_weights is not None:
-                save_weights(self.writer.work)
             if meta or self.meta_due:
                 write_json(self.writer.work / "meta.json", self.meta | (meta or {}))
             if cfg is not None:

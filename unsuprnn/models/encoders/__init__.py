@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 
-import torch
 from torch import nn
 
 from ...config import DataConfig, EncoderConfig
@@ -35,18 +34,8 @@ def encoder_module(kind: str):
 
 def build_encoder(cfg: EncoderConfig, input_dim: int, grid: tuple[int, int] | None = None) -> nn.Module:
     """The encoder `cfg.kind` for steps of `input_dim` features; `grid` (rows, columns of patches) is the patch
-    view's (None for the other views). With cfg.centre it holds a buffer `centre` [E], zero until pretraining
-    ends (evaluate/embed.py `measure_centre`), that `forward` takes off every embedding."""
-    encoder = encoder_module(cfg.kind).build(cfg, input_dim, grid)
-    if cfg.centre:
-        encoder.register_buffer("centre", torch.zeros(encoder.out_dim))
-    return encoder
-
-
-def centred(encoder: nn.Module, embedding: torch.Tensor) -> torch.Tensor:
-    """embedding [B, E] less `encoder`'s centre, where it has one (every kind's `forward` ends with this)."""
-    centre = getattr(encoder, "centre", None)
-    return embedding if centre is None else embedding - centre
+    view's (None for the other views)."""
+    return encoder_module(cfg.kind).build(cfg, input_dim, grid)
 
 
 def activation_floats(cfg: EncoderConfig, sequence_shape: tuple[int, int]) -> int:

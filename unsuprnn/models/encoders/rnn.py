@@ -24,7 +24,7 @@ from torch import nn
 from ...config import DataConfig, EncoderConfig
 from ...errors import UserError
 from ...names.choices import POOLS, STACKS
-from . import centred, rnn_class
+from . import rnn_class
 
 
 class RNNEncoder(nn.Module):
@@ -100,8 +100,8 @@ class RNNEncoder(nn.Module):
         return torch.cat([out.mean(1), out.amax(1)], dim=1), steps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x [B, T, D] -> embedding [B, E] (less the centre, where the encoder has one)."""
-        return centred(self, self.encode(x)[0])
+        """x [B, T, D] -> embedding [B, E]."""
+        return self.encode(x)[0]
 
 
 TOKEN_WIDTH = 128  # input_proj auto on a patch view: each patch embedded to this width by a learned linear map

@@ -24,7 +24,7 @@ from torch import nn
 
 from ...config import DataConfig, EncoderConfig
 from ...errors import UserError
-from . import centred, rnn_class
+from . import rnn_class
 
 VIEWS = ("patches",)
 FIXED = {"stacks": "joint"}
@@ -124,8 +124,8 @@ class Sequencer2DEncoder(nn.Module):
         return torch.cat([tokens.mean(1), tokens.amax(1)], dim=1), (tokens,)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x [B, T, D] -> embedding [B, E] (less the centre, where the encoder has one)."""
-        return centred(self, self.encode(x)[0])
+        """x [B, T, D] -> embedding [B, E]."""
+        return self.encode(x)[0]
 
 
 def build(cfg: EncoderConfig, input_dim: int, grid: tuple[int, int] | None = None) -> Sequencer2DEncoder:
