@@ -4,11 +4,13 @@ the train split's mean embedding:
 
 - the mean's share of an embedding's squared norm, and the median cosine between two train images;
 - test -> train kNN: 1-NN, majority of 5 and of 20, and the probe's default vote (20 neighbours weighted by
-  exp(cosine / 0.1));
+  exp(cosine / 0.07));
 - the clustering stage's neighbours (`cluster.neighbors: auto` of them, mined among the train images): the share
   that have the image's own label.
 
-    python scripts/centring_check.py runs/photos64 runs/mnist2000 ...
+`--raw` adds the same kNN figures for raw pixels (the probe's `raw` baseline), plain and centred, beside them.
+
+    python scripts/centring_check.py [--raw] runs/photos64 runs/mnist2000 ...
 """
 
 from __future__ import annotations
@@ -20,23 +22,27 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from unsuprnn.cluster.scan import mine_neighbors  # noqa: E402
+from unsuprnn.config import ProbeSettings  # noqa: E402
 from unsuprnn.data.dataset import load_dataset_matching  # noqa: E402
+from unsuprnn.evaluate.baselines import raw_features  # noqa: E402
 from unsuprnn.evaluate.embed import embed_images  # noqa: E402
+from unsuprnn.evaluate.knn import knn_accuracy  # noqa: E402
 from unsuprnn.evaluate.probe import load_probe_data  # noqa: E402
 from unsuprnn.plan import auto_neighbors  # noqa: E402
 from unsuprnn.runs.checkpoint import load_run_encoder  # noqa: E402
 
 
-def vote(bank, bank_y, query, query_y, k: int, temperature: float | None) -> float:
-    """kNN top-1 (%) of cosine neighbours: each of the k votes exp(cos / temperature), or 1 (None)."""
-    bank, query = (torch.nn.functional.normalize(x, dim=1) for x in (bank, query))
-    top = (query @ bank.T).topk(k, dim=1)
-    weight = (top.values / temperature).exp() if temperature else torch.ones_like(top.values)
-    votes = torch.zeros(len(query), int(bank_y.max()) + 1).scatter_add_(1, bank_y[top.indices], weight)
-    return 100 * float((votes.argmax(1) == query_y).float().mean())
+def votes(bank, bank_y, query, query_y) -> str:
+    """kNN top-1 (%) of test queries against the train bank, as the probe's `knn` votes (evaluate/knn.py): 1-NN,
+    majorities of 5 and of the probe's k, and the probe's own figure (k neighbours weighted by exp(cos / T))."""
+    settings, classes = ProbeSettings(), int(bank_y.max()) + 1
+    knn = lambda k: knn_accuracy(query, query_y, bank, bank_y, classes, k=k, temperature=settings.temperature)
+    probe = knn(settings.k)
+    return (f"1-NN {knn(1)['majority_top1']:.1f}, 5-maj {knn(5)['majority_top1']:.1f}, "
+            f"{settings.k}-maj {probe['majority_top1']:.1f}, probe's vote {probe['weighted_top1']:.1f}")
 
 
-def check(run: str) -> str:
+def check(run: str, raw: bool = False) -> str:
     encoder, pipeline, cfg, info = load_run_encoder(run)
     data = load_probe_data(cfg, tuple(info["shape"]))
     bank = embed_images(encoder, pipeline, data.bank_images, "cpu", indices=data.bank_idx)
@@ -52,14 +58,20 @@ def check(run: str) -> str:
         sims = unit @ unit.T
         median = float(sims[~torch.eye(len(b), dtype=torch.bool)].median())
         purity = 100 * float((train_y[mine_neighbors(b, n)] == train_y[:, None]).float().mean())
-        parts.append(f"{name}: median cosine {median:.2f}, 1-NN {vote(b, data.bank_y, q, data.query_y, 1, None):.1f}, "
-                     f"5-maj {vote(b, data.bank_y, q, data.query_y, 5, None):.1f}, "
-                     f"20-maj {vote(b, data.bank_y, q, data.query_y, 20, None):.1f}, "
-                     f"probe's vote {vote(b, data.bank_y, q, data.query_y, 20, 0.1):.1f}, "
+        parts.append(f"{name}: median cosine {median:.2f}, {votes(b, data.bank_y, q, data.query_y)}, "
                      f"stage's {n} neighbours {purity:.1f}% of their image's class")
+    if raw:
+        pixels = [raw_features(pipeline, images, idx) for images, idx in ((data.bank_images, data.bank_idx),
+                                                                          (data.query_images, data.query_idx))]
+        unit = torch.nn.functional.normalize(pixels[0], dim=1)
+        median = float((unit @ unit.T)[~torch.eye(len(unit), dtype=torch.bool)].median())
+        parts.append(f"raw pixels: median cosine {median:.2f}, {votes(pixels[0], data.bank_y, pixels[1], data.query_y)}")
+        mean = pixels[0].mean(0)
+        parts.append(f"raw pixels centred: {votes(pixels[0] - mean, data.bank_y, pixels[1] - mean, data.query_y)}")
     return "\n  ".join(parts)
 
 
 if __name__ == "__main__":
-    for path in sys.argv[1:]:
-        print(check(path), flush=True)
+    args = sys.argv[1:]
+    for path in [a for a in args if a != "--raw"]:
+        print(check(path, "--raw" in args), flush=True)

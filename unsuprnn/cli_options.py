@@ -146,7 +146,7 @@ TRAIN = tuple(f"train.{k}" for k in ("epochs", "batch_size", "budget", "lr", "se
                                      "num_nodes", "logger"))
 AUGMENT = ("augment.hflip",)
 WRITE_RUN = ("resume", "force", "quiet", "config", "set_")
-PROBE = tuple(f"probe.{k}" for k in ("k", "temperature", "clusters", "k_range", "reduce", "index", "nlist", "nprobe"))
+PROBE = tuple(f"probe.{k}" for k in ("k", "temperature", "centre", "clusters", "k_range", "reduce", "index", "nlist", "nprobe"))
 CLUSTER = tuple(f"cluster.{k}" for k in ("clusters", "k_range", "neighbors", "heads", "epochs", "selflabel_epochs",
                                          "budget", "lr", "encoder_lr"))
 

@@ -9,7 +9,7 @@ from lightly.utils.debug import std_of_l2_normalized
 
 from .config import ProbeSettings
 from .evaluate.embed import embed_images
-from .evaluate.knn import knn_accuracy
+from .evaluate.knn import centred_on, knn_accuracy
 from .evaluate.metrics import classification_metrics
 
 PROBE = ProbeSettings()  # the monitor's kNN votes as the probe's do by default
@@ -69,6 +69,8 @@ class EpochMonitors:
             bank_idx, query_idx = self.knn_idx
             bank = embed_images(encoder, pipeline, self.images, device, indices=bank_idx)
             query = embed_images(encoder, pipeline, self.images, device, indices=query_idx)
+            if PROBE.centre:  # (as the probe votes)
+                bank, query = centred_on(bank, bank, query)
             out["knn_top1"] = knn_accuracy(query, self.labels[query_idx], bank, self.labels[bank_idx],
                                            self.num_classes, k=min(PROBE.k, len(bank_idx)),
                                            temperature=PROBE.temperature)["weighted_top1"]

@@ -179,11 +179,20 @@ NEEDS_LABELS = True
 COLUMNS = (("kNN top-1", "weighted_top1"), ("kNN top-5", "weighted_top5"), ("kNN maj.", "majority_top1"))
 
 
-SETTINGS = {"k": None, "temperature": None, "index": None, "nlist": ("index", "ivf"), "nprobe": ("index", "ivf")}
+SETTINGS = {"k": None, "temperature": None, "centre": None, "index": None, "nlist": ("index", "ivf"),
+            "nprobe": ("index", "ivf")}
 
 
 def measure(bank: torch.Tensor, bank_y: torch.Tensor, query: torch.Tensor, query_y: torch.Tensor, num_classes: int,
             settings, seed: int, device) -> dict:
-    """Cosine kNN of labelled query rows against labelled bank rows."""
+    """Cosine kNN of labelled query rows against labelled bank rows (each less the bank's mean: `centre`)."""
+    if settings.centre:
+        bank, query = centred_on(bank, bank, query)
     return knn_accuracy(query, query_y, bank, bank_y, num_classes, k=settings.k, temperature=settings.temperature,
                         index=settings.index, nlist=settings.nlist, nprobe=settings.nprobe)
+
+
+def centred_on(bank: torch.Tensor, *features: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Each of `features` [*, E] less the mean of bank [N, E] (the probe's `centre`)."""
+    mean = bank.float().mean(0)
+    return tuple(x.float() - mean for x in features)

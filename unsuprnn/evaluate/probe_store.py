@@ -21,7 +21,7 @@ from ..runs.files import read_json
 from ..runs.writer import file_lock
 from .methods import METHOD_NAMES, recorded, settings_from
 
-FORMAT = 2
+FORMAT = 3  # 3: kNN figures record `centre` (a store of format 2 or older holds uncentred ones: `_as_they_ran`)
 PROBE_FILE = "probe.json"
 LOCK_FILE = ".probe.json.lock"  # held while probe.json is read, merged and written
 # measured on a cluster run's head, not on its encoder alone: never taken from the run it was trained from
@@ -112,13 +112,25 @@ def read_store(run: Path, encoder_sha256: str) -> dict | None:
     if not path.is_file():
         return None
     stored = read_json(path)
+    if stored.get("format") == 2:
+        stored = _as_they_ran(stored)
     if stored.get("format") != FORMAT:
         if "results" not in stored or path.stat().st_mtime < (Path(run) / "encoder.pt").stat().st_mtime:
             return None
         legacy = {"measured": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(path.stat().st_mtime))}
+        settings = (stored.get("probe_settings") or {k: v for k, v in stored.items() if k != "results"})
+        legacy["probe_settings"] = settings | {"centre": False}  # (kNN was uncentred before format 3)
         return {"encoder_sha256": encoder_sha256, "measurements": measurements(stored | legacy),
                 "embedding_dim": stored.get("embedding_dim")}
     return stored if stored.get("encoder_sha256") == encoder_sha256 else None
+
+
+def _as_they_ran(stored: dict) -> dict:
+    """A format 2 store as format 3: its kNN figures were measured on the features as they were (`centre`
+    false), and now say so; nothing else changed."""
+    entries = [e | {"settings": e["settings"] | {"centre": False}} if e["method"] == "knn" else e
+               for e in stored.get("measurements", [])]
+    return stored | {"format": FORMAT, "measurements": entries}
 
 
 def check_store(run: Path) -> None:
