@@ -219,7 +219,7 @@ class ProbeSettings:
                              help="kNN vote temperature.")
     # each feature set less its bank's mean before the kNN's cosines: a direction every feature shares says
     # nothing about any image, yet it bunches the cosines near 1 and flattens the weighted vote into a majority
-    # of k (the encoder's mean holds 0.66-0.94 of its squared norm), while raw pixels' vote stays sharp (RESULTS.md)
+    # of k (the encoder's mean holds 0.66-0.95 of its squared norm), while raw pixels' vote stays sharp (RESULTS.md)
     centre: bool = opt(True, flag="--centre/--no-centre",
                        help="kNN on each feature set less its bank's mean, so that the vote weighs neighbours "
                             "alike for every feature set (off: on the features as they are).")
