@@ -56,3 +56,26 @@ def test_without_a_head_the_consistency_judges_the_grouping_the_k_means_probe_sc
         bank, query = feature_sets(loaded, data, [], torch.device("cpu"))["encoder"]
         ids = cluster_ids(None, bank, query, figure["k"], settings, loaded[2].train.seed, "cpu")
         assert clustering_metrics(data.query_y.numpy(), ids)["accuracy"] == figure["accuracy"]
+
+
+def test_the_caption_says_when_the_run_s_views_already_train_with_a_transformation():
+    """A split under a copy the views already make (a shift of 0.1 with translate 0.12) is what training left, not
+    a flag to turn on; a negative with no inverted views is."""
+    import numpy as np
+
+    from unsuprnn.config import AugmentConfig
+    from unsuprnn.data.invariance import TRANSFORMS, trains_with
+    from unsuprnn.report.cluster_figures import consistency_gallery
+    default = AugmentConfig()
+    assert [trains_with(TRANSFORMS[n][1], default) for n in ("shifted", "zoomed in", "turned", "negative", "mirror")] \
+        == [True, True, True, False, False]
+    assert trains_with("--hflip true", AugmentConfig(hflip=True))
+    assert not trains_with(TRANSFORMS["shifted"][1], AugmentConfig(translate=0.0))
+    assert not trains_with(TRANSFORMS["zoomed in"][1], AugmentConfig(crop_scale=1.0))
+    images = np.zeros((4, 1, 8, 8), dtype=np.uint8)
+    moved = {name: {"split": 25.0, "flag": TRANSFORMS[name][1], "examples": [1]} for name in ("shifted", "negative")}
+    captions = [g["caption"] for g in consistency_gallery(images, moved, "run", default).groups]
+    assert "the run's views already train with it (augment.translate: 0.12)" in captions[0]
+    assert "--set augment.invert=0.5 makes the encoder ignore it" in captions[1]
+    plain = [g["caption"] for g in consistency_gallery(images, moved, "run").groups]
+    assert "--set augment.translate=0.1 makes the encoder ignore it" in plain[0]

@@ -83,6 +83,18 @@ TRANSFORMS = {"mirror": (_mirror, "--hflip true"),
               "colour channels turned": (_channels_turned, "--set augment.hue=0.5")}
 
 
+def trains_with(flag: str | None, augment) -> bool:
+    """Whether the views of `augment` (an AugmentConfig) already do what `flag` (a TRANSFORMS flag) asks for: a
+    split under that transformation is then what the views left, not a setting to turn on."""
+    if not flag:
+        return False
+    if flag == "--hflip true":
+        return augment.hflip is True
+    key, _, value = flag.removeprefix("--set augment.").partition("=")
+    have, want = getattr(augment, key), float(value)
+    return have <= want if key == "crop_scale" else have >= want  # (crops: the smaller, the wider their range)
+
+
 def applicable(channels: int) -> dict:
     """The TRANSFORMS that change images of `channels` channels (turning colour channels needs three)."""
     return {name: v for name, v in TRANSFORMS.items() if name != "colour channels turned" or channels == 3}

@@ -129,7 +129,7 @@ def report_figures(info: list[dict], sections: list[dict]) -> list[tuple[str, st
         moved = r["probe"]["results"].get("encoder", {}).get("consistency")
         if moved and not repeat:
             out.append((f"Run {name}: split by a transformation", "consistency",
-                        cfigs.consistency_gallery(r["images"], moved, name)))
+                        cfigs.consistency_gallery(r["images"], moved, name, r["cfg"].augment)))
         if not repeat:
             out.append((f"Run {name}: odd ones out", "outliers", cfigs.outlier_gallery(r["images"], a, name)))
             out.append((f"Run {name}: near-duplicates", "duplicates", cfigs.duplicates_gallery(r["images"], a, name)))

@@ -77,9 +77,11 @@ def cluster_gallery(images: np.ndarray, analysis: dict, labels: np.ndarray, clas
     return Gallery(groups, [f"{title}: clusters of the test split ({analysis['clusters_by']})"])
 
 
-def consistency_gallery(images: np.ndarray, moved: dict, title: str) -> Gallery:
-    """For each transformation, test images whose transformed copy fell in another cluster: each beside its copy."""
-    from ..data.invariance import TRANSFORMS
+def consistency_gallery(images: np.ndarray, moved: dict, title: str, augment=None) -> Gallery:
+    """For each transformation, test images whose transformed copy fell in another cluster: each beside its copy;
+    the caption names the flag that trains the encoder to ignore it, or says the run's views (`augment`, its
+    AugmentConfig) already did."""
+    from ..data.invariance import TRANSFORMS, trains_with
     import torch
     groups = []
     for name, v in moved.items():
@@ -88,8 +90,13 @@ def consistency_gallery(images: np.ndarray, moved: dict, title: str) -> Gallery:
         transform = TRANSFORMS[name][0]
         strips = [(f"test image #{i} and its copy", [images[i], transform(torch.from_numpy(images[i][None]))[0].numpy()],
                    []) for i in v["examples"]]
+        if augment is not None and trains_with(v["flag"], augment):
+            key = "hflip" if v["flag"].startswith("--hflip") else v["flag"].removeprefix("--set augment.").split("=")[0]
+            advice = f"; the run's views already train with it (augment.{key}: {getattr(augment, key)})"
+        else:
+            advice = f"; {v['flag']} makes the encoder ignore it" if v["flag"] else ""
         groups.append({"caption": f"{name}: {v['split']:.1f}% of the test images land in another cluster than "
-                                  f"their copy" + (f"; {v['flag']} makes the encoder ignore it" if v["flag"] else ""),
+                                  f"their copy" + advice,
                        "strips": strips})
     return Gallery(groups, [title])
 
