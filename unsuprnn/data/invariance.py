@@ -83,15 +83,21 @@ TRANSFORMS = {"mirror": (_mirror, "--hflip true"),
               "colour channels turned": (_channels_turned, "--set augment.hue=0.5")}
 
 
+def flag_setting(flag: str) -> str:
+    """The AugmentConfig key a TRANSFORMS flag sets ("--set augment.translate=0.1" -> "translate")."""
+    return "hflip" if flag.startswith("--hflip") else flag.removeprefix("--set augment.").partition("=")[0]
+
+
 def trains_with(flag: str | None, augment) -> bool:
     """Whether the views of `augment` (an AugmentConfig) already do what `flag` (a TRANSFORMS flag) asks for: a
     split under that transformation is then what the views left, not a setting to turn on."""
     if not flag:
         return False
-    if flag == "--hflip true":
-        return augment.hflip is True
-    key, _, value = flag.removeprefix("--set augment.").partition("=")
-    have, want = getattr(augment, key), float(value)
+    key = flag_setting(flag)
+    have = getattr(augment, key)
+    if key == "hflip":
+        return have is True
+    want = float(flag.partition("=")[2])
     return have <= want if key == "crop_scale" else have >= want  # (crops: the smaller, the wider their range)
 
 

@@ -1,7 +1,7 @@
 """What the clusters follow beyond pixel properties: for each transformation of data/invariance.py (mirror,
-upside down, shifted, zoomed in, turned, negative, colour channels turned), how often an image and its transformed copy fall in different
-clusters. A grouping that splits mirror images follows which way an object faces; the flag that makes the encoder
-ignore the transformation comes with it. No labels are used.
+upside down, shifted, zoomed in, turned, negative, colour channels turned), how often an image and its
+transformed copy fall in different clusters. A grouping that splits mirror images follows which way an object
+faces; the flag that makes the encoder ignore the transformation comes with it. No labels are used.
 
 The transformed copy's cluster is that of its nearest original query in the embedding (cosine), so that any
 grouping (k-means, a cluster head) is judged the same way.

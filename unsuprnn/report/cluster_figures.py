@@ -81,7 +81,7 @@ def consistency_gallery(images: np.ndarray, moved: dict, title: str, augment=Non
     """For each transformation, test images whose transformed copy fell in another cluster: each beside its copy;
     the caption names the flag that trains the encoder to ignore it, or says the run's views (`augment`, its
     AugmentConfig) already did."""
-    from ..data.invariance import TRANSFORMS, trains_with
+    from ..data.invariance import TRANSFORMS, flag_setting, trains_with
     import torch
     groups = []
     for name, v in moved.items():
@@ -91,7 +91,7 @@ def consistency_gallery(images: np.ndarray, moved: dict, title: str, augment=Non
         strips = [(f"test image #{i} and its copy", [images[i], transform(torch.from_numpy(images[i][None]))[0].numpy()],
                    []) for i in v["examples"]]
         if augment is not None and trains_with(v["flag"], augment):
-            key = "hflip" if v["flag"].startswith("--hflip") else v["flag"].removeprefix("--set augment.").split("=")[0]
+            key = flag_setting(v["flag"])
             advice = f"; the run's views already train with it (augment.{key}: {getattr(augment, key)})"
         else:
             advice = f"; {v['flag']} makes the encoder ignore it" if v["flag"] else ""
