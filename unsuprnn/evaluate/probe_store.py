@@ -118,8 +118,8 @@ def read_store(run: Path, encoder_sha256: str) -> dict | None:
         if "results" not in stored or path.stat().st_mtime < (Path(run) / "encoder.pt").stat().st_mtime:
             return None
         legacy = {"measured": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(path.stat().st_mtime))}
-        settings = (stored.get("probe_settings") or {k: v for k, v in stored.items() if k != "results"})
-        legacy["probe_settings"] = settings | {"centre": False}  # (kNN was uncentred before format 3)
+        # (kNN was uncentred before format 3; the first format kept its settings at the top, as method_settings reads)
+        legacy["probe_settings"] = (stored.get("probe_settings") or stored) | {"centre": False}
         return {"encoder_sha256": encoder_sha256, "measurements": measurements(stored | legacy),
                 "embedding_dim": stored.get("embedding_dim")}
     return stored if stored.get("encoder_sha256") == encoder_sha256 else None
