@@ -60,3 +60,19 @@ def test_the_head_is_kept_unless_another_grouping_splits_the_graph_clearly_bette
     record, head = guard(x, {"head": nearly, "umap": y}, 3)
     q = record["modularity"]
     assert 0 < q["umap"] - q["head"] <= MARGIN and record["kept"] == "head" and head is None
+
+
+def test_labels_score_each_grouping_in_the_record_and_do_not_change_the_choice():
+    x, y = blobs()
+    half = np.where(np.arange(len(y)) % 2 == 0, y, (y + 1) % 3)
+    unscored, _ = guard(x, {"head": half, "umap": y}, 3)
+    labels = y.copy()
+    labels[:30] = -1  # unknown labels are left out of the scores
+    record, _ = guard(x, {"head": half, "umap": y}, 3, labels=labels)
+    assert "accuracy" not in unscored and record["kept"] == unscored["kept"] == "umap"
+    assert record["modularity"] == unscored["modularity"]
+    assert record["accuracy"]["umap"] == record["accuracy"]["kmeans"] == 100.0
+    expected = clustering_metrics(y[30:], half[30:])["accuracy"]
+    assert record["accuracy"]["head"] == expected and expected < 100.0
+    record, _ = guard(x, {"head": half}, 3, labels=np.full(len(y), -1))
+    assert "accuracy" not in record

@@ -10,6 +10,7 @@
   grouping splits the graph clearly better (by more than MARGIN); that one is then handed back as a head.
 
     embeddings [N, E], candidate ids {name: [N]}  ->  {"kept": name, "modularity": {name: q}}
+  (with labels, for scoring only, also "accuracy": {name: Hungarian accuracy on the labelled images})
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 
 from ..evaluate.kmeans import default_restarts, kmeans, knn_graph, modularity
+from ..evaluate.metrics import clustering_metrics
 from ..evaluate.reduce import umap_features
 from ..models.heads import cluster_head, kmeans_head
 
@@ -49,11 +51,13 @@ def fit_head(head: nn.Module, embeddings: torch.Tensor, ids: np.ndarray, steps: 
     return head.eval()
 
 
-def guard(embeddings: torch.Tensor, candidates: dict[str, np.ndarray], k: int,
-          seed: int = 0) -> tuple[dict, nn.Module | None]:
+def guard(embeddings: torch.Tensor, candidates: dict[str, np.ndarray], k: int, seed: int = 0,
+          labels: np.ndarray | None = None) -> tuple[dict, nn.Module | None]:
     """(the record, the kept grouping as a head, or None where the head itself is kept). candidates: "head"
     and any others ({name: ids [N]} of the training embeddings [N, E]); k-means is added here. The head is
-    kept unless the best of the others has a modularity more than MARGIN above its own (ties: the earlier)."""
+    kept unless the best of the others has a modularity more than MARGIN above its own (ties: the earlier).
+    labels [N] (-1 unknown), scoring only: the record's "accuracy" then gives each grouping's, so that a run
+    shows whether the choice, made without them, was right (RESULTS.md: modularity favours some groupings)."""
     x = torch.nn.functional.normalize(embeddings.float(), dim=1)
     graph = knn_graph(x)
     ids, centroids, _ = kmeans(x, k, seed=seed, restarts=default_restarts(len(x)))
@@ -62,6 +66,10 @@ def guard(embeddings: torch.Tensor, candidates: dict[str, np.ndarray], k: int,
     best = max(scores, key=lambda name: (scores[name], -list(scores).index(name)))
     kept = best if scores[best] > scores["head"] + MARGIN else "head"
     record = {"kept": kept, "modularity": scores}
+    known = None if labels is None else np.asarray(labels) >= 0
+    if known is not None and known.any():
+        record["accuracy"] = {name: clustering_metrics(np.asarray(labels)[known], np.asarray(g)[known])["accuracy"]
+                              for name, g in groupings.items()}
     if kept == "head":
         return record, None
     if kept == "kmeans":

@@ -328,7 +328,8 @@ def guarded_head(t: ClusterTraining, head: nn.Module) -> tuple[nn.Module, str]:
     z = embed_images(t.encoder, t.pipeline, t.ds.images, t.device, indices=t.train_idx)
     ids, _ = confident_clusters(head.eval()(z.to(t.device)).cpu())
     candidates = {"head": ids.numpy()} | ({} if t.seed_ids is None else {"umap": t.seed_ids.numpy()})
-    t.guard_record, kept = guard(z, candidates, t.clusters, t.cfg.train.seed)
+    t.guard_record, kept = guard(z, candidates, t.clusters, t.cfg.train.seed,
+                                 labels=t.ds.labels[t.train_idx].numpy())  # (labels score the record only)
     if kept is None:
         return head, "scan"
     return kept.to(t.device), "kmeans" if t.guard_record["kept"] == "kmeans" else "scan"
