@@ -296,3 +296,15 @@ def test_provenance_says_how_a_schedule_and_k_came_about():
                                              "K = 4 chosen by modularity over 2:15",
                                              "looks undertrained: it trained 10 optimizer steps"]
     assert schedule_notes({"schedule": {"how": "configured"}}, {"undertrained": None}) == []
+
+
+def test_provenance_says_which_grouping_the_guard_kept_and_how_each_scored():
+    from unsuprnn.report.tables import schedule_notes
+    record = {"kept": "umap", "modularity": {"head": 0.5516, "umap": 0.5917, "kmeans": 0.5961},
+              "accuracy": {"head": 52.26, "umap": 49.0, "kmeans": 48.5}}
+    assert schedule_notes({}, {"guard": record}) == [
+        "the guard kept k-means of the UMAP layout (modularity the SCAN head 0.552, k-means of the UMAP layout "
+        "0.592, k-means 0.596); train accuracy, scored after the choice: the SCAN head 52.3, k-means of the UMAP "
+        "layout 49.0, k-means 48.5"]
+    del record["accuracy"]  # a run without labels, or one from before the guard scored its groupings
+    assert schedule_notes({}, {"guard": record})[0].endswith("k-means 0.596)")

@@ -269,7 +269,8 @@ def provenance(info: list[dict]) -> tuple[list[str], list[list[str]]]:
 
 def schedule_notes(meta: dict, metrics: dict) -> list[str]:
     """How a run's schedule and K came about, where a person reading its figures should know: a --budget, what
-    `auto` chose from the images, a resume, a K the data chose, a note that it looks undertrained."""
+    `auto` chose from the images, a resume, a K the data chose, a note that it looks undertrained, the grouping
+    the clustering stage's guard kept."""
     plan, out = meta.get("schedule") or {}, []
     if plan.get("how") == "budget":
         out.append(f"--budget {plan.get('budget')} ({plan.get('steps', 0):,} steps planned)")
@@ -285,4 +286,21 @@ def schedule_notes(meta: dict, metrics: dict) -> list[str]:
                    f"{metrics.get('k_searched', '?')}")
     if (metrics.get("undertrained") or {}).get("why"):
         out.append(f"looks undertrained: {metrics['undertrained']['why']}")
+    if metrics.get("guard"):
+        out.append(guard_note(metrics["guard"]))
     return out
+
+
+GROUPINGS = {"head": "the SCAN head", "umap": "k-means of the UMAP layout", "kmeans": "k-means"}
+
+
+def guard_note(record: dict) -> str:
+    """Which grouping the clustering stage's guard kept, by modularity (no labels), and where the run had labels,
+    each grouping's accuracy on the training images: whether that label-free choice was the right one."""
+    name = lambda key: GROUPINGS.get(key, key)
+    note = (f"the guard kept {name(record['kept'])} (modularity "
+            + ", ".join(f"{name(key)} {q:.3f}" for key, q in record["modularity"].items()) + ")")
+    if record.get("accuracy"):
+        note += ("; train accuracy, scored after the choice: "
+                 + ", ".join(f"{name(key)} {acc:.1f}" for key, acc in record["accuracy"].items()))
+    return note
