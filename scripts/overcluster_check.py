@@ -24,7 +24,7 @@ from unsuprnn.evaluate.kmeans import knn_graph, modularity
 from unsuprnn.evaluate.metrics import clustering_metrics
 from unsuprnn.evaluate.overcluster import overclustered
 from unsuprnn.evaluate.probe import cluster_ids, load_probe_data
-from unsuprnn.evaluate.reduce import clustering_features
+from unsuprnn.evaluate.reduce import kmeans_features
 from unsuprnn.runs.checkpoint import load_run_encoder
 
 
@@ -49,12 +49,11 @@ def main() -> None:
         seed, k = cfg.train.seed, len(data.classes)
         for name, (bank, query) in feature_sets(loaded, data, ["raw"], torch.device("cpu")).items():
             plain = cluster_ids(None, bank, query, k, ProbeSettings(reduce=args.reduce), seed, "cpu")  # the probe's
-            x = clustering_features(bank, query, args.reduce, seed)  # (the layout cluster_ids fitted: reused)
-            normalize = args.reduce == "none"
+            x = kmeans_features(bank, query, args.reduce, seed)  # (the layout cluster_ids fitted: reused)
             y = data.query_y.numpy()
             groupings = {"kmeans": plain}
             for f in args.factors:
-                groupings[f"{f}K"] = overclustered(x, query, k, f, seed, 20, normalize)
+                groupings[f"{f}K"] = overclustered(x, query, k, f, seed, 20, normalize=False)
             acc = {key: clustering_metrics(y, ids)["accuracy"] for key, ids in groupings.items()}
             row = {"run": str(run), "features": name, "k": k, **acc}
             line = f"| {run.name} | {name} | " + " | ".join(f"{acc[key]:.1f}" for key in names)

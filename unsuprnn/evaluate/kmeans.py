@@ -242,11 +242,11 @@ def resolved(settings, result: dict):
 def measure(bank, bank_y, query, query_y, num_classes: int, settings, seed: int, device) -> dict:
     """k-means of the queries into K clusters: --clusters K, the number of classes, or (auto) the K chosen
     from the queries themselves, whose whole curve is kept (`k_curve`). --reduce umap: of their UMAP layout."""
-    from .reduce import clustering_features
+    from .reduce import kmeans_features
     k, chosen = resolve_k(settings.clusters, num_classes), {}
     if k == AUTO or not k:
         chosen = chosen_k(query, settings.k_range, seed)
         k = chosen["k_auto"]
-    x = clustering_features(bank, query, settings.reduce, seed)
+    x = kmeans_features(bank, query, settings.reduce, seed)
     return kmeans_scores(x, query_y, k, seed=seed, restarts=settings.restarts, device=device,
-                         normalize=settings.reduce == "none") | chosen
+                         normalize=False) | chosen

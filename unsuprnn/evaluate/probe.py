@@ -184,9 +184,8 @@ def cluster_ids(head, bank: torch.Tensor, query: torch.Tensor, k: int | None, se
     if not k:
         return None
     from .kmeans import default_restarts, kmeans
-    from .reduce import clustering_features
-    x = clustering_features(bank, query, settings.reduce, seed)
-    x = torch.nn.functional.normalize(x.float(), dim=1) if settings.reduce == "none" else x.float()
+    from .reduce import kmeans_features
+    x = kmeans_features(bank, query, settings.reduce, seed)
     return kmeans(x, k, seed=seed, restarts=settings.restarts or default_restarts(len(x)), device=device)[0]
 
 

@@ -67,3 +67,11 @@ def clustering_features(bank: torch.Tensor, query: torch.Tensor, reduce: str, se
         raise UserError(f"unknown --reduce '{reduce}'; use one of: {', '.join(REDUCES)}")
     both = torch.cat([bank.float().cpu(), query.float().cpu()]).numpy()
     return torch.from_numpy(umap_features(both, seed=seed, metric="cosine")[len(bank):])
+
+
+def kmeans_features(bank: torch.Tensor, query: torch.Tensor, reduce: str, seed: int = 0) -> torch.Tensor:
+    """What k-means groups, [Q, *]: the L2-normalized queries (`none`: k-means in cosine geometry, as kNN), or their
+    UMAP layout as it is (`umap`: the layout's distances are the geometry; normalizing would bend it). Every
+    k-means of the probe, and the groupings judged against it, read their features here."""
+    x = clustering_features(bank, query, reduce, seed).float()
+    return torch.nn.functional.normalize(x, dim=1) if reduce == "none" else x
