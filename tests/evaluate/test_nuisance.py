@@ -29,6 +29,34 @@ def test_pixel_properties_of_hand_made_images():
     assert np.allclose(pixel_properties(rgb)["colour"], [[1, 0, 0], [0, 0, 1]])
 
 
+def test_object_size_and_place_of_hand_made_images():
+    x = np.full((3, 1, 8, 8), 40, np.uint8)
+    x[0, 0, 1:3, 4:6] = 220          # a 2 x 2 spot, rows 1-2, columns 4-5
+    x[1, 0, 2:6, 0:4] = 0            # a dark 4 x 4 block on the left: the object is what differs from the ground
+    props = pixel_properties(torch.from_numpy(x))  # (the third image: ground only)
+    assert np.allclose(props["size"], [4 / 64, 16 / 64, 0])
+    assert np.allclose(props["place across"], [4.5 / 7, 1.5 / 7, 0.5])
+    assert np.allclose(props["place down"], [1.5 / 7, 3.5 / 7, 0.5])
+    rgb = np.full((1, 3, 6, 6), 255, np.uint8)
+    rgb[0, 0, 3:, 3:] = 200          # only the red channel differs, by 55 / 255 (more than OBJECT_LEVEL)
+    rgb[0, 1, :3, :3] = 240          # a difference of 15 / 255 is ground
+    props = pixel_properties(torch.from_numpy(rgb))
+    assert np.allclose(props["size"], [9 / 36]) and np.allclose(props["place across"], [4 / 5])
+
+
+def test_clusters_that_split_by_object_size_are_said_to_follow_it():
+    rng = np.random.default_rng(0)
+    sides = rng.choice([2, 6], 300)  # small or large squares; the class is something else
+    x = np.zeros((300, 1, 12, 12), np.uint8)
+    for i, side in enumerate(sides):
+        x[i, 0, 3:3 + side, 3:3 + side] = 200
+    labels = rng.integers(0, 3, 300)
+    ids = (sides == 6).astype(int)
+    rows = {r["property"]: r for r in nuisances(rng.normal(size=(300, 4)), torch.from_numpy(x), ids, labels)}
+    assert rows["size"]["cluster_nmi"] > 0.9 and rows["size"]["label_nmi"] < 0.05
+    assert "size" in followed(list(rows.values()))
+
+
 def test_explained_share_is_one_for_a_function_of_the_property_and_near_zero_for_noise():
     rng = np.random.default_rng(0)
     prop = rng.normal(size=500)
@@ -49,3 +77,11 @@ def test_clusters_that_split_by_polarity_are_said_to_follow_it():
     assert "polarity" in followed(list(rows.values()))
     rows = nuisances(emb, x, labels, labels)  # clusters that follow the class follow no nuisance
     assert followed(rows) == []
+
+
+def test_remedies_name_each_setting_once_for_the_properties_followed():
+    from unsuprnn.evaluate.nuisance import remedies
+    assert remedies(["brightness", "polarity"]) == ["`--intensity canonical`"]
+    assert remedies(["place across", "place down", "size"]) == [
+        "views that shift further (a higher `--set augment.translate=...`)",
+        "views that zoom further (a lower `--set augment.crop_scale=...`)"]

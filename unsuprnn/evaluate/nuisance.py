@@ -1,5 +1,6 @@
 """Which nuisance the embedding and its clusters may follow, read without labels: for a few properties of the
-pixels that rarely say what an image shows (its brightness, its contrast, its polarity, its colour), how much
+pixels that rarely say what an image shows (its brightness, its contrast, its polarity, its colour, and where and
+how large its object is), how much
 of the embedding's variance each explains, and how closely the clusters follow it.
 
     images: uint8 [N, C, H, W], embeddings [N, E], cluster ids [N]
@@ -16,11 +17,13 @@ import torch
 from sklearn.metrics import normalized_mutual_info_score
 
 FOLLOWS = 0.3  # NMI of the clusters with a property from which the report says that they may follow it
+OBJECT_LEVEL = 0.1  # how far (of the [0, 1] range, in some channel) a pixel is from the ground to be the object
 
 
 def pixel_properties(images: torch.Tensor) -> dict[str, np.ndarray]:
     """name -> [N] or [N, 3]: brightness (mean), contrast (std), polarity (skewness of the grey levels: > 0
-    where the image's sparse part is light) and, for RGB images, colour (the mean of each channel)."""
+    where the image's sparse part is light), for RGB images colour (the mean of each channel), and the object's
+    size and place (`object_properties`)."""
     x = images.float() / 255.0
     grey = x.mean(1).flatten(1)                                       # [N, H*W]
     mean, std = grey.mean(1), grey.std(1, unbiased=False)
@@ -28,7 +31,26 @@ def pixel_properties(images: torch.Tensor) -> dict[str, np.ndarray]:
     out = {"brightness": mean.numpy(), "contrast": std.numpy(), "polarity": skew.numpy()}
     if images.shape[1] == 3:
         out["colour"] = x.mean((2, 3)).numpy()
-    return out
+    return out | object_properties(x)
+
+
+def object_properties(x: torch.Tensor) -> dict[str, np.ndarray]:
+    """name -> [N] for images x [N, C, H, W] in [0, 1]: where and how large the object is, for sets drawn on a
+    plain ground (sprites, icons, digits; real sets vary an object's size and place, issue 38). The ground is
+    each image's median border colour; the object, the pixels that differ from it by more than OBJECT_LEVEL in
+    some channel. size: the object's share of the image; place across, place down: its centre of mass from 0 (left, top)
+    to 1. An image with no object pixels has size 0 and its centre at 0.5. On photographs and textures, where
+    there is no ground, these read a pattern's contrast with its border, not an object."""
+    n, _, h, w = x.shape
+    border = torch.cat([x[:, :, 0], x[:, :, -1], x[:, :, :, 0], x[:, :, :, -1]], 2)   # [N, C, 2W + 2H]
+    ground = border.median(2).values[:, :, None, None]
+    mask = ((x - ground).abs().amax(1) > OBJECT_LEVEL).float()                       # [N, H, W]
+    area = mask.sum((1, 2))
+    rows, cols = torch.linspace(0, 1, h), torch.linspace(0, 1, w)
+    weight = area.clamp_min(1)
+    across = torch.where(area > 0, (mask.sum(1) * cols).sum(1) / weight, torch.full_like(area, 0.5))
+    down = torch.where(area > 0, (mask.sum(2) * rows).sum(1) / weight, torch.full_like(area, 0.5))
+    return {"size": (area / (h * w)).numpy(), "place across": across.numpy(), "place down": down.numpy()}
 
 
 def explained_share(embeddings: np.ndarray, prop: np.ndarray) -> float:
@@ -66,6 +88,20 @@ def nuisances(embeddings: np.ndarray, images: torch.Tensor, ids: np.ndarray,
             row["label_nmi"] = float(normalized_mutual_info_score(groups[labels >= 0], labels[labels >= 0]))
         rows.append(row)
     return rows
+
+
+# what takes each property out of what the encoder reads (the report names it beside a property the clusters follow)
+REMEDY = {"brightness": "`--intensity canonical`", "contrast": "`--intensity canonical`",
+          "polarity": "`--intensity canonical`", "colour": "`--intensity canonical` or the colour jitter "
+          "(`--set augment.hue=...`, `augment.saturation`)",
+          "size": "views that zoom further (a lower `--set augment.crop_scale=...`)",
+          "place across": "views that shift further (a higher `--set augment.translate=...`)",
+          "place down": "views that shift further (a higher `--set augment.translate=...`)"}
+
+
+def remedies(names: list[str]) -> list[str]:
+    """The settings, each once, that take the properties `names` out of what the encoder reads."""
+    return list(dict.fromkeys(REMEDY[name] for name in names if name in REMEDY))
 
 
 def followed(rows: list[dict]) -> list[str]:

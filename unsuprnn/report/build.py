@@ -56,9 +56,10 @@ def build_report(runs: list[str | Path], out: str | Path, device="cpu", force: b
 
 
 def nuisance_tables(info: list[dict]) -> list[dict]:
-    """Per run: what share of its embedding brightness, contrast, polarity (and colour) explain, how closely its
-    clusters follow each, and a sentence naming those the clusters may follow (evaluate/nuisance.py)."""
-    from ..evaluate.nuisance import followed
+    """Per run: what share of its embedding brightness, contrast, polarity (colour; the object's size and place)
+    explain, how closely its clusters follow each, and a sentence naming those the clusters may follow, with the
+    settings that would take them out (evaluate/nuisance.py)."""
+    from ..evaluate.nuisance import followed, remedies
     out = []
     for r in info:
         rows, labelled = r["analysis"]["nuisances"], (r["labels"] >= 0).any()
@@ -67,8 +68,9 @@ def nuisance_tables(info: list[dict]) -> list[dict]:
                  + ([f"{row['label_nmi']:.3f}"] if labelled else []) for row in rows]
         names = followed(rows)
         said = (f"The clusters may follow {' and '.join(names)} rather than what the images show: look at the "
-                "gallery; `--intensity canonical` takes brightness, contrast and polarity out of what the encoder "
-                "reads." if names else "The clusters follow none of these properties closely.")
+                f"gallery; {' and '.join(remedies(names))} would take it out of what the encoder reads, where it "
+                "does not say what an image shows." if names
+                else "The clusters follow none of these properties closely.")
         out.append({"title": f"Run {r['name']}: what the clusters may follow ({r['analysis']['clusters_by']})",
                      "header": header, "rows": cells, "said": said})
         moved = r["probe"]["results"].get("encoder", {}).get("consistency")
