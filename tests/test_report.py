@@ -117,8 +117,8 @@ def test_report_answers_are_my_embeddings_better_than_raw_pixels(runner, runs, t
     assert all(w in text for w in ("lstm 1x16", "epochs", "knn: k=20", "torch", str(runs / "con")))
     # legends on every map, cluster colours matched to labels, figures sized to the page
     maps = [f for f in page.figures if f["kind"] == "embedding-map"]
-    assert len(maps) == 3 and all(f["legends"][0] == "label" and f["legends"][1] == "k-means, K = 10 (one per class)"
-                                  for f in maps)
+    legend = "k-means of the UMAP layout, K = 10 (one per class)"
+    assert len(maps) == 3 and all(f["legends"][0] == "label" and f["legends"][1] == legend for f in maps)
     kinds = [f["kind"] for f in page.figures]
     assert kinds.count("training") == 1 and kinds.count("confusion") == 3
     assert kinds.count("k-curve") == kinds.count("cluster-gallery") == kinds.count("outliers") == 3
@@ -265,6 +265,21 @@ def test_best_cells_rank_label_free_rows_and_mark_ties():
     assert "kNN 100.00 vs 100.00 (+0.00, the same; noise ±0.00)" in verdicts(perfect, 359)[0]
 
 
+def test_the_reports_clusters_are_the_grouping_whose_accuracy_its_table_gives(runs, tmp_path):
+    # the gallery and "what the clusters may follow" show k-means of the UMAP layout, as the table's k-means
+    # column scores it; they once showed k-means of the embedding itself, a grouping the table never scored
+    import torch
+    from unsuprnn.config import ProbeSettings
+    from unsuprnn.evaluate.metrics import clustering_metrics
+    from unsuprnn.report.collect import collect, read_run_files
+    copy_run(runs / "con", tmp_path / "con")
+    info = collect(tmp_path / "con", read_run_files(tmp_path / "con"), torch.device("cpu"), ProbeSettings())
+    analysis = info["analysis"]
+    assert analysis["clusters_by"] == "k-means of the UMAP layout, K = 10 (one per class)"
+    scored = info["probe"]["results"]["encoder"]["kmeans"]["accuracy"]
+    assert clustering_metrics(info["labels"], analysis["ids"])["accuracy"] == pytest.approx(scored)
+
+
 def test_report_of_an_unlabelled_run_scores_nothing_and_says_so(runner, tmp_path):
     import numpy as np
     from sklearn.datasets import load_digits
@@ -278,7 +293,8 @@ def test_report_of_an_unlabelled_run_scores_nothing_and_says_so(runner, tmp_path
     assert "has no labels" in r.stderr and not (tmp_path / "run" / "probe.json").exists()
     # no labels: the map by k-means with the K chosen from the data, that K's curve, the clusters' images
     legends = [f["legends"] for f in page.figures if f["kind"] == "embedding-map"]
-    assert len(legends) == 1 and re.fullmatch(r"k-means, K = \d+ \(chosen from the data\)", legends[0][0])
+    assert len(legends) == 1
+    assert re.fullmatch(r"k-means of the UMAP layout, K = \d+ \(chosen from the data\)", legends[0][0])
     assert {"k-curve", "cluster-gallery", "outliers"} <= {f["kind"] for f in page.figures}
     text = (tmp_path / "r.html").read_text()
     assert "no labels, so no accuracy can be scored" in text and "With labels" in text

@@ -5,6 +5,8 @@ near-copies. All on the test split."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
@@ -18,14 +20,19 @@ PAIRS_SHOWN = 8
 
 def analyse(emb: np.ndarray, raw: torch.Tensor, images: torch.Tensor, labels: np.ndarray, n_classes: int,
             seed: int, head: tuple[np.ndarray, np.ndarray] | None, k_range: tuple[int, int],
-            duplicate_threshold: float) -> dict:
+            duplicate_threshold: float, grouping: tuple[str, Callable[[int], np.ndarray]] | None = None) -> dict:
     """emb [N, E], raw pixels [N, P], the images uint8 [N, C, H, W], labels [N] (-1 unknown), the head's
-    (ids, confidence) or None; K is chosen within k_range (A, B).
+    (ids, confidence) or None; K is chosen within k_range (A, B). grouping: (what it is, K -> ids [N]), the
+    probe's k-means (the report passes the one its table scored, of the UMAP layout by default); without it,
+    k-means of the L2-normalized embeddings.
 
-    Clusters: the head's, else k-means with one cluster per class where there are labels (the probe's
-    protocol), else k-means with the K chosen from the data."""
+    Clusters: the head's, else that k-means with one cluster per class where there are labels (the probe's
+    protocol), else with the K chosen from the data."""
     from ..evaluate.kmeans import default_restarts, kmeans
     x = torch.from_numpy(emb)
+    if grouping is None:
+        grouping = ("k-means", lambda k: kmeans(torch.nn.functional.normalize(x.float(), dim=1), k, seed=seed,
+                                                restarts=default_restarts(len(x)))[0])
     k_auto, curve = choose_k(x, k_range, seed)
     raw_k, raw_curve = choose_k(raw, k_range, seed)
     out = {"k_auto": k_auto, "k_curve": curve, "raw_k_auto": raw_k, "raw_k_curve": raw_curve}
@@ -34,9 +41,8 @@ def analyse(emb: np.ndarray, raw: torch.Tensor, images: torch.Tensor, labels: np
     else:
         labelled = (labels >= 0).any() and n_classes >= 2
         k = min(n_classes if labelled else k_auto, len(x))
-        ids = kmeans(torch.nn.functional.normalize(x.float(), dim=1), k, seed=seed,
-                     restarts=default_restarts(len(x)))[0]
-        how = f"k-means, K = {k} " + ("(one per class)" if labelled else "(chosen from the data)")
+        ids = grouping[1](k)
+        how = f"{grouping[0]}, K = {k} " + ("(one per class)" if labelled else "(chosen from the data)")
         score, score_name = None, "silhouette"
     outlier = outlier_scores(x)
     pairs = duplicate_pairs(near_duplicates(x, duplicate_threshold, images=images))

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Callable
 
+import numpy as np
 import torch
 
 from ..errors import UserError
@@ -135,6 +137,23 @@ def collect(run: Path, files: dict, device, settings, say=lambda line: None) -> 
     raw = raw_features(pipeline, data.query_images, data.query_idx)
     images = data.query_images[data.query_idx]
     out["analysis"] = analyse(emb, raw, images, out["labels"], len(data.classes), cfg.train.seed, head_ids,
-                              parse_k_range(settings.k_range), settings.duplicate_threshold)
+                              parse_k_range(settings.k_range), settings.duplicate_threshold,
+                              probe_grouping(loaded, data, emb, table, device))
     out["images"] = images.numpy()
     return out
+
+
+def probe_grouping(loaded: tuple, data, emb: np.ndarray, table: dict, device) -> tuple[str, Callable]:
+    """(what it is, K -> ids [Q]): the k-means the run's table scored, with the settings it was measured under
+    (of the UMAP layout of bank and queries by default), so that the report's gallery and its "what the clusters
+    follow" show the grouping whose accuracy the table gives."""
+    from ..evaluate.embed import embed_images
+    from ..evaluate.methods import probe_settings
+    from ..evaluate.probe import cluster_ids
+    encoder, pipeline, cfg, _ = loaded
+    measured = probe_settings(table.get("settings", {}))
+
+    def ids(k: int) -> np.ndarray:
+        bank = embed_images(encoder, pipeline, data.bank_images, device, indices=data.bank_idx)
+        return np.asarray(cluster_ids(None, bank, torch.from_numpy(emb), k, measured, cfg.train.seed, device))
+    return ("k-means of the UMAP layout" if measured.reduce == "umap" else "k-means"), ids
