@@ -1,7 +1,7 @@
 """Which nuisance the embedding and its clusters may follow, read without labels: for a few properties of the
 pixels that rarely say what an image shows (its brightness, its contrast, its polarity, its colour, and where and
-how large its object is), how much
-of the embedding's variance each explains, and how closely the clusters follow it.
+how large its object is), how much of the embedding's variance each explains, and how closely the clusters
+follow it.
 
     images: uint8 [N, C, H, W], embeddings [N, E], cluster ids [N]
 
@@ -38,9 +38,9 @@ def object_properties(x: torch.Tensor) -> dict[str, np.ndarray]:
     """name -> [N] for images x [N, C, H, W] in [0, 1]: where and how large the object is, for sets drawn on a
     plain ground (sprites, icons, digits; real sets vary an object's size and place, issue 38). The ground is
     each image's median border colour; the object, the pixels that differ from it by more than OBJECT_LEVEL in
-    some channel. size: the object's share of the image; place across, place down: its centre of mass from 0 (left, top)
-    to 1. An image with no object pixels has size 0 and its centre at 0.5. On photographs and textures, where
-    there is no ground, these read a pattern's contrast with its border, not an object."""
+    some channel. size: the object's share of the image; place across, place down: its centre of mass, from 0
+    (left, top) to 1. An image with no object pixels has size 0 and its centre at 0.5. On photographs and
+    textures, where there is no ground, these read a pattern's contrast with its border, not an object."""
     n, _, h, w = x.shape
     border = torch.cat([x[:, :, 0], x[:, :, -1], x[:, :, :, 0], x[:, :, :, -1]], 2)   # [N, C, 2W + 2H]
     ground = border.median(2).values[:, :, None, None]
