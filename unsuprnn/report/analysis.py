@@ -20,19 +20,14 @@ PAIRS_SHOWN = 8
 
 def analyse(emb: np.ndarray, raw: torch.Tensor, images: torch.Tensor, labels: np.ndarray, n_classes: int,
             seed: int, head: tuple[np.ndarray, np.ndarray] | None, k_range: tuple[int, int],
-            duplicate_threshold: float, grouping: tuple[str, Callable[[int], np.ndarray]] | None = None) -> dict:
+            duplicate_threshold: float, grouping: tuple[str, Callable[[int], np.ndarray]]) -> dict:
     """emb [N, E], raw pixels [N, P], the images uint8 [N, C, H, W], labels [N] (-1 unknown), the head's
     (ids, confidence) or None; K is chosen within k_range (A, B). grouping: (what it is, K -> ids [N]), the
-    probe's k-means (the report passes the one its table scored, of the UMAP layout by default); without it,
-    k-means of the L2-normalized embeddings.
+    probe's k-means: the one the run's table scored (report/collect.py `probe_grouping`).
 
     Clusters: the head's, else that k-means with one cluster per class where there are labels (the probe's
     protocol), else with the K chosen from the data."""
-    from ..evaluate.kmeans import default_restarts, kmeans
     x = torch.from_numpy(emb)
-    if grouping is None:
-        grouping = ("k-means", lambda k: kmeans(torch.nn.functional.normalize(x.float(), dim=1), k, seed=seed,
-                                                restarts=default_restarts(len(x)))[0])
     k_auto, curve = choose_k(x, k_range, seed)
     raw_k, raw_curve = choose_k(raw, k_range, seed)
     out = {"k_auto": k_auto, "k_curve": curve, "raw_k_auto": raw_k, "raw_k_curve": raw_curve}
