@@ -13,11 +13,16 @@
 - `artwork`: the 32 x 32 icons of Debian's `oxygen-icon-theme` by what they are for (actions, apps, devices,
   mimetypes, places, status; at most 240 of each, so imbalanced), colour, on white;
 - `units`: the unit sprites of Debian's `wesnoth-1.16-data` by people (drakes, dwarves, elves, loyalists, saurians,
-  undead; 240 of each, every pose and animation frame), 36 x 36 colour, on black.
+  undead; 240 of each, every pose and animation frame), 36 x 36 colour, on black;
+- `tango`: the 32 x 32 icons of Debian's `tango-icon-theme`, grouped as `artwork` is, on white (fewer: 42 to 170
+  distinct drawings a group);
+- `emoji`: Noto Color Emoji (`fonts-noto-color-emoji`) by Unicode's emoji groups (`unicode-data`: smileys,
+  people, animals, food, travel, activities, objects, symbols, flags; at most 240 each), 32 x 32, on white.
 
-The last two read the packages' files from --debian DIR, where they were unpacked:
+The last four read the packages' files from --debian DIR, where they were unpacked:
 
-    apt-get download oxygen-icon-theme wesnoth-1.16-data
+    apt-get download oxygen-icon-theme wesnoth-1.16-data tango-icon-theme \
+        fonts-noto-color-emoji unicode-data
     for f in *.deb; do dpkg-deb -x "$f" debian; done
 """
 
@@ -126,12 +131,16 @@ def _sampled(paths: list[Path], rng, most: int) -> list[Path]:
 ARTWORK = ("actions", "apps", "devices", "mimetypes", "places", "status")
 
 
-def artwork(out: Path, rng, debian: Path, most: int = 240) -> None:
-    root = debian / "usr/share/icons/oxygen/base/32x32"
+def artwork(out: Path, rng, debian: Path, most: int = 240, theme: str = "oxygen/base") -> None:
+    root = debian / "usr/share/icons" / theme / "32x32"
     for context in ARTWORK:
         (out / context).mkdir(parents=True, exist_ok=True)
         for i, path in enumerate(_sampled(list((root / context).glob("*.png")), rng, most)):
             _flatten(path, 255, 32).save(out / context / f"{i:03d}-{path.stem}.png")
+
+
+def tango(out: Path, rng, debian: Path) -> None:
+    artwork(out, rng, debian, theme="Tango")
 
 
 UNITS = {"drakes": ("drakes",), "dwarves": ("dwarves",), "elves": ("elves-wood",), "loyalists": ("human-loyalists",),
@@ -147,7 +156,32 @@ def units(out: Path, rng, debian: Path, most: int = 240) -> None:
             _flatten(path, 0, 36).save(out / people / f"{i:03d}-{path.stem}.png")
 
 
-DEBIAN = {"artwork": artwork, "units": units}
+EMOJI_SKIN = set(range(0x1F3FB, 0x1F400))  # skin-tone modifiers: five recoloured copies of one drawing
+
+
+def emoji(out: Path, rng, debian: Path, most: int = 240, side: int = 32) -> None:
+    """Every fully-qualified emoji of Unicode's emoji-test.txt but skin-tone variants, by its group (Smileys &
+    Emotion, Animals & Nature, Food & Drink, Flags, ...; not Component), drawn by Noto Color Emoji on white."""
+    font = ImageFont.truetype(str(debian / "usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"), 109)  # its one size
+    groups: dict[str, list[str]] = {}
+    group = None
+    for line in (debian / "usr/share/unicode/emoji/emoji-test.txt").read_text(encoding="utf-8").splitlines():
+        if line.startswith("# group:"):
+            group = line.partition(":")[2].strip().split(" ")[0].lower()
+        elif "; fully-qualified" in line and group != "component":
+            points = [int(code, 16) for code in line.partition(";")[0].split()]
+            if not EMOJI_SKIN & set(points):
+                groups.setdefault(group, []).append("".join(map(chr, points)))
+    for name, chars in groups.items():
+        (out / name).mkdir(parents=True, exist_ok=True)
+        pick = sorted(rng.choice(len(chars), most, replace=False)) if len(chars) > most else range(len(chars))
+        for i, k in enumerate(pick):
+            canvas = Image.new("RGB", (136, 128), "white")
+            ImageDraw.Draw(canvas).text((0, 0), chars[k], font=font, embedded_color=True)
+            canvas.resize((side, side), Image.LANCZOS).save(out / name / f"{i:03d}.png")
+
+
+DEBIAN = {"artwork": artwork, "units": units, "tango": tango, "emoji": emoji}
 SETS = {"faces": faces, "textures": textures, "letters": letters, "photos_by_content": photos_by_content, **DEBIAN}
 
 
@@ -156,7 +190,7 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--sets", nargs="*", default=list(SETS))
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--debian", type=Path, help="where oxygen-icon-theme and wesnoth-1.16-data were unpacked")
+    ap.add_argument("--debian", type=Path, help="where the Debian packages above were unpacked")
     args = ap.parse_args()
     if args.debian is None and set(args.sets) & set(DEBIAN):
         ap.error(f"--sets {' '.join(sorted(set(args.sets) & set(DEBIAN)))} need --debian DIR (see the top of this file)")
