@@ -8,14 +8,15 @@
 #
 # Variants: auto (the defaults), off (the defaults with --hflip false), std (the defaults with --intensity
 # standardize: colour and polarity kept), canon (the defaults with --intensity canonical: both removed), keepcol
-# (standardize, and no colour augmentation: no hue or saturation jitter, no grey views), old (rows, no mirroring, no patch
+# (standardize, and no colour augmentation: no hue or saturation jitter, no grey views), jitter and nojitter (the
+# defaults with --colour-jitter true, false), old (rows, no mirroring, no patch
 # embedding: the defaults before 2026-12-07). PRETRAIN and CLUSTER set the budgets (default 4m and 3m); SEED the
 # seed of both (default 0; runs of another seed are named NAME-VARIANT-sSEED).
 set -euo pipefail
 out=${1:?runs folder}; sets=${2:?"name=folder ..."}; variants=${3:-auto}
 PRETRAIN=${PRETRAIN:-4m}; CLUSTER=${CLUSTER:-3m}; SEED=${SEED:-0}
 mkdir -p "$out"
-declare -A flags=([auto]="" [off]="--hflip false" [std]="--intensity standardize" [canon]="--intensity canonical" [keepcol]="--intensity standardize --set augment.hue=0 --set augment.saturation=0 --set augment.grayscale=0" [old]="--hflip false --view rows --input-proj 0 --resize none")
+declare -A flags=([auto]="" [off]="--hflip false" [std]="--intensity standardize" [canon]="--intensity canonical" [keepcol]="--intensity standardize --colour-jitter false" [jitter]="--colour-jitter true" [nojitter]="--colour-jitter false" [old]="--hflip false --view rows --input-proj 0 --resize none")
 for item in $sets; do
   name=${item%%=*}; folder=${item#*=}
   for v in $variants; do

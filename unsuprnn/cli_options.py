@@ -144,7 +144,7 @@ ENCODER = tuple(f"encoder.{k}" for k in ("kind", "cell", "bidirectional", "layer
                                          "stacks"))
 TRAIN = tuple(f"train.{k}" for k in ("epochs", "batch_size", "budget", "lr", "seed", "device", "devices",
                                      "num_nodes", "logger"))
-AUGMENT = ("augment.hflip",)
+AUGMENT = ("augment.hflip", "augment.colour_jitter")
 WRITE_RUN = ("resume", "force", "quiet", "config", "set_")
 PROBE = tuple(f"probe.{k}" for k in ("k", "temperature", "centre", "clusters", "k_range", "reduce", "index", "nlist", "nprobe"))
 CLUSTER = tuple(f"cluster.{k}" for k in ("clusters", "k_range", "neighbors", "heads", "epochs", "selflabel_epochs",

@@ -87,6 +87,13 @@ class AugmentConfig:
                                  "of its images, measured without labels at pretraining).")
     # colour, for RGB images only: a contrastive encoder otherwise matches two views by their colours
     # (SimCLR's colour distortion: saturation and hue jitter, and grey views one time in five)
+    # auto: off where an image's colour follows its shape (data/invariance.py: images drawn alike are coloured
+    # alike), so that colour adds to what the shapes say; on where it varies whatever the shape (RESULTS.md,
+    # "Colour jitter read from the data")
+    colour_jitter: bool | str = opt(AUTO, choices=(AUTO, True, False), flag="--colour-jitter",
+                                    help="Jitter the views' colours (augment.saturation, hue, grayscale; true, false, or "
+                                         "auto: off where images drawn alike are coloured alike, measured without "
+                                         "labels at pretraining).")
     saturation: float = opt(0.8, 0, 1)           # saturation factor in [1 - s, 1 + s]
     hue: float = opt(0.2, 0, 0.5)                # hue turned by up to this share of the colour wheel, each way
     grayscale: float = opt(0.2, 0, 1)            # probability of a grey view

@@ -26,7 +26,7 @@ import hashlib
 import json
 from typing import Callable
 
-SCHEMA = 2
+SCHEMA = 3
 SECTIONS = ("data", "augment", "encoder", "objective", "train")  # every run's; `cluster` only a stage's
 UNDIGESTED = ("train.logger",)  # where the curves are also sent changes nothing a run learns
 
@@ -141,8 +141,16 @@ def _cluster_budget(saved: dict, stage: str) -> dict:
     return out
 
 
+def _colour_jitter(saved: dict, stage: str) -> dict:
+    """2 -> 3: augment.colour_jitter (2026-12-08); a run saved before it jittered colours as its saturation, hue
+    and grayscale said."""
+    out = saved | {"schema": 3}
+    out["augment"] = {"colour_jitter": True} | out["augment"]
+    return out
+
+
 # ---- migrations: MIGRATIONS[n] turns a version n mapping into version n + 1 -------------------------------------
-MIGRATIONS: tuple[Callable[[dict, str], dict], ...] = (_from_unversioned, _cluster_budget)
+MIGRATIONS: tuple[Callable[[dict, str], dict], ...] = (_from_unversioned, _cluster_budget, _colour_jitter)
 assert len(MIGRATIONS) == SCHEMA
 
 

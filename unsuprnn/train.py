@@ -171,7 +171,7 @@ def setup(cfg: Config, fabric, device: torch.device, resuming: bool, started: fl
     check_not_blank(ds.images, train_idx, ds.spec)
     view = "; ".join(filter(None, [resolve_view(cfg.data, ds.shape, encoder_specs()[cfg.encoder.kind].views),
                                    resolve_input_proj(cfg.encoder, cfg.data.view)]))
-    chose = resolve_from_data(cfg.data, cfg.augment, ds.images, tc.seed, train_idx)  # hflip and intensity
+    chose = resolve_from_data(cfg.data, cfg.augment, ds.images, tc.seed, train_idx)  # hflip, colour jitter, intensity
     check_config(cfg)  # (the view resolved: what the encoder kind reads)
     said = [] if resuming else [f"note: {note}" for note in data_notes(ds)]  # what loading changed in the images
     if not resuming:  # (a reader of a large-image run should know how it is read; of any, what auto chose)
@@ -252,6 +252,8 @@ def keep_plan(cfg: Config, saved: Config) -> None:
             setattr(cfg.train, key, getattr(saved.train, key))
     if cfg.augment.hflip == AUTO:  # (read from the images when the run started)
         cfg.augment.hflip = saved.augment.hflip
+    if cfg.augment.colour_jitter == AUTO:
+        cfg.augment.colour_jitter = saved.augment.colour_jitter
     if cfg.data.intensity == AUTO:
         cfg.data.intensity = saved.data.intensity
 
@@ -289,7 +291,7 @@ def restore(t: Training, out: Path) -> ResumePoint:
     if saved_plan.get("replans") and t.cfg.train.epochs == saved_plan.get("first_epochs"):
         t.plan = dict(saved_plan)  # a --budget run resumed as it was: the schedule it stopped in
         restore_replans(t, saved_plan)
-    for key in ("view", "augment", "intensity"):  # what `auto` chose when the run started, and why
+    for key in ("view", "augment", "colour", "intensity"):  # what `auto` chose when the run started, and why
         if key in saved_plan:
             t.plan.setdefault(key, saved_plan[key])
     restore_state(t.objective, point.checkpoint["model"], point.path)

@@ -40,7 +40,7 @@ def test_strokes_facing_one_way_are_not_closed_and_keep_their_side():
 
 
 def test_a_setting_given_is_kept():
-    augment, data = AugmentConfig(hflip=False), DataConfig(intensity="keep")
+    augment, data = AugmentConfig(hflip=False, colour_jitter=True), DataConfig(intensity="keep")
     assert resolve_from_data(data, augment, BOTH_WAYS) == {} and augment.hflip is False and data.intensity == "keep"
 
 

@@ -44,8 +44,8 @@ class BatchAugment:
 
     @property
     def uses_colour(self) -> bool:
-        c = self.cfg
-        return c.saturation > 0 or c.hue > 0 or c.grayscale > 0
+        c = self.cfg  # (colour_jitter auto, unresolved, jitters: what every run did before it existed)
+        return c.colour_jitter is not False and (c.saturation > 0 or c.hue > 0 or c.grayscale > 0)
 
     def sample(self, n: int, device: torch.device | str, generator: torch.Generator | None,
                channels: int = 1) -> dict:

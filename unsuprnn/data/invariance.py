@@ -5,12 +5,13 @@ set, over the median similarity of x to its nearest other image (pixels standard
 holds images like T(x) as often as like x; well below, T makes images the set does not hold.
 
 Measured on raw pixels (issue 38): 2,000 MNIST digits mirrored 0.80, photograph crops mirrored at random 1.00,
-turned upside down every set 0.75-0.86. `augment.hflip: auto` turns mirroring on where the set is closed under it
-(ratio >= CLOSED), and `data.intensity: auto` keeps colour and polarity where a colour set is closed under neither,
-at pretraining; what was measured is recorded in meta.json and said by `unsuprnn data`. Shifted, zoomed in and
-turned copies are measured and shown (with the clusters' consistency under them) but not acted on: the default
-views train with all three, and handwriting, drawn at one place (MNIST shifted: 0.62), gained from stronger ones
-(RESULTS.md, "defaults for unseen data").
+turned upside down every set 0.75-0.86. At pretraining, `augment.hflip: auto` turns mirroring on where the set
+is closed under it (ratio >= CLOSED); `data.intensity: auto` keeps colour and polarity where a colour set is
+closed under neither; `augment.colour_jitter: auto` turns the colour jitter off where a colour set's colours
+follow its shapes (`colour_follows_shape` under COLOUR_FOLLOWS). What was measured is recorded in meta.json and
+said by `unsuprnn data`. Shifted, zoomed in and turned copies are measured and shown (with the clusters'
+consistency under them) but not acted on: the default views train with all three, and handwriting, drawn at
+one place (MNIST shifted: 0.62), gained from stronger ones (RESULTS.md, "defaults for unseen data").
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ from ..plan import AUTO
 CLOSED = 0.95    # a ratio from which the set counts as closed under the transformation
 SAMPLE = 2000    # images compared (a seeded sample of a larger set)
 GREY_INTENSITY = "canonical"  # `intensity: auto` for grey images, whatever they hold
+
+
+# The ratio of `colour_follows_shape` under which colour jitter goes off. Set on the development sets only: the
+# photograph protocol at 96 px (each class one photograph, 0.10) and the icons family (random colours, 1.01).
+COLOUR_FOLLOWS = 0.5
+HUE_BINS = 12
 
 
 def _mirror(x: torch.Tensor) -> torch.Tensor:
@@ -148,13 +155,49 @@ def invariances(images: torch.Tensor, seed: int = 0, indices: torch.Tensor | Non
             for name, ratio in ratios.items()}
 
 
+def _hue_histogram(x: torch.Tensor) -> torch.Tensor:
+    """uint8 RGB [N, 3, H, W] -> [N, HUE_BINS]: each image's chroma per pixel (opponent colours, 0 for grey, up
+    to about 1), summed by hue, over the pixel count; grey pixels add nothing."""
+    r, g, b = x.float().unbind(1)
+    red_green, yellow_blue = (r - g) / 2 ** 0.5, (r + g - 2 * b) / 6 ** 0.5
+    chroma = torch.hypot(red_green, yellow_blue).flatten(1) / 255
+    hue = torch.atan2(yellow_blue, red_green).flatten(1)
+    bins = ((hue + torch.pi) / (2 * torch.pi) * HUE_BINS).long().clamp(0, HUE_BINS - 1)
+    return torch.zeros(len(x), HUE_BINS).scatter_add_(1, bins, chroma) / chroma.shape[1]
+
+
+def colour_follows_shape(images: torch.Tensor, seed: int = 0, indices: torch.Tensor | None = None) -> float:
+    """How far an image's colour is from its nearest image by luminance alone, over how far it is from any
+    image's (images uint8 RGB [N, 3, H, W], a seeded sample of at most SAMPLE of images[indices]). Colour: the
+    L1 distance of the images' hue histograms. Near 0: images drawn alike are coloured alike (crops of one
+    photograph, one people's sprites), so an encoder that keeps colour keeps what the shapes say; near 1: colour
+    varies whatever the shape (icons coloured at random), and an encoder that keeps it groups by it."""
+    indices = torch.arange(len(images)) if indices is None else indices
+    if len(indices) > SAMPLE:
+        pick = torch.randperm(len(indices), generator=torch.Generator().manual_seed(seed))[:SAMPLE]
+        indices = indices[pick.sort().values]
+    sample = images[indices]
+    luma = (sample.float() * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    shape = _unit(luma)
+    sim = shape @ shape.T
+    sim.fill_diagonal_(-2.0)
+    hues = _hue_histogram(sample)
+    apart = torch.cdist(hues, hues, p=1)
+    apart.fill_diagonal_(float("nan"))
+    nearest = apart.gather(1, sim.argmax(1, keepdim=True)).squeeze(1)
+    return float(nearest.median() / apart.nanmedian().clamp_min(1e-6))
+
+
 def resolve_from_data(data, augment, images: torch.Tensor, seed: int = 0, indices: torch.Tensor | None = None,
                       measured: dict | None = None) -> dict[str, str]:
-    """Resolve `auto` in augment.hflip and data.intensity from images uint8 [N, C, H, W] (images[indices], the train
-    split, where given), in place; `measured` {name: ratio} holds ratios measured already. Returns what was
-    chosen and why, {"augment": line, "intensity": line}, for the settings that were auto.
+    """Resolve `auto` in augment.hflip, augment.colour_jitter and data.intensity from images uint8 [N, C, H, W]
+    (images[indices], the train split, where given), in place; `measured` {name: ratio} holds ratios measured
+    already. Returns what was chosen and why, {"augment": line, "colour": line, "intensity": line}, for the
+    settings that were auto.
 
     - hflip: mirrored views where the set is closed under mirroring.
+    - colour_jitter: off for a colour set whose colours follow its shapes (`colour_follows_shape` under
+      COLOUR_FOLLOWS); on otherwise, and for grey images, where it does nothing.
     - intensity: `standardize` (colour and polarity kept) for a colour set closed neither under negatives nor
       under turned colour channels: in it, which colours an image has and which way round says what it shows
       (photographs, artwork); `canonical` (both removed) for every other set: grey images, and colour images whose
@@ -174,6 +217,17 @@ def resolve_from_data(data, augment, images: torch.Tensor, seed: int = 0, indice
         augment.hflip = ratios["mirror"] >= CLOSED
         said["augment"] = (f"augment auto: mirroring {'on' if augment.hflip else 'off'} (a mirrored image's nearest "
                            f"image is {ratios['mirror']:.2f} as close as an image's own nearest; on from {CLOSED})")
+    if augment.colour_jitter == AUTO:
+        if not colour:
+            augment.colour_jitter = True
+            said["colour"] = "colour jitter auto: on (grey images: it changes nothing)"
+        else:
+            follows = colour_follows_shape(images, seed, indices)
+            augment.colour_jitter = follows >= COLOUR_FOLLOWS
+            why = "colour varies whatever the shape" if augment.colour_jitter else "images drawn alike are coloured alike"
+            said["colour"] = (f"colour jitter auto: {'on' if augment.colour_jitter else 'off'} (an image's colour is "
+                              f"{follows:.2f} as far from its nearest image by luminance as from any image's; off "
+                              f"under {COLOUR_FOLLOWS}: {why})")
     if data.intensity == AUTO:
         if not colour:
             data.intensity = GREY_INTENSITY

@@ -93,7 +93,7 @@ def nuisances(embeddings: np.ndarray, images: torch.Tensor, ids: np.ndarray,
 # what takes each property out of what the encoder reads (the report names it beside a property the clusters follow)
 REMEDY = {"brightness": "`--intensity canonical`", "contrast": "`--intensity canonical`",
           "polarity": "`--intensity canonical`", "colour": "`--intensity canonical` or the colour jitter "
-          "(`--set augment.hue=...`, `augment.saturation`)",
+          "(`--colour-jitter true`, `--set augment.hue=...`)",
           "size": "views that zoom further (a lower `--set augment.crop_scale=...`)",
           "place across": "views that shift further (a higher `--set augment.translate=...`)",
           "place down": "views that shift further (a higher `--set augment.translate=...`)"}

@@ -276,7 +276,7 @@ def schedule_notes(meta: dict, metrics: dict) -> list[str]:
         out.append(f"--budget {plan.get('budget')} ({plan.get('steps', 0):,} steps planned)")
     elif plan.get("how") == "auto":
         out.append(f"epochs auto ({plan.get('steps', 0):,} steps)")
-    for key in ("augment", "intensity"):  # what `auto` chose from the images ("intensity auto: standardize")
+    for key in ("augment", "colour", "intensity"):  # what `auto` chose from the images ("intensity auto: standardize")
         if plan.get(key):
             out.append(plan[key].split(" (")[0])
     if meta.get("resumed_at_epoch"):
