@@ -15,6 +15,9 @@ import re
 from .errors import UserError
 
 AUTO = "auto"
+# what `auto` settings read from the images chose, and why (data/invariance.py resolve_from_data's keys): kept
+# in meta.json `schedule` under these names, read back on resume and by the report
+CHOSEN_FROM_IMAGES = ("augment", "colour", "intensity")
 MIN_BATCH, MAX_BATCH = 32, 256
 BATCHES_PER_EPOCH = 12   # auto batch: about this many steps per epoch, within [MIN_BATCH, MAX_BATCH]
 

@@ -38,8 +38,8 @@ from .names.objectives import spec_of
 from .objectives import build_objective
 from . import pacing
 from .pacing import Pacer, apply_replan, restore_replans
-from .plan import (AUTO, auto_batch_size, auto_epochs, auto_every, budget_epochs, parse_duration, short_of_plan,
-                   still_improving)
+from .plan import (AUTO, CHOSEN_FROM_IMAGES, auto_batch_size, auto_epochs, auto_every, budget_epochs, parse_duration,
+                   short_of_plan, still_improving)
 from .progress import on_terminal
 from .runs.checkpoint import restore_state, save_encoder
 from .runs.files import base_meta, saved_config
@@ -291,7 +291,7 @@ def restore(t: Training, out: Path) -> ResumePoint:
     if saved_plan.get("replans") and t.cfg.train.epochs == saved_plan.get("first_epochs"):
         t.plan = dict(saved_plan)  # a --budget run resumed as it was: the schedule it stopped in
         restore_replans(t, saved_plan)
-    for key in ("view", "augment", "colour", "intensity"):  # what `auto` chose when the run started, and why
+    for key in ("view", *CHOSEN_FROM_IMAGES):  # what `auto` chose when the run started, and why
         if key in saved_plan:
             t.plan.setdefault(key, saved_plan[key])
     restore_state(t.objective, point.checkpoint["model"], point.path)

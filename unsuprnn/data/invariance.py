@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 
 from ..plan import AUTO
+from .augment import LUMA
 
 CLOSED = 0.95    # a ratio from which the set counts as closed under the transformation
 SAMPLE = 2000    # images compared (a seeded sample of a larger set)
@@ -128,15 +129,21 @@ def _nearest_other(moved: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return sim.max(1).values.median()
 
 
-def closures(images: torch.Tensor, transforms: dict, seed: int = 0, indices: torch.Tensor | None = None) -> dict:
-    """{name: the ratio of the module docstring} for each `transforms` {name: transformation} on a seeded sample
-    of at most SAMPLE of images uint8 [N, C, H, W] (of images[indices] where given: the train split, not copied
-    whole); the set's own similarities are computed once for all of them."""
+def _sample(images: torch.Tensor, seed: int, indices: torch.Tensor | None) -> torch.Tensor:
+    """A seeded sample of at most SAMPLE of images (of images[indices] where given: the train split, not copied
+    whole), in their order."""
     indices = torch.arange(len(images)) if indices is None else indices
     if len(indices) > SAMPLE:
         pick = torch.randperm(len(indices), generator=torch.Generator().manual_seed(seed))[:SAMPLE]
         indices = indices[pick.sort().values]
-    sample = images[indices]
+    return images[indices]
+
+
+def closures(images: torch.Tensor, transforms: dict, seed: int = 0, indices: torch.Tensor | None = None) -> dict:
+    """{name: the ratio of the module docstring} for each `transforms` {name: transformation} on a seeded sample
+    of at most SAMPLE of images uint8 [N, C, H, W] (`_sample`); the set's own similarities are computed once for
+    all of them."""
+    sample = _sample(images, seed, indices)
     x = _unit(sample)
     base = _nearest_other(x, x).clamp_min(1e-6)
     return {name: float(_nearest_other(_unit(transform(sample)), x) / base) for name, transform in transforms.items()}
@@ -172,12 +179,8 @@ def colour_follows_shape(images: torch.Tensor, seed: int = 0, indices: torch.Ten
     L1 distance of the images' hue histograms. Near 0: images drawn alike are coloured alike (crops of one
     photograph, one people's sprites), so an encoder that keeps colour keeps what the shapes say; near 1: colour
     varies whatever the shape (icons coloured at random), and an encoder that keeps it groups by it."""
-    indices = torch.arange(len(images)) if indices is None else indices
-    if len(indices) > SAMPLE:
-        pick = torch.randperm(len(indices), generator=torch.Generator().manual_seed(seed))[:SAMPLE]
-        indices = indices[pick.sort().values]
-    sample = images[indices]
-    luma = (sample.float() * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    sample = _sample(images, seed, indices)
+    luma = (sample.float() * LUMA.view(1, 3, 1, 1)).sum(1, keepdim=True)
     shape = _unit(luma)
     sim = shape @ shape.T
     sim.fill_diagonal_(-2.0)

@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 
 from ..evaluate.table import UNRANKED
+from ..plan import CHOSEN_FROM_IMAGES
 
 HEADLINE = (("kNN", "knn", "weighted_top1"), ("linear", "linear", "accuracy"))
 
@@ -276,7 +277,7 @@ def schedule_notes(meta: dict, metrics: dict) -> list[str]:
         out.append(f"--budget {plan.get('budget')} ({plan.get('steps', 0):,} steps planned)")
     elif plan.get("how") == "auto":
         out.append(f"epochs auto ({plan.get('steps', 0):,} steps)")
-    for key in ("augment", "colour", "intensity"):  # what `auto` chose from the images ("intensity auto: standardize")
+    for key in CHOSEN_FROM_IMAGES:  # what `auto` chose from the images ("intensity auto: standardize")
         if plan.get(key):
             out.append(plan[key].split(" (")[0])
     if meta.get("resumed_at_epoch"):
