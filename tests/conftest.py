@@ -116,6 +116,16 @@ def straight_and_resumed(cfg, tmp_path: Path, monkeypatch, kill_after: int) -> t
             load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["model"])
 
 
+def straight_and_resumed_on(images, classes: int, batch_size: int, tmp_path: Path, monkeypatch) -> tuple[dict, dict]:
+    """`straight_and_resumed` for a tiny 2-epoch run on images uint8 [N, C, H, W] (labels i % classes), given as an
+    npz file, killed after its first checkpoint."""
+    import numpy as np
+    np.savez(tmp_path / "images.npz", images=images.numpy(), labels=np.arange(len(images)) % classes)
+    cfg = tiny_config(epochs=2)
+    cfg.data.dataset, cfg.train.batch_size = f"npz:{tmp_path / 'images.npz'}", batch_size
+    return straight_and_resumed(cfg, tmp_path, monkeypatch, kill_after=1)
+
+
 def snapshot(out: Path) -> dict:
     """Every file under `out` and beside it (staging, lock) -> its sha256."""
     files = [p for p in out.parent.rglob("*") if p.is_file()]

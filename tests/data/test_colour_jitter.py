@@ -67,14 +67,8 @@ def test_without_jitter_a_view_keeps_its_colours_and_with_it_they_change():
 def test_a_run_records_the_choice_and_resumes_with_it(tmp_path, monkeypatch):
     import json
 
-    import numpy as np
-
-    from tests.conftest import straight_and_resumed, tiny_config
-    images = shapes(True)
-    np.savez(tmp_path / "bars.npz", images=images.numpy(), labels=np.arange(len(images)) % 2)
-    cfg = tiny_config(epochs=2)
-    cfg.data.dataset, cfg.train.batch_size = f"npz:{tmp_path / 'bars.npz'}", 32
-    straight, resumed = straight_and_resumed(cfg, tmp_path, monkeypatch, kill_after=1)
+    from tests.conftest import straight_and_resumed_on
+    straight, resumed = straight_and_resumed_on(shapes(True), 2, 32, tmp_path, monkeypatch)
     for run in ("straight", "resumed"):
         assert "colour_jitter: false" in (tmp_path / run / "config.yaml").read_text()
         schedule = json.loads((tmp_path / run / "meta.json").read_text())["schedule"]

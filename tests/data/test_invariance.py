@@ -49,13 +49,8 @@ def test_a_run_records_what_auto_chose_and_resumes_with_it(tmp_path, monkeypatch
     says why, and a run killed after its first checkpoint and resumed ends with the same weights."""
     import json
 
-    import numpy as np
-
-    from tests.conftest import straight_and_resumed, tiny_config
-    np.savez(tmp_path / "both.npz", images=BOTH_WAYS.numpy(), labels=np.arange(len(BOTH_WAYS)) % 4)
-    cfg = tiny_config(epochs=2)
-    cfg.data.dataset, cfg.train.batch_size = f"npz:{tmp_path / 'both.npz'}", 64
-    straight, resumed = straight_and_resumed(cfg, tmp_path, monkeypatch, kill_after=1)
+    from tests.conftest import straight_and_resumed_on
+    straight, resumed = straight_and_resumed_on(BOTH_WAYS, 4, 64, tmp_path, monkeypatch)
     for run in ("straight", "resumed"):
         assert "hflip: true" in (tmp_path / run / "config.yaml").read_text()
         assert "intensity: canonical" in (tmp_path / run / "config.yaml").read_text()  # (grey images)
