@@ -16,13 +16,15 @@
   undead; 240 of each, every pose and animation frame), 36 x 36 colour, on black;
 - `tango`: the 32 x 32 icons of Debian's `tango-icon-theme`, grouped as `artwork` is, on white (fewer: 42 to 170
   distinct drawings a group);
+- `themes`: the 32 x 32 icons of Debian's `mate-icon-theme` and `elementary-xfce-icon-theme` (two other themes,
+  other artists), grouped and drawn as `artwork` is: a development set of real icons;
 - `emoji`: Noto Color Emoji (`fonts-noto-color-emoji`) by Unicode's emoji groups (`unicode-data`: smileys,
   people, animals, food, travel, activities, objects, symbols, flags; at most 240 each), 32 x 32, on white.
 
-The last four read the packages' files from --debian DIR, where they were unpacked:
+The last five read the packages' files from --debian DIR, where they were unpacked:
 
     apt-get download oxygen-icon-theme wesnoth-1.16-data tango-icon-theme \
-        fonts-noto-color-emoji unicode-data
+        fonts-noto-color-emoji unicode-data mate-icon-theme elementary-xfce-icon-theme
     for f in *.deb; do dpkg-deb -x "$f" debian; done
 """
 
@@ -143,6 +145,17 @@ def tango(out: Path, rng, debian: Path) -> None:
     artwork(out, rng, debian, theme="Tango")
 
 
+def themes(out: Path, rng, debian: Path) -> None:
+    """mate's icons (context/ under 32x32/) and elementary-xfce's (32/ under each context; `mimes` for mimetypes)."""
+    root = debian / "usr/share/icons"
+    for context in ARTWORK:
+        (out / context).mkdir(parents=True, exist_ok=True)
+        elementary = root / "elementary-xfce" / ("mimes" if context == "mimetypes" else context) / "32"
+        paths = list((root / "mate/32x32" / context).glob("*.png")) + list(elementary.glob("*.png"))
+        for i, path in enumerate(_distinct(sorted(paths))):
+            _flatten(path, 255, 32).save(out / context / f"{i:03d}-{path.stem}.png")
+
+
 UNITS = {"drakes": ("drakes",), "dwarves": ("dwarves",), "elves": ("elves-wood",), "loyalists": ("human-loyalists",),
          "saurians": ("saurians",), "undead": ("undead", "undead-skeletal", "undead-necromancers")}
 
@@ -181,7 +194,7 @@ def emoji(out: Path, rng, debian: Path, most: int = 240, side: int = 32) -> None
             canvas.resize((side, side), Image.LANCZOS).save(out / name / f"{i:03d}.png")
 
 
-DEBIAN = {"artwork": artwork, "units": units, "tango": tango, "emoji": emoji}
+DEBIAN = {"artwork": artwork, "units": units, "tango": tango, "themes": themes, "emoji": emoji}
 SETS = {"faces": faces, "textures": textures, "letters": letters, "photos_by_content": photos_by_content, **DEBIAN}
 
 
