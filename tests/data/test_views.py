@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from unsuprnn.data.views import make_view
+from unsuprnn.config import DataConfig
+from unsuprnn.data.views import make_view, resolve_view
 from unsuprnn.errors import UserError
 
 SHAPES = [(1, 8, 8), (3, 12, 8)]
@@ -51,3 +52,23 @@ def test_bad_patch_and_unknown_view():
         make_view("patches", (1, 8, 8), patch=3)
     with pytest.raises(UserError, match="unknown view"):
         make_view("spiral", (1, 8, 8))
+
+
+@pytest.mark.parametrize("shape, view, patch", [
+    ((1, 28, 28), "rows", 4),        # up to 32 px a side: rows, grey or colour
+    ((3, 32, 32), "rows", 4),        # (8 x 8 patches of 4 px: measured on icons, not adopted; RESULTS.md)
+    ((1, 64, 64), "patches", 8),     # larger: about 6 x 6 patches
+    ((3, 96, 96), "patches", 16),
+    ((1, 37, 37), "rows", 4),        # no patch side cuts 37 px into a grid
+])
+def test_view_auto_by_size(shape, view, patch):
+    data = DataConfig()
+    said = resolve_view(data, shape)
+    assert (data.view, data.patch) == (view, patch)
+    assert said.startswith(f"view auto: {view}" if view == "rows" else "view auto: about")
+
+
+def test_view_given_is_kept():
+    data = DataConfig(view="patches", patch=4)
+    assert resolve_view(data, (3, 32, 32)) is None
+    assert (data.view, data.patch) == ("patches", 4)
