@@ -10,14 +10,14 @@
 # standardize: colour and polarity kept), canon (the defaults with --intensity canonical: both removed), keepcol
 # (standardize, and no colour augmentation: no hue or saturation jitter, no grey views), jitter and nojitter (the
 # defaults with --colour-jitter true, false), old (rows, no mirroring, no patch embedding: the defaults before
-# 2026-12-07), p4 (the defaults read as patches of 4 px: 8 x 8 of them on 32 px images). PRETRAIN and CLUSTER set
-# the budgets (default 4m and 3m); SEED the seed of both (default 0; runs of another seed are named
-# NAME-VARIANT-sSEED).
+# 2026-12-07), p4 (the defaults read as patches of 4 px: 8 x 8 of them on 32 px images), ae (the defaults with the
+# sequence autoencoder for SimCLR). PRETRAIN and CLUSTER set the budgets (default 4m and 3m); SEED the seed of
+# both (default 0; runs of another seed are named NAME-VARIANT-sSEED).
 set -euo pipefail
 out=${1:?runs folder}; sets=${2:?"name=folder ..."}; variants=${3:-auto}
 PRETRAIN=${PRETRAIN:-4m}; CLUSTER=${CLUSTER:-3m}; SEED=${SEED:-0}
 mkdir -p "$out"
-declare -A flags=([auto]="" [off]="--hflip false" [std]="--intensity standardize" [canon]="--intensity canonical" [keepcol]="--intensity standardize --colour-jitter false" [jitter]="--colour-jitter true" [nojitter]="--colour-jitter false" [old]="--hflip false --view rows --input-proj 0 --resize none" [p4]="--view patches --patch 4")
+declare -A flags=([auto]="" [off]="--hflip false" [std]="--intensity standardize" [canon]="--intensity canonical" [keepcol]="--intensity standardize --colour-jitter false" [jitter]="--colour-jitter true" [nojitter]="--colour-jitter false" [old]="--hflip false --view rows --input-proj 0 --resize none" [p4]="--view patches --patch 4" [ae]="--objective autoencoder")
 for item in $sets; do
   name=${item%%=*}; folder=${item#*=}
   for v in $variants; do
