@@ -121,12 +121,16 @@ def _unit(x: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.normalize(z, dim=1)
 
 
-def _nearest_other(moved: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Median over i of the cosine of moved[i] to its nearest x[j], j != i (a symmetric image is its own
-    mirror: not the image it was made from)."""
+def _to_others(moved: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """[N, D] and [N, D] unit rows -> [N, N]: the cosine of moved[i] to x[j], and -2 (below any cosine) where
+    j == i, so that an image's nearest is never the image it was made from (a symmetric image is its own mirror)."""
     sim = moved @ x.T
-    sim.fill_diagonal_(-2.0)
-    return sim.max(1).values.median()
+    return sim.fill_diagonal_(-2.0)
+
+
+def _nearest_other(moved: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Median over i of the cosine of moved[i] to its nearest x[j], j != i."""
+    return _to_others(moved, x).max(1).values.median()
 
 
 def _sample(images: torch.Tensor, seed: int, indices: torch.Tensor | None) -> torch.Tensor:
@@ -182,12 +186,10 @@ def colour_follows_shape(images: torch.Tensor, seed: int = 0, indices: torch.Ten
     sample = _sample(images, seed, indices)
     luma = (sample.float() * LUMA.view(1, 3, 1, 1)).sum(1, keepdim=True)
     shape = _unit(luma)
-    sim = shape @ shape.T
-    sim.fill_diagonal_(-2.0)
     hues = _hue_histogram(sample)
     apart = torch.cdist(hues, hues, p=1)
     apart.fill_diagonal_(float("nan"))
-    nearest = apart.gather(1, sim.argmax(1, keepdim=True)).squeeze(1)
+    nearest = apart.gather(1, _to_others(shape, shape).argmax(1, keepdim=True)).squeeze(1)
     return float(nearest.median() / apart.nanmedian().clamp_min(1e-6))
 
 
