@@ -133,27 +133,29 @@ def _sampled(paths: list[Path], rng, most: int) -> list[Path]:
 ARTWORK = ("actions", "apps", "devices", "mimetypes", "places", "status")
 
 
-def artwork(out: Path, rng, debian: Path, most: int = 240, theme: str = "oxygen/base") -> None:
-    root = debian / "usr/share/icons" / theme / "32x32"
+def _icons(out: Path, rng, folders, most: int) -> None:
+    """For each ARTWORK context, at most `most` distinct 32 px PNGs of the folders `folders(context)` gives, on white."""
     for context in ARTWORK:
         (out / context).mkdir(parents=True, exist_ok=True)
-        for i, path in enumerate(_sampled(list((root / context).glob("*.png")), rng, most)):
+        paths = [path for folder in folders(context) for path in folder.glob("*.png")]
+        for i, path in enumerate(_sampled(paths, rng, most)):
             _flatten(path, 255, 32).save(out / context / f"{i:03d}-{path.stem}.png")
+
+
+def artwork(out: Path, rng, debian: Path, most: int = 240, theme: str = "oxygen/base") -> None:
+    root = debian / "usr/share/icons" / theme / "32x32"
+    _icons(out, rng, lambda context: [root / context], most)
 
 
 def tango(out: Path, rng, debian: Path) -> None:
     artwork(out, rng, debian, theme="Tango")
 
 
-def themes(out: Path, rng, debian: Path) -> None:
+def themes(out: Path, rng, debian: Path, most: int = 240) -> None:
     """mate's icons (context/ under 32x32/) and elementary-xfce's (32/ under each context; `mimes` for mimetypes)."""
     root = debian / "usr/share/icons"
-    for context in ARTWORK:
-        (out / context).mkdir(parents=True, exist_ok=True)
-        elementary = root / "elementary-xfce" / ("mimes" if context == "mimetypes" else context) / "32"
-        paths = list((root / "mate/32x32" / context).glob("*.png")) + list(elementary.glob("*.png"))
-        for i, path in enumerate(_distinct(sorted(paths))):
-            _flatten(path, 255, 32).save(out / context / f"{i:03d}-{path.stem}.png")
+    _icons(out, rng, lambda context: [root / "mate/32x32" / context, root / "elementary-xfce" /
+                                      ("mimes" if context == "mimetypes" else context) / "32"], most)
 
 
 UNITS = {"drakes": ("drakes",), "dwarves": ("dwarves",), "elves": ("elves-wood",), "loyalists": ("human-loyalists",),
