@@ -134,7 +134,7 @@ ARTWORK = ("actions", "apps", "devices", "mimetypes", "places", "status")
 
 
 def _icons(out: Path, rng, folders, most: int) -> None:
-    """For each ARTWORK context, at most `most` distinct 32 px PNGs of the folders `folders(context)` gives, on white."""
+    """For each ARTWORK context: at most `most` distinct 32 px PNGs of the folders `folders(context)`, on white."""
     for context in ARTWORK:
         (out / context).mkdir(parents=True, exist_ok=True)
         paths = [path for folder in folders(context) for path in folder.glob("*.png")]

@@ -229,7 +229,8 @@ def resolve_from_data(data, augment, images: torch.Tensor, seed: int = 0, indice
         else:
             follows = colour_follows_shape(images, seed, indices)
             augment.colour_jitter = follows >= COLOUR_FOLLOWS
-            why = "colour varies whatever the shape" if augment.colour_jitter else "images drawn alike are coloured alike"
+            why = ("colour varies whatever the shape" if augment.colour_jitter
+                   else "images drawn alike are coloured alike")
             said["colour"] = (f"colour jitter auto: {'on' if augment.colour_jitter else 'off'} (an image's colour is "
                               f"{follows:.2f} as far from its nearest image by luminance as from any image's; off "
                               f"under {COLOUR_FOLLOWS}: {why})")
